@@ -1,0 +1,280 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""The shape every debiaser shares: configured in JSON, ``fit`` on validation data, a result with a trajectory.
+
+A debiaser works on any MONAI classifier (2D or 3D) whose output for a batch is ``(B, C)``: the probability of the
+positive class is taken from one output channel (sigmoid of a single logit, or a softmax column).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from monai_fair.metrics import best_balanced_accuracy_threshold, compute_binary_bias, constrained_objective
+
+__all__ = [
+    "BinaryEvaluation",
+    "DebiasResult",
+    "Debiaser",
+    "Trajectory",
+    "collect_outputs",
+    "evaluate_binary",
+    "positive_probability",
+]
+
+
+def positive_probability(output: torch.Tensor, activation: str = "sigmoid", index: int = 0) -> torch.Tensor:
+    """Probability of the positive class from a classifier output ``(B, C)`` or ``(B,)``.
+
+    Args:
+        output: network output (logits).
+        activation: ``"sigmoid"`` (column ``index`` is a logit), ``"softmax"`` (softmax over channels, column
+            ``index``) or ``"none"`` (the output already is a probability).
+        index: output channel of the positive class.
+    """
+    out = output.float()
+    if out.ndim == 1:
+        out = out[:, None]
+    if activation == "sigmoid":
+        return torch.sigmoid(out[:, index])
+    if activation == "softmax":
+        return torch.softmax(out, dim=1)[:, index]
+    if activation == "none":
+        return out[:, index]
+    raise ValueError(f"activation must be 'sigmoid', 'softmax' or 'none', got {activation!r}.")
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def collect_outputs(
+    model: torch.nn.Module,
+    loader: Iterable[Mapping[str, Any]],
+    device: torch.device | str = "cpu",
+    image_key: str = "image",
+    label_key: str = "label",
+    group_key: str = "sex",
+    activation: str = "sigmoid",
+    index: int = 0,
+    amp: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run ``model`` (in eval mode) over a loader of MONAI dict batches.
+
+    Returns:
+        ``(probs, labels, groups)`` as 1-D tensors on ``device`` (nothing is copied to the host per batch).
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    probs, labels, groups = [], [], []
+    try:
+        for batch in loader:
+            x = batch[image_key].to(device, non_blocking=True)
+            with _autocast(device, amp):
+                out = model(x)
+            probs.append(positive_probability(out, activation, index))
+            labels.append(torch.as_tensor(batch[label_key]).to(device).reshape(len(x), -1)[:, 0].float())
+            groups.append(torch.as_tensor(batch[group_key]).to(device).reshape(-1).long())
+    finally:
+        model.train(was_training)
+    if not probs:
+        raise ValueError("the loader yielded no batch.")
+    return torch.cat(probs), torch.cat(labels), torch.cat(groups)
+
+
+@dataclass
+class BinaryEvaluation:
+    """Evaluation of scores at the balanced-accuracy-optimal threshold."""
+
+    threshold: float
+    balanced_accuracy: float
+    bias: float
+    objective: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "threshold": self.threshold,
+            "balanced_accuracy": self.balanced_accuracy,
+            "bias": self.bias,
+            "objective": self.objective,
+        }
+
+
+def evaluate_binary(
+    probs: torch.Tensor,
+    labels: torch.Tensor,
+    groups: torch.Tensor,
+    privileged: int = 1,
+    kind: str = "eod",
+    epsilon: float = 0.05,
+    threshold: float | None = None,
+    num_thresholds: int = 101,
+) -> BinaryEvaluation:
+    """Balanced accuracy, signed bias and objective of ``probs > t``.
+
+    Args:
+        probs: positive-class probabilities ``(N,)``.
+        labels: binary labels ``(N,)``.
+        groups: group codes ``(N,)``.
+        privileged: code of the privileged group.
+        kind: ``"spd"``, ``"eod"`` or ``"aod"``.
+        epsilon: tolerance of the objective ``BA * [|bias| < epsilon]``.
+        threshold: a fixed threshold (e.g. chosen on validation, applied to test); ``None`` chooses the
+            balanced-accuracy-optimal one on a ``linspace(0, 1, num_thresholds)`` grid.
+        num_thresholds: size of the threshold grid.
+    """
+    if threshold is None:
+        threshold, _ = best_balanced_accuracy_threshold(probs, labels, num_thresholds)
+    y_hat = (probs > threshold).long()
+    pos = labels > 0.5
+    ba = 0.5 * ((y_hat[pos] == 1).float().mean() + (y_hat[~pos] == 0).float().mean())
+    bias = compute_binary_bias(y_hat, labels, groups, privileged, kind)
+    return BinaryEvaluation(
+        threshold=float(threshold),
+        balanced_accuracy=float(ba),
+        bias=float(bias),
+        objective=float(constrained_objective(ba, bias, epsilon)),
+    )
+
+
+@dataclass
+class Trajectory:
+    """Per-step record of a debiasing run (what reports and TensorBoard draw).
+
+    ``step`` is method-specific (pruning step, evaluation index, trial); ``extra`` holds method-specific series
+    (e.g. number of pruned units).
+    """
+
+    step: list[int] = field(default_factory=list)
+    bias: list[float] = field(default_factory=list)
+    balanced_accuracy: list[float] = field(default_factory=list)
+    objective: list[float] = field(default_factory=list)
+    extra: dict[str, list[float]] = field(default_factory=dict)
+
+    def append(self, step: int, evaluation: BinaryEvaluation, **extra: float) -> None:
+        self.step.append(int(step))
+        self.bias.append(evaluation.bias)
+        self.balanced_accuracy.append(evaluation.balanced_accuracy)
+        self.objective.append(evaluation.objective)
+        for k, v in extra.items():
+            self.extra.setdefault(k, []).append(float(v))
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {
+            "step": list(self.step),
+            "bias": list(self.bias),
+            "balanced_accuracy": list(self.balanced_accuracy),
+            "objective": list(self.objective),
+            **{k: list(v) for k, v in self.extra.items()},
+        }
+
+
+@dataclass
+class DebiasResult:
+    """What ``Debiaser.fit`` returns.
+
+    Attributes:
+        method: short method name (``"pruning"``, ``"reject_option"``, ...).
+        model: the debiased model (intra-processing) or ``None`` for post-processors.
+        postprocessor: a fitted post-processor (``predict(probs, groups) -> hard labels``) or ``None``.
+        threshold: decision threshold on the debiased model's probabilities (chosen on validation).
+        validation: evaluation of the selected model/post-processor on the fitting data.
+        trajectory: per-step bias / balanced accuracy / objective.
+        state: extra state needed to reproduce the result exactly (e.g. a pruning mask), saved with the model.
+    """
+
+    method: str
+    model: torch.nn.Module | None
+    postprocessor: Any | None
+    threshold: float
+    validation: BinaryEvaluation
+    trajectory: Trajectory
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Debiaser:
+    """Base class of every debiaser.
+
+    Subclasses take their hyper-parameters in ``__init__`` (so they are configured in bundle JSON) and implement
+    :meth:`fit`.
+
+    Args:
+        attribute_key: batch key holding the group code (e.g. ``"sex"``).
+        privileged: code of the privileged (reference) group.
+        metric: bias measured, ``"spd"``, ``"eod"`` or ``"aod"``.
+        epsilon: tolerance of the reported objective ``BA * [|bias| < epsilon]``.
+        image_key: batch key of the network input.
+        label_key: batch key of the binary label.
+        activation: how the positive-class probability is read from the output, see :func:`positive_probability`.
+        output_index: output channel of the positive class.
+        device: device to run on.
+        amp: bf16 autocast when on CUDA.
+    """
+
+    name = "debiaser"
+
+    def __init__(
+        self,
+        attribute_key: str = "sex",
+        privileged: int = 1,
+        metric: str = "eod",
+        epsilon: float = 0.05,
+        image_key: str = "image",
+        label_key: str = "label",
+        activation: str = "sigmoid",
+        output_index: int = 0,
+        device: torch.device | str | None = None,
+        amp: bool = True,
+    ) -> None:
+        self.attribute_key = attribute_key
+        self.privileged = privileged
+        self.metric = metric
+        self.epsilon = epsilon
+        self.image_key = image_key
+        self.label_key = label_key
+        self.activation = activation
+        self.output_index = output_index
+        self.device = torch.device(device) if device is not None else None
+        self.amp = amp
+
+    def _device_of(self, model: torch.nn.Module) -> torch.device:
+        if self.device is not None:
+            return self.device
+        p = next(model.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def outputs(self, model: torch.nn.Module, loader: Iterable[Mapping[str, Any]]):
+        """``(probs, labels, groups)`` of ``model`` over ``loader`` with this debiaser's keys."""
+        return collect_outputs(
+            model,
+            loader,
+            self._device_of(model),
+            self.image_key,
+            self.label_key,
+            self.attribute_key,
+            self.activation,
+            self.output_index,
+            self.amp,
+        )
+
+    def evaluate(self, probs, labels, groups, threshold: float | None = None) -> BinaryEvaluation:
+        """:func:`evaluate_binary` with this debiaser's group, metric and epsilon."""
+        return evaluate_binary(probs, labels, groups, self.privileged, self.metric, self.epsilon, threshold)
+
+    def fit(self, model: torch.nn.Module, loader: Iterable[Mapping[str, Any]], **kwargs: Any) -> DebiasResult:
+        """Debias ``model`` on validation data ``loader``; see subclasses."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fit().")
+
+
+TrajectoryCallback = Callable[[str, int, BinaryEvaluation], None]

@@ -1,0 +1,71 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""Balanced-accuracy-optimal decision threshold, searched over a whole grid at once."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["balanced_accuracy_at_thresholds", "best_balanced_accuracy_threshold"]
+
+
+def balanced_accuracy_at_thresholds(
+    scores: torch.Tensor, labels: torch.Tensor, thresholds: torch.Tensor | int = 101
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Balanced accuracy of ``scores > t`` for every threshold ``t`` of a grid, without a Python loop.
+
+    One sort of the scores and a cumulative count give the true-positive and true-negative counts at every
+    threshold, so the cost is O(n log n + T) instead of O(n·T).
+
+    Args:
+        scores: scores of shape ``(N,)`` or ``(B, N)`` (``B`` resamples, e.g. bootstrap replicates).
+        labels: binary labels, same shape as ``scores`` (or ``(N,)`` broadcast over ``B``).
+        thresholds: an ascending 1-D tensor of thresholds, or an int ``T`` for ``linspace(0, 1, T)``.
+
+    Returns:
+        ``(thresholds, ba)`` where ``ba`` has shape ``(T,)`` or ``(B, T)``. BA is NaN where a class is absent.
+    """
+    scores = torch.as_tensor(scores)
+    labels = torch.as_tensor(labels)
+    if isinstance(thresholds, int):
+        thresholds = torch.linspace(0.0, 1.0, thresholds, dtype=torch.float64, device=scores.device)
+    thresholds = torch.as_tensor(thresholds, device=scores.device)
+    squeeze = scores.ndim == 1
+    s = scores.reshape(1, -1) if squeeze else scores
+    y = labels.reshape(1, -1) if labels.ndim == 1 else labels
+    y = y.expand_as(s).to(torch.float64)
+    if s.shape[-1] != y.shape[-1]:
+        raise ValueError(f"scores and labels must have the same length, got {s.shape[-1]} and {y.shape[-1]}.")
+    s_sorted, order = torch.sort(s.to(torch.float64), dim=-1)
+    y_sorted = torch.gather(y, -1, order)
+    n_pos = y_sorted.sum(-1, keepdim=True)
+    n_neg = y_sorted.shape[-1] - n_pos
+    # number of samples with score <= t, per threshold (right-side search keeps ties below the threshold)
+    idx = torch.searchsorted(s_sorted.contiguous(), thresholds.to(torch.float64).expand(s.shape[0], -1).contiguous(),
+                             right=True)
+    cum_pos = torch.nn.functional.pad(torch.cumsum(y_sorted, -1), (1, 0))
+    pos_below = torch.gather(cum_pos, -1, idx)  # positives predicted negative (false negatives)
+    neg_below = idx.to(torch.float64) - pos_below  # negatives predicted negative (true negatives)
+    tpr = (n_pos - pos_below) / n_pos
+    tnr = neg_below / n_neg
+    ba = 0.5 * (tpr + tnr)
+    return thresholds, ba[0] if squeeze else ba
+
+
+def best_balanced_accuracy_threshold(
+    scores: torch.Tensor, labels: torch.Tensor, thresholds: torch.Tensor | int = 101
+) -> tuple[float, float]:
+    """The threshold of the grid that maximises balanced accuracy of ``scores > t`` (first maximum on ties).
+
+    Args:
+        scores: scores of shape ``(N,)``.
+        labels: binary labels of shape ``(N,)``.
+        thresholds: an ascending grid, or an int ``T`` for ``linspace(0, 1, T)`` (the studies use 101).
+
+    Returns:
+        ``(threshold, balanced_accuracy)``. Raises ``ValueError`` if only one class is present.
+    """
+    grid, ba = balanced_accuracy_at_thresholds(scores, labels, thresholds)
+    if torch.isnan(ba).all():
+        raise ValueError("balanced accuracy is undefined: labels contain a single class.")
+    best = int(torch.argmax(torch.nan_to_num(ba, nan=-1.0)))
+    return float(grid[best]), float(ba[best])

@@ -1,0 +1,4 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""monai_fair.report"""
+
+from __future__ import annotations
