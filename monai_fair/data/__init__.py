@@ -1,4 +1,7 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
-"""monai_fair.data"""
+"""Manifest builders, patient-level splits and study sampling, demo-dataset generators."""
 
 from __future__ import annotations
+
+from .codes import SEX_CODES, SEX_NAMES, UNKNOWN, encode_sex, invert
+from .privacy import hash_patient_id
