@@ -3,5 +3,5 @@
 
 from __future__ import annotations
 
-from .codes import SEX_CODES, SEX_NAMES, UNKNOWN, encode_sex, invert
+from .codes import DEFAULT_AGE_BINS, SEX_CODES, SEX_NAMES, UNKNOWN, age_group_names, encode_age_group, encode_sex, invert
 from .privacy import hash_patient_id
