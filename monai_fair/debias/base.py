@@ -21,6 +21,7 @@ __all__ = [
     "DebiasResult",
     "Debiaser",
     "Trajectory",
+    "check_binary_fit_data",
     "collect_outputs",
     "evaluate_binary",
     "positive_probability",
@@ -46,6 +47,50 @@ def positive_probability(output: torch.Tensor, activation: str = "sigmoid", inde
     if activation == "none":
         return out[:, index]
     raise ValueError(f"activation must be 'sigmoid', 'softmax' or 'none', got {activation!r}.")
+
+
+def check_binary_fit_data(
+    labels: torch.Tensor,
+    groups: torch.Tensor,
+    privileged: int = 1,
+    probs: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate the data a debiaser is fitted on and return ``(labels, groups)`` as float / long 1-D tensors.
+
+    Args:
+        labels: labels ``(N,)``; must be 0/1 with both classes present.
+        groups: integer group codes ``(N,)``; must contain ``privileged`` and at least one other code.
+        privileged: code of the privileged group.
+        probs: optional probabilities ``(N,)``; must be finite and within [0, 1].
+
+    Raises:
+        ValueError: no samples, length mismatch, non-binary or single-class labels, non-integer group codes,
+            fewer than two groups or no privileged sample, probabilities outside [0, 1].
+    """
+    labels = torch.as_tensor(labels).reshape(-1)
+    groups = torch.as_tensor(groups, device=labels.device).reshape(-1)
+    if labels.numel() == 0:
+        raise ValueError("no samples to fit on (empty loader or empty tensors).")
+    if groups.numel() != labels.numel() or (probs is not None and torch.as_tensor(probs).numel() != labels.numel()):
+        raise ValueError("labels, groups (and probs) must have the same length.")
+    if not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError(f"labels must be binary 0/1, got values {torch.unique(labels).tolist()[:10]}.")
+    if bool(labels.all()) or not bool(labels.any()):
+        raise ValueError("labels contain a single class; balanced accuracy and the bias are undefined.")
+    if groups.is_floating_point():
+        if not bool((groups == groups.round()).all()):
+            raise ValueError("group codes must be integers.")
+    groups = groups.long()
+    codes = torch.unique(groups).tolist()
+    if privileged not in codes or len(codes) < 2:
+        raise ValueError(
+            f"need the privileged group {privileged} and at least one other group, found group codes {codes}."
+        )
+    if probs is not None:
+        p = torch.as_tensor(probs)
+        if not bool(torch.isfinite(p).all()) or bool((p < 0).any()) or bool((p > 1).any()):
+            raise ValueError("probabilities must be finite and within [0, 1].")
+    return labels.float(), groups
 
 
 def _autocast(device: torch.device, amp: bool):

@@ -2,3 +2,14 @@
 """monai_fair.handlers"""
 
 from __future__ import annotations
+
+from .fairness_metric import (
+    FAIRNESS_DETAILS,
+    FairnessDetails,
+    GroupBufferMetric,
+    GroupFairnessMetric,
+    ci_flat_dict,
+    select_flat_metrics,
+)
+from .fairness_selection import FairnessGapMetric, FairnessObjectiveMetric, WorstGroupMetric, lower_is_better
+from .tensorboard_fairness import FairnessTensorBoardHandler, fairness_markdown

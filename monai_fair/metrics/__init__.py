@@ -7,3 +7,20 @@ from .bias import BIAS_KINDS, compute_binary_bias
 from .objective import constrained_objective
 from .proxies import compute_bias_proxy, proxy_weights
 from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold
+from .auc import compute_group_roc_auc
+from .bootstrap import bootstrap_intervals, bootstrap_replicates, bootstrap_weights, make_generator, percentile_interval
+from .calibration import compute_group_ece
+from .fairness_table import FairnessTable, compute_fairness_table, resolve_group_names
+from .gaps import (
+    GAP_KEYS,
+    SUMMARY_KEYS,
+    compute_gap_summary,
+    compute_signed_gaps,
+    max_min_gap,
+    signed_gap,
+    worst_group,
+)
+from .group_stats import GROUP_STAT_KEYS, compute_group_stats
+from .grouped_scores import GroupedScores, build_grouped_scores
+from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
+from .cumulative import FairnessCumulative, as_group_batch, as_prediction_batch

@@ -2,3 +2,4 @@
 """monai_fair.transforms"""
 
 from __future__ import annotations
+from .dicom_demographics import DicomDemographicsd, DicomDemographicsD, DicomDemographicsDict

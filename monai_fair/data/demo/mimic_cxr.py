@@ -1,0 +1,325 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""A small synthetic MIMIC-CXR-JPG (+ MIMIC-IV ``hosp``) dataset in the real on-disk layout, with a planted sex bias.
+
+Written under ``root``::
+
+    mimic-cxr-2.0.0-metadata.csv.gz, mimic-cxr-2.0.0-split.csv.gz, mimic-cxr-2.0.0-chexpert.csv.gz
+    files/p1x/p1xxxxxxx/sxxxxxxxx/<dicom_id>.jpg         (grey JPEGs, image_size²)
+    mimic-iv/hosp/patients.csv.gz, mimic-iv/hosp/admissions.csv.gz
+    DEMO_COMPLETE.json                                    (parameters and the planted bias, written last)
+
+so ``build_mimic_cxr_manifest(root)`` (MIMIC-IV defaulting to ``<root>/mimic-iv``) reads it through the real code.
+
+Planted bias (all knobs are parameters of :func:`make_mimic_cxr_demo`, recorded in DEMO_COMPLETE.json):
+
+- **sex-correlated anatomy**: women have breast shadows over the lower lung fields (``breast_shadow``), a narrower
+  torso and a slightly narrower heart/mediastinum at baseline;
+- **under-diagnosis cue**: Enlarged Cardiomediastinum widens the mediastinum and heart by ``cue_width`` (fraction of
+  the image width) × severity and brightens the heart by ``cue_contrast`` × severity for men, but only
+  ``female_cue_ratio`` times as much for women, so the disease is harder to see in women;
+- **label noise**: a fraction ``label_noise_female`` (``label_noise_male``) of truly enlarged studies is labelled
+  No Finding;
+- **prevalence**: ``prevalence_male`` / ``prevalence_female`` of studies are positive;
+- **filters matter**: ``lateral_fraction`` of studies add a lateral image, ``blank_view_fraction`` of frontal
+  images have no ViewPosition, ``uncertain_fraction`` of studies have an uncertain (-1) label and
+  ``other_finding_fraction`` have a different finding only (neither positive nor No Finding).
+
+A small CNN trained with the Marcinkevics protocol (train 3 : 1 M : F) has a clearly non-zero
+EOD = TPR_F - TPR_M at the balanced-accuracy-optimal threshold while the task stays learnable; see the README of
+``bundles/mimic_vgg_pruning`` for the measured numbers. Raise ``female_cue_ratio`` towards 1 and set the label
+noise to 0 to remove the bias; lower it (and raise ``label_noise_female``) to strengthen it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..chexpert import CHEXPERT_LABELS
+from . import cached_demo_dir, mark_complete
+from .cxr_phantom import render_frontal, render_lateral, save_grey_jpeg
+
+__all__ = ["MIMIC_DEMO_DEFAULTS", "make_mimic_cxr_demo"]
+
+MIMIC_DEMO_DEFAULTS: dict[str, Any] = {
+    "n_subjects": 1200,
+    "image_size": 128,
+    "male_fraction": 0.55,
+    "studies_per_subject": 1.8,
+    "prevalence_male": 0.45,
+    "prevalence_female": 0.40,
+    "cue_width": 0.035,
+    "cue_contrast": 0.15,
+    "female_cue_ratio": 0.45,
+    "breast_shadow": 0.12,
+    "label_noise_male": 0.0,
+    "label_noise_female": 0.10,
+    "uncertain_fraction": 0.06,
+    "other_finding_fraction": 0.10,
+    "lateral_fraction": 0.25,
+    "blank_view_fraction": 0.01,
+    "missing_patient_fraction": 0.01,
+    "no_admission_fraction": 0.04,
+    "official_split": (0.90, 0.05, 0.05),
+}
+
+_RACES = (
+    ("WHITE", 0.55),
+    ("WHITE - OTHER EUROPEAN", 0.07),
+    ("BLACK/AFRICAN AMERICAN", 0.16),
+    ("HISPANIC/LATINO - PUERTO RICAN", 0.04),
+    ("HISPANIC OR LATINO", 0.03),
+    ("ASIAN", 0.02),
+    ("ASIAN - CHINESE", 0.02),
+    ("OTHER", 0.03),
+    ("AMERICAN INDIAN/ALASKA NATIVE", 0.01),
+    ("UNKNOWN", 0.04),
+    ("UNABLE TO OBTAIN", 0.01),
+    ("PATIENT DECLINED TO ANSWER", 0.02),
+)
+_INSURANCE = (("Medicare", 0.45), ("Medicaid", 0.15), ("Other", 0.40))
+# column order of the real mimic-cxr-2.0.0-chexpert.csv (alphabetical)
+_LABEL_COLUMNS = sorted(CHEXPERT_LABELS)
+_OTHER_FINDINGS = ("Pleural Effusion", "Atelectasis", "Edema", "Lung Opacity", "Pneumonia")
+_MARKER_FILES = (
+    "mimic-cxr-2.0.0-metadata.csv.gz",
+    "mimic-cxr-2.0.0-split.csv.gz",
+    "mimic-cxr-2.0.0-chexpert.csv.gz",
+)
+
+
+def _choice(rng: np.random.Generator, table: tuple[tuple[str, float], ...], n: int) -> np.ndarray:
+    names = np.array([t[0] for t in table])
+    p = np.array([t[1] for t in table], dtype=float)
+    return names[rng.choice(len(names), size=n, p=p / p.sum())]
+
+
+def _write_csv_gz(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    # mtime=0: byte-identical files per seed
+    with open(path, "wb") as raw, gzip.GzipFile(filename=path.name[:-3], mode="wb", fileobj=raw, mtime=0) as f:
+        f.write(buf.getvalue().encode())
+
+
+def _dicom_id(rng: np.random.Generator) -> str:
+    return "-".join(f"{int(v):08x}" for v in rng.integers(0, 2**32, size=5))
+
+
+def _clear_previous(out: Path) -> None:
+    """Remove a previous demo's products (only ever called on a folder holding our completion marker)."""
+    for name in (*_MARKER_FILES, "DEMO_COMPLETE.json"):
+        (out / name).unlink(missing_ok=True)
+    for sub in ("files", "mimic-iv"):
+        if (out / sub).is_dir():
+            shutil.rmtree(out / sub)
+
+
+def make_mimic_cxr_demo(root: str | Path | None = None, seed: int = 0, **params: Any) -> Path:
+    """Write (or reuse) the MIMIC-CXR demo dataset and return its root.
+
+    Args:
+        root: output folder (default: a cache folder keyed by seed and parameters, see
+            :func:`~monai_fair.data.demo.cached_demo_dir`).
+        seed: random seed; generation is deterministic per seed and parameters.
+        params: overrides of :data:`MIMIC_DEMO_DEFAULTS` (documented in the module docstring).
+
+    Returns:
+        The dataset root (MIMIC-CXR-JPG layout, MIMIC-IV under ``mimic-iv/``).
+
+    Raises:
+        ValueError: unknown parameter names or out-of-range values.
+    """
+    unknown = sorted(set(params) - set(MIMIC_DEMO_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown MIMIC-CXR demo parameters {unknown}; known: {sorted(MIMIC_DEMO_DEFAULTS)}.")
+    p = {**MIMIC_DEMO_DEFAULTS, **params}
+    p["official_split"] = tuple(float(v) for v in p["official_split"])
+    for key in ("male_fraction", "prevalence_male", "prevalence_female", "female_cue_ratio", "label_noise_male",
+                "label_noise_female", "uncertain_fraction", "other_finding_fraction", "lateral_fraction",
+                "blank_view_fraction", "missing_patient_fraction", "no_admission_fraction"):
+        if not 0.0 <= float(p[key]) <= 1.0:
+            raise ValueError(f"{key} must be in [0, 1], got {p[key]}.")
+    if int(p["n_subjects"]) < 10 or int(p["image_size"]) < 16:
+        raise ValueError("n_subjects must be >= 10 and image_size >= 16.")
+    out, complete = cached_demo_dir(root, "mimic_cxr", seed, p)
+    info = {"dataset": "mimic_cxr", "seed": seed, "params": p}
+    marker = out / "DEMO_COMPLETE.json"
+    if complete:
+        stored = json.loads(marker.read_text())
+        if stored.get("seed") == seed and stored.get("params") == json.loads(json.dumps(p)):
+            return out
+        _clear_previous(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n = int(p["n_subjects"])
+    size = int(p["image_size"])
+
+    subject_ids = np.sort(rng.choice(np.arange(10_000_000, 20_000_000), size=n, replace=False))
+    male = rng.random(n) < float(p["male_fraction"])
+    anchor_age = np.clip(np.round(rng.normal(62, 16, n)), 18, 91).astype(int)
+    anchor_year = rng.integers(2110, 2190, n)
+    race = _choice(rng, _RACES, n)
+    # per-subject anatomy: women's heart/mediastinum slightly narrower at baseline
+    base_med = rng.normal(0.070, 0.008, n) - 0.004 * (~male)
+    base_heart = rng.normal(0.120, 0.010, n) - 0.006 * (~male)
+    torso = np.where(male, 0.44, 0.40) + rng.normal(0, 0.01, n)
+
+    meta_rows, split_rows, label_rows, patients_rows, adm_rows = [], [], [], [], []
+    s_lo, s_mid, _ = p["official_split"]
+    n_studies = 1 + rng.poisson(max(float(p["studies_per_subject"]) - 1.0, 0.0), n)
+    study_counter = 50_000_000
+    hadm_counter = 20_000_000
+    counts = {"images": 0, "frontal": 0, "lateral": 0, "positive_studies": 0, "studies": 0}
+    for i in range(n):
+        sid = int(subject_ids[i])
+        u = rng.random()
+        official = "train" if u < s_lo else ("validate" if u < s_lo + s_mid else "test")
+        if rng.random() >= float(p["missing_patient_fraction"]):
+            patients_rows.append(
+                {
+                    "subject_id": sid,
+                    "gender": "M" if male[i] else "F",
+                    "anchor_age": int(anchor_age[i]),
+                    "anchor_year": int(anchor_year[i]),
+                    "anchor_year_group": "2014 - 2016",
+                    "dod": "",
+                }
+            )
+        if rng.random() >= float(p["no_admission_fraction"]):
+            n_adm = int(rng.integers(1, 4))
+            times = np.sort(rng.integers(0, 3 * 365 * 24 * 60, n_adm))
+            for k in range(n_adm):
+                hadm_counter += int(rng.integers(1, 50))
+                t = pd.Timestamp(f"{int(anchor_year[i])}-01-01") + pd.Timedelta(minutes=int(times[k]))
+                # earlier admissions sometimes lack race; the last one (the one kept) has the subject's race
+                r = race[i] if (k == n_adm - 1 or rng.random() < 0.7) else "UNKNOWN"
+                adm_rows.append(
+                    {
+                        "subject_id": sid,
+                        "hadm_id": hadm_counter,
+                        "admittime": t.strftime("%Y-%m-%d %H:%M:%S"),
+                        "dischtime": (t + pd.Timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S"),
+                        "deathtime": "",
+                        "admission_type": "EW EMER.",
+                        "admit_provider_id": "P00000",
+                        "admission_location": "EMERGENCY ROOM",
+                        "discharge_location": "HOME",
+                        "insurance": _choice(rng, _INSURANCE, 1)[0],
+                        "language": "ENGLISH",
+                        "marital_status": "",
+                        "race": r,
+                        "edregtime": "",
+                        "edouttime": "",
+                        "hospital_expire_flag": 0,
+                    }
+                )
+        for _ in range(int(n_studies[i])):
+            study_counter += int(rng.integers(1, 20_000))
+            st = study_counter
+            counts["studies"] += 1
+            year = int(anchor_year[i]) + int(rng.integers(0, 4))
+            date = int(f"{year}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}")
+            prev = float(p["prevalence_male"] if male[i] else p["prevalence_female"])
+            noise = float(p["label_noise_male"] if male[i] else p["label_noise_female"])
+            u = rng.random()
+            state = "pos" if u < prev else "neg"
+            v = rng.random()
+            if v < float(p["uncertain_fraction"]):
+                state = "uncertain"
+            elif v < float(p["uncertain_fraction"]) + float(p["other_finding_fraction"]):
+                state = "other"
+            diseased = state == "pos" or (state == "uncertain" and rng.random() < 0.5)
+            labels = {c: "" for c in _LABEL_COLUMNS}
+            if state == "pos":
+                counts["positive_studies"] += 1
+                if rng.random() < noise:  # missed enlargement: reported as No Finding
+                    labels["No Finding"] = 1.0
+                else:
+                    labels["Enlarged Cardiomediastinum"] = 1.0
+                    if rng.random() < 0.4:
+                        labels["Cardiomegaly"] = 1.0
+            elif state == "neg":
+                labels["No Finding"] = 1.0
+                if rng.random() < 0.2:
+                    labels["Enlarged Cardiomediastinum"] = 0.0
+            elif state == "uncertain":
+                labels["Enlarged Cardiomediastinum"] = -1.0
+            else:
+                labels[_OTHER_FINDINGS[int(rng.integers(len(_OTHER_FINDINGS)))]] = 1.0
+            if rng.random() < 0.1:
+                labels["Support Devices"] = 1.0
+            label_rows.append({"subject_id": sid, "study_id": st, **labels})
+
+            severity = rng.uniform(0.6, 1.4) if diseased else 0.0
+            ratio = 1.0 if male[i] else float(p["female_cue_ratio"])
+            widen = float(p["cue_width"]) * severity * ratio
+            brighten = float(p["cue_contrast"]) * severity * ratio
+            views = ["PA" if rng.random() < 0.6 else "AP"]
+            if rng.random() < float(p["lateral_fraction"]):
+                views.append("LATERAL" if rng.random() < 0.7 else "LL")
+            for view in views:
+                dicom = _dicom_id(rng)
+                if view in ("PA", "AP"):
+                    img = render_frontal(
+                        rng,
+                        size,
+                        mediastinum_halfwidth=base_med[i] + widen,
+                        heart_halfwidth=base_heart[i] + widen,
+                        heart_intensity=0.40 + brighten,
+                        breast=0.0 if male[i] else float(p["breast_shadow"]),
+                        torso_halfwidth=float(torso[i]),
+                        contrast=rng.uniform(0.85, 1.15) * (0.9 if view == "AP" else 1.0),
+                        brightness=rng.uniform(-0.05, 0.05),
+                    )
+                    counts["frontal"] += 1
+                    if rng.random() < float(p["blank_view_fraction"]):
+                        view = ""
+                else:
+                    img = render_lateral(rng, size)
+                    counts["lateral"] += 1
+                counts["images"] += 1
+                s = str(sid)
+                save_grey_jpeg(img, out / "files" / f"p{s[:2]}" / f"p{s}" / f"s{st}" / f"{dicom}.jpg")
+                meta_rows.append(
+                    {
+                        "dicom_id": dicom,
+                        "subject_id": sid,
+                        "study_id": st,
+                        "PerformedProcedureStepDescription": "CHEST (PA AND LAT)",
+                        "ViewPosition": view,
+                        "Rows": size,
+                        "Columns": size,
+                        "StudyDate": date,
+                        "StudyTime": float(rng.integers(0, 235959)),
+                        "ProcedureCodeSequence_CodeMeaning": "CHEST (PA AND LAT)",
+                        "ViewCodeSequence_CodeMeaning": {
+                            "PA": "postero-anterior", "AP": "antero-posterior", "": ""
+                        }.get(view, "lateral"),
+                        "PatientOrientationCodeSequence_CodeMeaning": "Erect",
+                    }
+                )
+                split_rows.append({"dicom_id": dicom, "study_id": st, "subject_id": sid, "split": official})
+
+    _write_csv_gz(pd.DataFrame(meta_rows), out / "mimic-cxr-2.0.0-metadata.csv.gz")
+    _write_csv_gz(pd.DataFrame(split_rows), out / "mimic-cxr-2.0.0-split.csv.gz")
+    _write_csv_gz(pd.DataFrame(label_rows)[["subject_id", "study_id", *_LABEL_COLUMNS]],
+                  out / "mimic-cxr-2.0.0-chexpert.csv.gz")
+    _write_csv_gz(pd.DataFrame(patients_rows), out / "mimic-iv" / "hosp" / "patients.csv.gz")
+    _write_csv_gz(pd.DataFrame(adm_rows), out / "mimic-iv" / "hosp" / "admissions.csv.gz")
+    info["counts"] = counts
+    info["planted_bias"] = (
+        "Enlarged Cardiomediastinum widens mediastinum+heart by cue_width*severity (men) and "
+        "cue_width*female_cue_ratio*severity (women); women carry breast shadows; label_noise_* of true positives "
+        "are labelled No Finding; prevalence_* per sex. DEMO DATA: synthetic, not MIMIC-CXR."
+    )
+    mark_complete(out, info)
+    return out

@@ -1,0 +1,488 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""Header-only scan of a DICOM folder into a de-identified manifest: one row per 2D image or per 3D series.
+
+Each file is read with ``pydicom.dcmread(stop_before_pixels=True, specific_tags=...)`` (no pixel decoding), so a
+scan of a whole archive costs a fraction of loading it. Slices are grouped by SeriesInstanceUID and put in spatial
+order (:func:`monai_fair.data.dicom_series.order_slices`). The manifest holds codes, ages, salted hashes and file
+paths, never names, IDs, dates or free text. Whatever cannot be used (not DICOM, truncated, no pixel data, a stray
+localizer in a CT series ...) is skipped with a reason, logged and counted; the scan itself never fails on a bad
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import struct
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from monai_fair.data.codes import DEFAULT_AGE_BINS, SEX_NAMES, UNKNOWN, age_group_names
+from monai_fair.data.dicom_series import order_slices, slice_normal, slice_positions
+from monai_fair.data.manifest import Manifest, SkipReport
+from monai_fair.data.privacy import hash_patient_id
+from monai_fair.data.patient_age import MAX_PLAUSIBLE_AGE
+from monai_fair.data.dicom_header import DEMOGRAPHIC_KEYWORDS, extract_dicom_demographics
+
+__all__ = [
+    "SCAN_KEYWORDS",
+    "VOLUME_MODALITIES",
+    "MANIFEST_COLUMNS",
+    "DicomScanResult",
+    "scan_dicom_folder",
+    "load_dicom_manifest",
+]
+
+logger = logging.getLogger(__name__)
+
+SCAN_KEYWORDS: tuple[str, ...] = DEMOGRAPHIC_KEYWORDS + (
+    "SOPClassUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "Manufacturer",
+)
+# modalities whose same-series single-frame slices without geometry may still be stacked by InstanceNumber
+VOLUME_MODALITIES: frozenset[str] = frozenset({"CT", "MR", "PT", "NM"})
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "image",
+    "modality",
+    "sex",
+    "age",
+    "age_group",
+    "ethnic_group",
+    "patient_hash",
+    "n_slices",
+    "series_hash",
+    "slice_order",
+    "age_source",
+    "manufacturer",
+    "demographics_note",
+)
+_PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_TAIL_BYTES = 1 << 16
+
+
+@dataclass
+class DicomScanResult:
+    """What a folder scan found.
+
+    Attributes:
+        manifest: one row per 2D image or 3D series, columns :data:`MANIFEST_COLUMNS`.
+        skipped: one row per unusable file: ``file`` (relative to the root) and ``reason``; no personal data.
+        ethnic_group_names: code→name map of the ``ethnic_group`` column (alphabetical, so deterministic).
+        age_group_names: code→name map of the ``age_group`` column.
+        n_files: files looked at.
+        note_counts: how often each demographics issue (unknown sex, unparseable age ...) occurred, per row.
+    """
+
+    manifest: pd.DataFrame
+    skipped: pd.DataFrame
+    ethnic_group_names: dict[int, str]
+    age_group_names: dict[int, str]
+    n_files: int
+    note_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def skip_counts(self) -> dict[str, int]:
+        """Number of skipped files per reason."""
+        return {str(k): int(v) for k, v in self.skipped["reason"].value_counts().items()}
+
+    def codes(self) -> dict[str, Any]:
+        """The code→name maps and counts that travel with the manifest (JSON-serialisable)."""
+        return {
+            "sex": {str(k): v for k, v in SEX_NAMES.items()},
+            "age_group": {str(k): v for k, v in self.age_group_names.items()},
+            "ethnic_group": {str(k): v for k, v in self.ethnic_group_names.items()},
+            "unknown": UNKNOWN,
+            "n_files": self.n_files,
+            "n_rows": int(len(self.manifest)),
+            "n_skipped": int(len(self.skipped)),
+            "skip_counts": self.skip_counts,
+            "note_counts": self.note_counts,
+        }
+
+    def code_maps(self) -> dict[str, dict[int, str]]:
+        """Code→name maps of the coded columns (``sex``, ``age_group``, ``ethnic_group``)."""
+        return {"sex": dict(SEX_NAMES), "age_group": dict(self.age_group_names),
+                "ethnic_group": dict(self.ethnic_group_names)}
+
+    def with_labels(
+        self,
+        labels: str | os.PathLike | pd.DataFrame,
+        label_columns: str | Sequence[str],
+        id_column: str = "pid",
+        salt: str | None = None,
+    ) -> Manifest:
+        """Join a per-patient label table (e.g. NLST's, keyed by ``pid`` = PatientID) onto the manifest.
+
+        The table's ids are hashed with the same :func:`~monai_fair.data.privacy.hash_patient_id` (pass the salt
+        the scan used) and matched to ``patient_hash``; raw ids never enter the result.
+
+        Args:
+            labels: CSV path or DataFrame with ``id_column`` and ``label_columns``.
+            label_columns: label column(s), numeric.
+            id_column: patient id column.
+            salt: the salt the scan used.
+
+        Returns:
+            ``Manifest(frame, code_maps, skipped)``: manifest rows with labels; the skip report counts the scan's
+            skipped files by reason, rows whose patient has no label row, and patients repeated in the table.
+
+        Raises:
+            FileNotFoundError: when the label CSV does not exist.
+            KeyError: when a named column is missing.
+            ValueError: when a label column is not numeric.
+        """
+        cols = [label_columns] if isinstance(label_columns, str) else list(label_columns)
+        if isinstance(labels, pd.DataFrame):
+            table = labels
+        else:
+            if not Path(labels).is_file():
+                raise FileNotFoundError(f"label table {labels} does not exist.")
+            table = pd.read_csv(labels, dtype={id_column: str})
+        missing = [c for c in (id_column, *cols) if c not in table.columns]
+        if missing:
+            raise KeyError(f"label column(s) {missing} not found; available: {list(table.columns)}.")
+        values = table[cols].apply(pd.to_numeric, errors="coerce")
+        if (values.isna() & table[cols].notna()).any().any():
+            raise ValueError(f"label columns {cols} must be numeric.")
+        hashes = [hash_patient_id(_canonical_id(v), salt) if _canonical_id(v) else "" for v in table[id_column]]
+        keyed = values.assign(patient_hash=hashes)
+        keyed = keyed[keyed["patient_hash"] != ""]
+        repeated = keyed["patient_hash"].duplicated(keep=False)
+        report = SkipReport()
+        for reason, n in self.skip_counts.items():
+            report.add(f"scan: {reason}", n, self.skipped.loc[self.skipped["reason"] == reason, "file"].head(5))
+        report.add("label table: patient repeated (all its rows ignored)", int(repeated.sum()))
+        keyed = keyed[~repeated]
+        frame = self.manifest.merge(keyed, on="patient_hash", how="left", validate="many_to_one")
+        unlabeled = frame[cols].isna().any(axis=1)
+        report.add("no label row for the patient", int(unlabeled.sum()),
+                   [f"manifest row {i}" for i in np.flatnonzero(unlabeled.to_numpy())[:5]])
+        return Manifest(frame[~unlabeled].reset_index(drop=True), self.code_maps(), report)
+
+    def write(self, folder: str | os.PathLike, prefix: str = "") -> dict[str, Path]:
+        """Write ``manifest.csv``, ``skipped.csv`` and ``codes.json`` (optionally prefixed) into ``folder``.
+
+        File lists of 3D series are written as JSON lists; :func:`load_dicom_manifest` reads them back.
+
+        Returns:
+            the paths written, keyed ``manifest``, ``skipped``, ``codes``.
+        """
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "manifest": out / f"{prefix}manifest.csv",
+            "skipped": out / f"{prefix}skipped.csv",
+            "codes": out / f"{prefix}codes.json",
+        }
+        frame = self.manifest.copy()
+        frame["image"] = [json.dumps(v) if isinstance(v, list) else v for v in frame["image"]]
+        frame.to_csv(paths["manifest"], index=False)
+        self.skipped.to_csv(paths["skipped"], index=False)
+        paths["codes"].write_text(json.dumps(self.codes(), indent=2, sort_keys=True))
+        return paths
+
+
+def load_dicom_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a manifest written by :meth:`DicomScanResult.write`; series file lists come back as Python lists."""
+    frame = pd.read_csv(path, keep_default_na=False, na_values={"age": [""]})
+    frame["image"] = [json.loads(v) if isinstance(v, str) and v.startswith("[") else v for v in frame["image"]]
+    frame["age"] = frame["age"].astype(float)
+    return frame
+
+
+def _canonical_id(value: Any) -> str:
+    """Patient ids read as ``123``, ``123.0`` or ``" 123"`` hash identically (as PatientID ``"123"`` does)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _sop_class_name(ds: pydicom.Dataset) -> str:
+    uid = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None) or ds.get("SOPClassUID")
+    return pydicom.uid.UID(str(uid)).name if uid else "unknown SOP class"
+
+
+def _pixel_data_problem(raw: Any, ds: pydicom.Dataset, size: int) -> str | None:
+    """Why the pixel data of a header-only read is unusable, or None when it is complete.
+
+    ``raw`` is the open file positioned where pydicom stopped (the pixel data element, or the end of file).
+    """
+    pos = raw.tell()
+    sop = _sop_class_name(ds)
+    if pos > size:
+        return "truncated header (file ends inside an element)"
+    if pos >= size:
+        if "Image Storage" in sop:
+            return "no pixel data in an image object (truncated or non-conformant file)"
+        if "Directory" in sop:
+            return "DICOMDIR (media directory, not an image)"
+        return f"no pixel data ({sop})"
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    little = True if ts is None else bool(pydicom.uid.UID(str(ts)).is_little_endian)
+    implicit = False if ts is None else bool(pydicom.uid.UID(str(ts)).is_implicit_VR)
+    head = raw.read(12)
+    if len(head) < 8:
+        return "pixel data truncated (element header incomplete)"
+    endian = "<" if little else ">"
+    group, elem = struct.unpack(f"{endian}HH", head[:4])
+    if (group, elem) not in _PIXEL_TAGS:
+        return f"unexpected element ({group:04X},{elem:04X}) where pixel data should start"
+    if implicit:
+        (length,), header_len = struct.unpack(f"{endian}I", head[4:8]), 8
+    elif head[4:6] in _LONG_LENGTH_VRS:
+        if len(head) < 12:
+            return "pixel data truncated (element header incomplete)"
+        (length,), header_len = struct.unpack(f"{endian}I", head[8:12]), 12
+    else:
+        (length,), header_len = struct.unpack(f"{endian}H", head[6:8]), 8
+    if length == _UNDEFINED_LENGTH:  # encapsulated (compressed) frames end with a sequence delimiter
+        raw.seek(max(pos, size - _TAIL_BYTES))
+        delimiter = b"\xfe\xff\xdd\xe0" if little else b"\xff\xfe\xe0\xdd"
+        return None if delimiter in raw.read() else "pixel data truncated (encapsulated data has no end delimiter)"
+    if size - pos - header_len < length:
+        return "pixel data truncated (file shorter than the declared pixel data length)"
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1) * frames
+        expected = expected * int(ds.BitsAllocated) // 8
+    except (AttributeError, TypeError, ValueError):
+        return "Rows/Columns/BitsAllocated missing or invalid"
+    if (group, elem) == (0x7FE0, 0x0010) and length < expected:
+        return "pixel data shorter than Rows x Columns x frames"
+    return None
+
+
+def _read_file(path: Path, check_pixel_data: bool, force: bool) -> tuple[pydicom.Dataset | None, str | None]:
+    """Header-only read of one file: the dataset, or None and a reason (no personal data in the reason)."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return None, "empty file"
+        with open(path, "rb") as raw:
+            ds = pydicom.dcmread(raw, stop_before_pixels=True, specific_tags=list(SCAN_KEYWORDS), force=force)
+            problem = _pixel_data_problem(raw, ds, size) if check_pixel_data else None
+    except InvalidDicomError:
+        return None, "not a DICOM file (no DICM preamble)"
+    except (EOFError, struct.error):
+        return None, "truncated header"
+    except OSError as e:
+        return None, f"unreadable file ({type(e).__name__})"
+    except Exception as e:  # noqa: BLE001 - any parser failure on a bad file is a skip, never a crash
+        return None, f"unreadable DICOM header ({type(e).__name__})"
+    if problem is not None:
+        return None, problem
+    if ds.get("Rows") is None or ds.get("Columns") is None:
+        return None, "Rows/Columns missing"
+    return ds, None
+
+
+def _frames(ds: pydicom.Dataset) -> int:
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _text(ds: pydicom.Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else " ".join(str(value).split())
+
+
+def _walk(root: Path, pattern: str | None) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if pattern is None or p.match(pattern):
+                files.append(p)
+    return files
+
+
+def _volume_partition(items: list[tuple[Path, pydicom.Dataset]]) -> tuple[list[int], str]:
+    """Indices of the slices that form the series' volume (largest consistent stack) and the ordering method."""
+    if len(items) < 2 or any(_frames(ds) > 1 for _, ds in items):
+        return [], ""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, (_, ds) in enumerate(items):
+        normal = slice_normal(ds.get("ImageOrientationPatient"))
+        key = None if normal is None else tuple(float(x) for x in np.round(normal, 3))
+        groups[(key, int(ds.Rows), int(ds.Columns))].append(i)
+    geometric = [g for k, g in groups.items() if k[0] is not None and len(g) >= 2]
+    if geometric:
+        best = max(geometric, key=len)
+        if slice_positions([items[i][1] for i in best]) is not None:
+            return best, "position"
+    modality = _text(items[0][1], "Modality").upper()
+    if len(groups) == 1 and modality in VOLUME_MODALITIES:
+        headers = [ds for _, ds in items]
+        if order_slices(headers)[1] == "instance_number":
+            return list(range(len(items))), "instance_number"
+    return [], ""
+
+
+def scan_dicom_folder(
+    root: str | os.PathLike,
+    age_bins: Sequence[float] = DEFAULT_AGE_BINS,
+    salt: str | None = None,
+    max_age: float = MAX_PLAUSIBLE_AGE,
+    pattern: str | None = None,
+    series_as: str = "auto",
+    check_pixel_data: bool = True,
+    force: bool = False,
+    output_dir: str | os.PathLike | None = None,
+) -> DicomScanResult:
+    """Scan a folder of DICOM files (header only) into a de-identified manifest and a skip report.
+
+    Rows: every multi-frame file and every single image is a 2D row (``n_slices`` = frames); single-frame slices
+    of one SeriesInstanceUID with a common orientation and size are one 3D row ordered along the slice normal
+    (``slice_order="position"``), or by InstanceNumber for CT/MR/PT/NM series without geometry. Slices of a
+    series that do not fit its volume (a localizer, a duplicate position) are skipped with a reason.
+
+    Args:
+        root: folder scanned recursively (files in sorted order, any extension).
+        age_bins: ascending lower edges of the ``age_group`` codes.
+        salt: salt of the patient hash (default ``$MONAI_FAIR_SALT``).
+        max_age: ages above this are unknown.
+        pattern: optional glob a file name must match (e.g. ``"*.dcm"``); other files are ignored, not skipped.
+        series_as: how a 3D row names its slices in ``image``: ``"folder"`` (the series folder; only when the
+            folder holds exactly that series, else the file list), ``"files"`` (the spatially ordered file list,
+            load it with :class:`~monai_fair.data.dicom_series.DicomSeriesReader`) or ``"auto"`` (= ``"folder"``).
+        check_pixel_data: verify the pixel data element is complete (catches truncated files without decoding).
+        force: read files without the DICM preamble (``pydicom.dcmread(force=True)``).
+        output_dir: when given, :meth:`DicomScanResult.write` the result there.
+
+    Returns:
+        a :class:`DicomScanResult`.
+
+    Raises:
+        NotADirectoryError: when ``root`` is not a folder.
+        ValueError: for an unknown ``series_as``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"DICOM root {root} is not a folder.")
+    if series_as not in ("auto", "folder", "files"):
+        raise ValueError(f"series_as must be 'auto', 'folder' or 'files', got {series_as!r}.")
+    files = _walk(root, pattern)
+    skipped: list[tuple[str, str]] = []
+
+    def skip(path: Path, reason: str) -> None:
+        rel = path.relative_to(root).as_posix()
+        skipped.append((rel, reason))
+        logger.info("skipped %s: %s", rel, reason)
+
+    series: dict[str, list[tuple[Path, pydicom.Dataset]]] = defaultdict(list)
+    for path in files:
+        ds, reason = _read_file(path, check_pixel_data, force)
+        if ds is None:
+            skip(path, reason or "unreadable")
+            continue
+        uid = str(ds.get("SeriesInstanceUID", "") or "").strip()
+        series[uid or f"file:{path}"].append((path, ds))
+
+    files_in_folder = Counter(p.parent for p in files)
+    units: list[tuple[list[tuple[Path, pydicom.Dataset]], str, str]] = []  # (ordered slices, order method, uid)
+    for uid, items in series.items():
+        members, method = _volume_partition(items)
+        if not members:
+            units.extend(([item], "", uid) for item in items)
+            continue
+        stack = [items[i] for i in members]
+        order, method = order_slices([ds for _, ds in stack])
+        stack = [stack[i] for i in order]
+        if method == "position":
+            pos = slice_positions([ds for _, ds in stack])
+            keep = [0] + [i for i in range(1, len(stack)) if not math.isclose(pos[i], pos[i - 1], abs_tol=1e-3)]
+            for i in sorted(set(range(len(stack))) - set(keep)):
+                skip(stack[i][0], "duplicate slice position in its series")
+            stack = [stack[i] for i in keep]
+        for i in sorted(set(range(len(items))) - set(members)):
+            skip(items[i][0], "orientation or size differs from the rest of its series (e.g. a localizer)")
+        if len(stack) < 2:
+            units.append((stack, "", uid))
+        else:
+            units.append((stack, method, uid))
+
+    rows = []
+    note_counts: Counter[str] = Counter()
+    for stack, method, uid in units:
+        first_path, first = stack[0]
+        demo = extract_dicom_demographics(first, age_bins, max_age, salt)
+        notes = list(demo.reasons)
+        if len(stack) > 1 and len({extract_dicom_demographics(ds, age_bins, max_age, salt)[:4] for _, ds in stack}) > 1:
+            notes.append("slices disagree on demographics; first slice used")
+        note_counts.update(notes)
+        if len(stack) == 1:
+            image: Any = str(first_path)
+            n_slices = _frames(first)
+        else:
+            folder = first_path.parent
+            same_folder = all(p.parent == folder for p, _ in stack) and files_in_folder[folder] == len(stack)
+            image = str(folder) if series_as in ("auto", "folder") and same_folder else [str(p) for p, _ in stack]
+            n_slices = len(stack)
+        real_uid = uid if not uid.startswith("file:") else ""
+        rows.append(
+            {
+                "image": image,
+                "modality": _text(first, "Modality").upper(),
+                "sex": demo.sex,
+                "age": demo.age,
+                "age_group": demo.age_group,
+                "ethnic_group": demo.ethnic_group,
+                "patient_hash": demo.patient_hash,
+                "n_slices": n_slices,
+                "series_hash": hash_patient_id(real_uid, salt) if real_uid else "",
+                "slice_order": method,
+                "age_source": demo.age_source,
+                "manufacturer": _text(first, "Manufacturer"),
+                "demographics_note": "; ".join(notes),
+            }
+        )
+
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    names = sorted({e for e in manifest["ethnic_group"] if e})
+    ethnic_codes = {name: i for i, name in enumerate(names)}
+    manifest["ethnic_group"] = [ethnic_codes.get(e, UNKNOWN) for e in manifest["ethnic_group"]]
+    for col in ("sex", "age_group", "ethnic_group", "n_slices"):
+        manifest[col] = manifest[col].astype("int64")
+    manifest["age"] = manifest["age"].astype("float64")
+    skipped_frame = pd.DataFrame(skipped, columns=["file", "reason"]).sort_values("file", kind="stable")
+    result = DicomScanResult(
+        manifest=manifest,
+        skipped=skipped_frame.reset_index(drop=True),
+        ethnic_group_names={i: n for n, i in ethnic_codes.items()},
+        age_group_names=age_group_names(age_bins),
+        n_files=len(files),
+        note_counts=dict(note_counts),
+    )
+    if skipped:
+        logger.warning("DICOM scan of %d files: %d rows, skipped %d files %s", len(files), len(manifest),
+                       len(skipped), result.skip_counts)
+    if output_dir is not None:
+        result.write(output_dir)
+    return result

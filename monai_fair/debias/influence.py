@@ -1,0 +1,168 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""Influence of every masked unit on the differentiable bias proxy, from one backward pass over the data.
+
+The influence of unit ``j`` is the gradient of the full-set proxy with respect to the unit's (masked) activation,
+summed over the samples, ``S_j = sum_i d proxy / d h_j(x_i)`` (Marcinkevics et al. 2022, after Leino et al.).
+Zeroing a unit changes the proxy by about ``-h_j S_j`` (first order), so with non-negative activations the units
+with the largest positive ``S`` push the proxy up the most.
+
+The proxy is linear in the probabilities, ``proxy = sum_i w_i f(x_i)`` with weights counted over the whole set
+(:func:`monai_fair.metrics.proxy_weights`), so back-propagating ``sum_batch w_i f(x_i)`` batch by batch and summing
+gives the exact full-set gradient for any batch size, and a batch that lacks a group is not NaN. Gradients are summed
+over the batch into one flat float32 buffer on the model's device by tensor hooks: nothing is copied to the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from monai_fair.debias.base import _autocast, positive_probability
+from monai_fair.debias.unit_mask import UnitMaskSet
+from monai_fair.metrics import proxy_weights
+
+__all__ = ["FullSetProxyWeights", "as_plain_tensor", "unit_influence"]
+
+
+def as_plain_tensor(x: Any) -> torch.Tensor:
+    """A plain ``torch.Tensor`` view of ``x`` (a MONAI ``MetaTensor`` loses its metadata overhead)."""
+    as_tensor = getattr(x, "as_tensor", None)
+    if callable(as_tensor) and isinstance(x, torch.Tensor) and type(x) is not torch.Tensor:
+        return as_tensor()
+    return torch.as_tensor(x)
+
+
+class FullSetProxyWeights:
+    """Per-sample proxy weights counted over a whole evaluation set, computable for any subset of it.
+
+    ``w_i = [a_i = u]/N_u - [a_i = p]/N_p`` (SPD), times ``y_i`` with positive-only counts (EOD), where the counts
+    ``N`` come from the full set given here. Applying this to every mini-batch of the set gives exactly
+    ``proxy_weights(all labels, all groups)`` in pieces, independently of batch order or shuffling.
+
+    Args:
+        labels: binary labels of the full set ``(N,)``.
+        groups: group codes of the full set ``(N,)``.
+        privileged: code of the privileged group.
+        kind: ``"spd"`` or ``"eod"``.
+
+    Raises:
+        ValueError: as :func:`monai_fair.metrics.proxy_weights` (unknown kind, a group without (positive) samples).
+    """
+
+    def __init__(self, labels: torch.Tensor, groups: torch.Tensor, privileged: int = 1, kind: str = "eod") -> None:
+        labels = torch.as_tensor(labels).reshape(-1)
+        groups = torch.as_tensor(groups, device=labels.device).reshape(-1)
+        proxy_weights(labels, groups, privileged, kind)  # validates the full set (raises if a group is empty)
+        self.privileged = privileged
+        self.kind = kind
+        self.n_samples = int(labels.numel())
+        priv = groups == privileged
+        unpriv = ~priv
+        if kind == "eod":
+            pos = labels > 0.5
+            priv, unpriv = priv & pos, unpriv & pos
+        self.n_privileged = int(priv.sum())
+        self.n_unprivileged = int(unpriv.sum())
+
+    def __call__(self, labels: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """Weights ``(B,)`` (float32, on ``labels``' device) of the samples of one batch."""
+        labels = torch.as_tensor(labels).reshape(-1)
+        groups = torch.as_tensor(groups, device=labels.device).reshape(-1)
+        if labels.shape != groups.shape:
+            raise ValueError(f"labels and groups must have the same length, got {labels.numel()}, {groups.numel()}.")
+        priv = groups == self.privileged
+        unpriv = ~priv
+        if self.kind == "eod":
+            pos = labels > 0.5
+            priv, unpriv = priv & pos, unpriv & pos
+        # same expression as proxy_weights, so the pieces equal the full-set weights bit for bit
+        return unpriv.to(torch.float32) / self.n_unprivileged - priv.to(torch.float32) / self.n_privileged
+
+
+def _accumulate(buffer: torch.Tensor, grad: torch.Tensor) -> None:
+    buffer.add_(grad.sum(0, dtype=torch.float32))
+
+
+def unit_influence(
+    model: nn.Module,
+    masks: UnitMaskSet,
+    loader: Iterable[Mapping[str, Any]],
+    weights: FullSetProxyWeights,
+    image_key: str = "image",
+    label_key: str = "label",
+    group_key: str = "sex",
+    activation: str = "sigmoid",
+    index: int = 0,
+    amp: bool = True,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Gradient of the full-set bias proxy w.r.t. every masked unit, summed over the samples of ``loader``.
+
+    The model runs in eval mode (dropout off, BatchNorm running statistics). Gradients are taken with respect to
+    the masked layer outputs *before* any later in-place operation (e.g. ``ReLU(inplace=True)``), and the
+    parameters' ``.grad`` are left untouched (only activation gradients are computed). Samples with zero weight
+    (the negatives, for EOD) are skipped: they cannot contribute.
+
+    Args:
+        model: the masked network (on its device).
+        masks: its :class:`~monai_fair.debias.unit_mask.UnitMaskSet`.
+        loader: re-iterable loader of dict batches (any batch size, any order).
+        weights: full-set proxy weights of the same data (see :class:`FullSetProxyWeights`).
+        image_key: batch key of the input.
+        label_key: batch key of the binary label.
+        group_key: batch key of the group code.
+        activation: how the positive probability is read from the output (see ``positive_probability``).
+        index: output channel of the positive class.
+        amp: bf16 autocast on CUDA.
+        out: optional flat float32 buffer of length ``masks.n_units`` to fill (reused across steps).
+
+    Returns:
+        flat float32 tensor of length ``masks.n_units`` on the masks' device (layer offsets as in ``masks``).
+        Pruned units are not excluded here; callers exclude them (their activations are zero).
+    """
+    device = masks.device
+    if out is None:
+        out = torch.zeros(masks.n_units, dtype=torch.float32, device=device)
+    else:
+        out.zero_()
+    views = masks.split(out)
+    handles = []
+    for layer, view in zip(masks.layers, views):
+
+        def hook(module, inputs, output, view=view):
+            # registered before any in-place op downstream, so the hook sees d proxy / d (masked output)
+            if output.requires_grad:
+                output.register_hook(lambda g, view=view: _accumulate(view, g))
+
+        handles.append(layer.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in loader:
+            labels = torch.as_tensor(batch[label_key]).to(device)
+            x = as_plain_tensor(batch[image_key]).to(device, non_blocking=True)
+            labels = labels.reshape(len(x), -1)[:, 0].float()
+            groups = torch.as_tensor(batch[group_key]).to(device).reshape(-1).long()
+            w = weights(labels, groups)
+            keep = w != 0
+            if not bool(keep.any()):
+                continue
+            if not bool(keep.all()):
+                x, w = x[keep], w[keep]
+            if not x.is_floating_point():
+                x = x.float()
+            # gradient w.r.t. the input makes autograd build the graph through every layer without computing any
+            # parameter gradient (and without touching the loader's tensor)
+            x = x.detach().requires_grad_(True)
+            with _autocast(device, amp):
+                output = model(x)
+            loss = torch.sum(w * positive_probability(output, activation, index))
+            torch.autograd.grad(loss, x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return out

@@ -1,0 +1,197 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""TensorBoard logging of group fairness: per-group scalars and gaps, ROC and reliability plots, a Markdown table.
+
+:class:`FairnessTensorBoardHandler` reads what :class:`~monai_fair.handlers.fairness_metric.GroupFairnessMetric`
+left in ``engine.state.fairness_details`` at the end of each epoch, so it must be attached to the same engine
+(in a MONAI workflow: metrics go in ``additional_metrics``, this handler in ``val_handlers``; MONAI attaches the
+metrics first, so they complete before this handler runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ignite.distributed as idist
+import pandas as pd
+from ignite.engine import Engine, Events
+from torch.utils.tensorboard import SummaryWriter
+
+from ..report.group_plots import figure_to_array, plot_group_calibration, plot_group_roc
+from ..report.tables import markdown_table
+from .fairness_metric import FAIRNESS_DETAILS, FairnessDetails
+
+__all__ = ["FairnessTensorBoardHandler", "fairness_markdown"]
+
+logger = logging.getLogger(__name__)
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return "NaN" if math.isnan(x) else f"{x:.4g}"
+    return str(x)
+
+
+def fairness_markdown(details: FairnessDetails, digits: int = 4) -> str:
+    """Markdown rendering of a fairness table: per-group rows (with CIs when present), summary, flags.
+
+    Args:
+        details: what the fairness metric stored for one epoch.
+        digits: significant digits.
+
+    Returns:
+        Markdown text (pipe tables), aggregates only.
+    """
+    table = details.table
+    df = table.to_dataframe()
+    df = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
+    cells = df.map(lambda v: _fmt(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+    parts = [markdown_table(cells)]
+    summary = details.values
+    picked = {k: v for k, v in summary.items() if not any(k.endswith(f"_{g}") for g in table.group_names)}
+    if picked:
+        rows = pd.DataFrame({"summary": list(picked), "value": [_fmt(float(v)) for v in picked.values()]})
+        parts.append(markdown_table(rows))
+    if table.flags:
+        names = dict(zip(table.group_codes, table.group_names))
+        parts.append("\n".join(f"* **{names.get(c, c)}**: {msg}" for c, msg in table.flags.items()))
+    return "\n\n".join(parts)
+
+
+class FairnessTensorBoardHandler:
+    """Write group fairness results to TensorBoard after every (``epoch_interval``-th) epoch.
+
+    For every fairness metric found in ``engine.state.fairness_details`` (or the ``metric_names`` given):
+
+    * scalars ``{tag_prefix}{key}`` for every flat value (``fairness/sex/tpr_F``, ``fairness/sex/eod_F`` ...), plus a
+      custom-scalars layout with one multi-line chart per metric (all groups in one chart);
+    * images ``{tag_prefix}{prefix}roc`` and ``{tag_prefix}{prefix}calibration`` (per-group ROC curves and
+      reliability diagrams, one panel per label);
+    * text ``{tag_prefix}{prefix}table``: the per-group table as Markdown with summary and flags.
+
+    Only rank 0 writes. Rendering the two figures costs tens of milliseconds; raise ``image_interval`` to draw
+    them less often.
+
+    Args:
+        summary_writer: an existing ``SummaryWriter``; if None one is created on ``log_dir`` (and closed by
+            :meth:`close`).
+        log_dir: directory of the created writer.
+        metric_names: fairness metric names to log (``None``: all).
+        tag_prefix: prefix of every tag.
+        log_scalars: write the flat values as scalars (set False if a ``TensorBoardStatsHandler`` on the same
+            log dir already logs them).
+        log_images: write ROC and reliability figures.
+        log_table: write the Markdown table.
+        epoch_interval: log every n-th epoch.
+        image_interval: draw figures every n-th logged epoch.
+        global_epoch_transform: maps ``engine.state.epoch`` to the TensorBoard step (as in MONAI's
+            ``TensorBoardStatsHandler``).
+    """
+
+    def __init__(
+        self,
+        summary_writer: SummaryWriter | None = None,
+        log_dir: str = "./runs",
+        metric_names: Sequence[str] | None = None,
+        tag_prefix: str = "fairness/",
+        log_scalars: bool = True,
+        log_images: bool = True,
+        log_table: bool = True,
+        epoch_interval: int = 1,
+        image_interval: int = 1,
+        global_epoch_transform: Callable[[int], int] = lambda x: x,
+    ) -> None:
+        self._writer = summary_writer
+        self._own_writer = summary_writer is None
+        self.log_dir = log_dir
+        self.metric_names = None if metric_names is None else list(metric_names)
+        self.tag_prefix = tag_prefix
+        self.log_scalars = log_scalars
+        self.log_images = log_images
+        self.log_table = log_table
+        self.epoch_interval = max(1, int(epoch_interval))
+        self.image_interval = max(1, int(image_interval))
+        self.global_epoch_transform = global_epoch_transform
+        self._layout: dict[str, dict[str, list]] = {}
+        self._n_logged = 0
+
+    @property
+    def writer(self) -> SummaryWriter:
+        """The summary writer (created lazily, on rank 0 only)."""
+        if self._writer is None:
+            self._writer = SummaryWriter(log_dir=self.log_dir)
+        return self._writer
+
+    def attach(self, engine: Engine) -> None:
+        """Register on ``EPOCH_COMPLETED`` (every ``epoch_interval`` epochs)."""
+        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.epoch_interval), self)
+
+    def __call__(self, engine: Engine) -> None:
+        """Log every selected fairness metric of the epoch that just completed."""
+        if idist.get_rank() != 0:
+            return
+        store = getattr(engine.state, FAIRNESS_DETAILS, None) or {}
+        names = self.metric_names if self.metric_names is not None else list(store)
+        missing = [n for n in names if n not in store]
+        if missing:
+            logger.warning("FairnessTensorBoardHandler: no fairness details for %s (metric not attached?).", missing)
+        step = self.global_epoch_transform(engine.state.epoch)
+        draw = self._n_logged % self.image_interval == 0
+        for name in names:
+            if name in store:
+                self.write(store[name], step, draw_images=draw)
+        self._n_logged += 1
+        self.writer.flush()
+
+    def write(self, details: FairnessDetails, step: int, draw_images: bool = True) -> None:
+        """Write one metric's details at ``step`` (usable without an engine)."""
+        base = f"{self.tag_prefix}{details.prefix}"
+        table = details.table
+        if self.log_scalars:
+            for key, value in details.values.items():
+                self.writer.add_scalar(f"{self.tag_prefix}{key}", float(value), step)
+            self._update_layout(details)
+        if self.log_images and draw_images:
+            names = dict(zip(table.group_codes, table.group_names))
+            kwargs = dict(group_codes=table.group_codes, group_names=names, label_names=table.label_names)
+            roc = plot_group_roc(details.y_pred, details.y, details.groups, **kwargs)
+            self.writer.add_image(f"{base}roc", figure_to_array(roc), step, dataformats="HWC")
+            cal = plot_group_calibration(details.y_pred, details.y, details.groups, n_bins=details.n_bins, **kwargs)
+            self.writer.add_image(f"{base}calibration", figure_to_array(cal), step, dataformats="HWC")
+        if self.log_table:
+            self.writer.add_text(f"{base}table", fairness_markdown(details), step)
+
+    def _update_layout(self, details: FairnessDetails) -> None:
+        """Custom-scalars layout: one multi-line chart per metric stem holding every group (and label), and, with
+        bootstrap intervals, one margin chart (value with its CI band) per key in a ``<category>/ci`` category.
+
+        TensorBoard keeps one layout per run, so the layout of every metric seen so far is rewritten together
+        whenever a new metric (category) appears.
+        """
+        category = f"{self.tag_prefix}{details.prefix}".rstrip("/")
+        if category in self._layout:
+            return
+        table = details.table
+        stems = sorted(set(table.per_group) | set(table.gaps) | set(table.summary), key=len, reverse=True)
+        charts: dict[str, list[str]] = {}
+        margins: dict[str, list] = {}
+        for key in details.values:
+            if key.endswith(("_ci_low", "_ci_high")):
+                continue
+            bare = key[len(details.prefix) :] if key.startswith(details.prefix) else key
+            stem = next((s for s in stems if bare == s or bare.startswith(s + "_")), bare)
+            charts.setdefault(stem, []).append(f"{self.tag_prefix}{key}")
+            if f"{key}_ci_low" in details.values and f"{key}_ci_high" in details.values:
+                tags = [f"{self.tag_prefix}{key}{suffix}" for suffix in ("", "_ci_low", "_ci_high")]
+                margins[bare] = ["Margin", tags]
+        self._layout[category] = {stem: ["Multiline", tags] for stem, tags in charts.items()}
+        if margins:
+            self._layout[f"{category}/ci"] = margins
+        self.writer.add_custom_scalars(self._layout)
+
+    def close(self) -> None:
+        """Close the writer if this handler created it."""
+        if self._own_writer and self._writer is not None:
+            self._writer.close()

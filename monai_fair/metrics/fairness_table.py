@@ -1,0 +1,331 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""The fairness table: per-group metrics, signed gaps vs a reference group, max–min summaries, flags and CIs.
+
+:func:`compute_fairness_table` is the one entry point the cumulative metrics, handlers, reports and the audit tool
+share. Definitions of every figure: ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from .bootstrap import bootstrap_intervals, make_generator
+from .calibration import bin_edges, check_probabilities
+from .gaps import GAP_KEYS, GAP_SOURCES, SUMMARY_KEYS, SUMMARY_SOURCES
+from .group_stats import threshold_tensor
+from .grouped_scores import GroupedScores, build_grouped_scores
+from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
+
+__all__ = ["FairnessTable", "compute_fairness_table", "resolve_group_names"]
+
+COUNT_KEYS = ("n", "positives", "negatives")
+
+
+@dataclass
+class FairnessTable:
+    """Result of :func:`compute_fairness_table`.
+
+    Attributes:
+        group_codes: group codes, ascending; row ``g`` of every per-group tensor.
+        group_names: display name of each code (same order).
+        label_names: names of the ``L`` labels (multi-label), or ``None``/one name for a binary task.
+        reference: code of the reference (privileged) group of the signed gaps.
+        per_group: :data:`~monai_fair.metrics.weighted_table.PER_GROUP_KEYS` → ``(G,)`` or ``(G, L)`` float64.
+        gaps: signed "group − reference" gaps :data:`~monai_fair.metrics.gaps.GAP_KEYS` → ``(G,)`` or ``(G, L)``.
+        summary: :data:`~monai_fair.metrics.gaps.SUMMARY_KEYS` → scalar or ``(L,)``.
+        flags: group code → reason(s) its figures are NaN, ``""`` when every figure is estimable.
+        ci: ``"per_group/<metric>"``, ``"gaps/<key>"``, ``"summary/<key>"`` → ``(low, high)``; empty without
+            bootstrap. Counts have no interval.
+        ci_level: confidence level of ``ci``.
+        n_bootstrap: number of bootstrap replicates behind ``ci`` (0: none).
+        threshold: the decision threshold(s) used (predicted positive iff ``score > threshold``).
+    """
+
+    group_codes: list[int]
+    group_names: list[str]
+    label_names: list[str] | None
+    reference: int
+    per_group: dict[str, torch.Tensor]
+    gaps: dict[str, torch.Tensor]
+    summary: dict[str, torch.Tensor]
+    flags: dict[int, str]
+    ci: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    ci_level: float = 0.95
+    n_bootstrap: int = 0
+    threshold: torch.Tensor | None = None
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether per-group tensors carry a label dimension."""
+        return self.per_group["n"].ndim == 2
+
+    @property
+    def reference_name(self) -> str:
+        return self.group_names[self.group_codes.index(self.reference)]
+
+    def _labels(self) -> list[str | None]:
+        if not self.multilabel:
+            return [None]
+        num = self.per_group["n"].shape[1]
+        return list(self.label_names) if self.label_names is not None else [str(i) for i in range(num)]
+
+    def as_flat_dict(self, prefix: str = "") -> dict[str, float]:
+        """Flat ``{name: float}`` view for loggers (NaN stays NaN).
+
+        Keys: ``f"{prefix}{metric}_{group_name}"`` for per-group metrics and signed gaps, ``f"{prefix}{summary}"``
+        for summaries; multi-label adds the label: ``f"{prefix}{metric}_{label}_{group_name}"`` and
+        ``f"{prefix}{summary}_{label}"``.
+        """
+        out: dict[str, float] = {}
+        labels = self._labels()
+        for source in (self.per_group, self.gaps):
+            for metric, values in source.items():
+                vals = values.detach().cpu().reshape(len(self.group_codes), -1).tolist()
+                for gi, name in enumerate(self.group_names):
+                    for li, label in enumerate(labels):
+                        key = f"{metric}_{name}" if label is None else f"{metric}_{label}_{name}"
+                        out[prefix + key] = float(vals[gi][li])
+        for metric, values in self.summary.items():
+            vals = values.detach().cpu().reshape(-1).tolist()
+            for li, label in enumerate(labels):
+                key = metric if label is None else f"{metric}_{label}"
+                out[prefix + key] = float(vals[li])
+        return out
+
+    def _nan_note(self, sources: Sequence[str], li: int) -> str:
+        """Which groups a summary left out because their underlying metric is NaN."""
+        missing = []
+        for gi, name in enumerate(self.group_names):
+            vals = [float(self.per_group[s].reshape(len(self.group_codes), -1)[gi, li]) for s in sources]
+            if any(math.isnan(v) for v in vals):
+                missing.append(name)
+        return f"excludes non-estimable groups: {', '.join(missing)}" if missing else ""
+
+    def to_dataframe(self):
+        """Long-format ``pandas.DataFrame`` with columns
+        ``label, group, group_name, metric, value, ci_low, ci_high, n, flag``.
+
+        Per-group metrics and signed gaps give one row per (label, group); summaries one row per label with
+        ``group`` = ``<NA>``, ``group_name`` = ``"all"``, ``n`` = total samples, and a ``flag`` naming the groups
+        left out of the summary. ``label`` is ``None`` for a binary task.
+        """
+        import pandas as pd
+
+        labels = self._labels()
+        n_groups = len(self.group_codes)
+        n_by_group = self.per_group["n"].detach().cpu().reshape(n_groups, -1)[:, 0].tolist()
+        ref_flag = self.flags.get(self.reference, "")
+        rows: list[dict[str, Any]] = []
+
+        def cell(t: torch.Tensor, gi: int | None, li: int) -> float:
+            t = t.detach().cpu()
+            return float(t.reshape(-1)[li]) if gi is None else float(t.reshape(n_groups, -1)[gi, li])
+
+        for kind, source in (("per_group", self.per_group), ("gaps", self.gaps)):
+            for metric, values in source.items():
+                low_high = self.ci.get(f"{kind}/{metric}")
+                for li, label in enumerate(labels):
+                    for gi, code in enumerate(self.group_codes):
+                        flag = self.flags.get(code, "")
+                        if kind == "gaps" and ref_flag and code != self.reference:
+                            note = f"reference {self.reference_name}: {ref_flag}"
+                            flag = f"{flag}; {note}" if flag else note
+                        rows.append(
+                            {
+                                "label": label,
+                                "group": code,
+                                "group_name": self.group_names[gi],
+                                "metric": metric,
+                                "value": cell(values, gi, li),
+                                "ci_low": cell(low_high[0], gi, li) if low_high else float("nan"),
+                                "ci_high": cell(low_high[1], gi, li) if low_high else float("nan"),
+                                "n": n_by_group[gi],
+                                "flag": flag,
+                            }
+                        )
+        total = float(sum(n_by_group))
+        for metric, values in self.summary.items():
+            low_high = self.ci.get(f"summary/{metric}")
+            for li, label in enumerate(labels):
+                rows.append(
+                    {
+                        "label": label,
+                        "group": pd.NA,
+                        "group_name": "all",
+                        "metric": metric,
+                        "value": cell(values, None, li),
+                        "ci_low": cell(low_high[0], None, li) if low_high else float("nan"),
+                        "ci_high": cell(low_high[1], None, li) if low_high else float("nan"),
+                        "n": total,
+                        "flag": self._nan_note(SUMMARY_SOURCES[metric], li),
+                    }
+                )
+        df = pd.DataFrame(rows, columns=["label", "group", "group_name", "metric", "value", "ci_low", "ci_high", "n",
+                                         "flag"])
+        df["group"] = df["group"].astype("Int64")
+        return df
+
+
+def resolve_group_names(group_codes: Sequence[int], group_names: Mapping[Any, str] | None) -> list[str]:
+    """Display names for ``group_codes`` from a code → name map (int or string keys, as JSON configs give).
+
+    Codes missing from the map are named ``str(code)``.
+
+    Raises:
+        ValueError: two groups end up with the same name (flat metric keys would collide).
+    """
+    mapping: dict[int, str] = {}
+    for key, name in (group_names or {}).items():
+        try:
+            mapping[int(key)] = str(name)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"group_names keys must be integer codes (or their strings), got {key!r}.") from e
+    names = [mapping.get(int(c), str(c)) for c in group_codes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"group names must be unique, got {names}.")
+    return names
+
+
+def _group_flags(
+    gs: GroupedScores, per_group: dict[str, torch.Tensor], min_group_size: int, label_names: list[str] | None
+) -> dict[int, str]:
+    """Reasons each group's figures are NaN (from the point-estimate counts)."""
+    g, l = gs.num_groups, gs.num_labels
+    n = per_group["n"][0].reshape(g, l).cpu()
+    pos = per_group["positives"][0].reshape(g, l).cpu()
+    pred = per_group["predicted_positives"][0].reshape(g, l).cpu()
+    flags: dict[int, str] = {}
+    for gi, code in enumerate(gs.group_codes):
+        size = int(n[gi, 0])
+        if size < max(min_group_size, 1):
+            reason = "empty group (n=0)" if size == 0 else f"n={size} < min_group_size={min_group_size}"
+            flags[code] = f"{reason}: all metrics undefined"
+            continue
+        reasons = []
+        for li in range(l):
+            p, q, pp = int(pos[gi, li]), size - int(pos[gi, li]), int(pred[gi, li])
+            parts = []
+            if p == 0:
+                parts.append("no positives: tpr, fnr, auc, balanced_accuracy undefined")
+            if q == 0:
+                parts.append("no negatives: fpr, auc, balanced_accuracy undefined")
+            if pp == 0:
+                parts.append("no predicted positives: ppv undefined")
+            if parts:
+                text = "; ".join(parts)
+                if gs.multilabel:
+                    text = f"{label_names[li] if label_names else li}: {text}"
+                reasons.append(text)
+        flags[code] = "; ".join(reasons)
+    return flags
+
+
+def compute_fairness_table(
+    y_score: torch.Tensor,
+    y: torch.Tensor,
+    groups: torch.Tensor,
+    *,
+    threshold: float | Sequence[float] | torch.Tensor = 0.5,
+    reference: int | None = None,
+    group_codes: Sequence[int] | None = None,
+    group_names: Mapping[Any, str] | None = None,
+    label_names: Sequence[str] | None = None,
+    min_group_size: int = 10,
+    n_bins: int = 15,
+    n_bootstrap: int = 0,
+    ci_level: float = 0.95,
+    seed: int | None = None,
+    stratified: bool = True,
+) -> FairnessTable:
+    """Per-group metrics, signed gaps, max–min summaries, NaN flags and (optionally) bootstrap CIs.
+
+    Args:
+        y_score: probabilities ``(N,)`` or ``(N, L)`` in ``[0, 1]``.
+        y: binary labels, same shape.
+        groups: integer group codes ``(N,)``.
+        threshold: decision threshold, scalar or per label ``(L,)``; predicted positive iff ``score > threshold``.
+        reference: code of the reference (privileged) group for the signed gaps; default the largest group
+            (ties → the smallest code).
+        group_codes: declared codes; default the codes present. Declared codes without samples appear with
+            ``n = 0`` and a flag. Samples with undeclared codes are an error.
+        group_names: code → name (int or string keys); default ``str(code)``.
+        label_names: names of the ``L`` labels (multi-label); default ``"0", "1", ...``.
+        min_group_size: groups with fewer samples get NaN metrics and a flag (counts still reported).
+        n_bins: equal-width bins of the ECE.
+        n_bootstrap: bootstrap replicates for percentile CIs (0: no CIs).
+        ci_level: confidence level of the intervals.
+        seed: seed of the bootstrap ``torch.Generator`` (``None``: the global RNG).
+        stratified: bootstrap within groups (group sizes fixed) instead of over the whole set.
+
+    Returns:
+        a :class:`FairnessTable` (tensors float64, on ``y_score``'s device).
+
+    Raises:
+        ValueError: NaN scores/labels/codes, shape or length mismatch, non-binary labels, scores outside
+            ``[0, 1]``, undeclared codes, an unknown reference, wrong ``label_names`` length, duplicate names.
+    """
+    gs = build_grouped_scores(y_score, y, groups, group_codes)
+    check_probabilities(gs)
+    bin_edges(n_bins)
+    if min_group_size < 0:
+        raise ValueError(f"min_group_size must be >= 0, got {min_group_size}.")
+    thr = threshold_tensor(threshold, gs.num_labels, gs.device)
+    names = resolve_group_names(gs.group_codes, group_names)
+    if label_names is not None:
+        label_names = [str(s) for s in label_names]
+        if len(label_names) != gs.num_labels:
+            raise ValueError(f"label_names has {len(label_names)} names for {gs.num_labels} label(s).")
+    elif gs.multilabel:
+        label_names = [str(i) for i in range(gs.num_labels)]
+    counts = torch.bincount(gs.group_index, minlength=gs.num_groups)
+    if reference is None:
+        reference_index = int(torch.argmax(counts))  # first maximum → smallest code on ties
+    else:
+        if int(reference) not in gs.group_codes:
+            raise ValueError(f"reference={reference} is not one of the group codes {gs.group_codes}.")
+        reference_index = gs.group_codes.index(int(reference))
+
+    table = compute_weighted_table(gs, None, thr, reference_index, min_group_size, int(n_bins))
+    flags = _group_flags(gs, {k.split("/", 1)[1]: v for k, v in table.items() if k.startswith("per_group/")},
+                         min_group_size, label_names)
+    point = {k: gs.squeeze(v, batched=False) for k, v in table.items() if not k.endswith("predicted_positives")}
+
+    ci: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    if n_bootstrap > 0:
+        wanted = {k: v for k, v in point.items() if k.split("/", 1)[1] not in COUNT_KEYS}
+        raw = {k: table[k][0] for k in wanted}  # (G, L) / (L,) — the bootstrap works in that layout
+        intervals = bootstrap_intervals(
+            gs,
+            thr,
+            reference_index,
+            raw,
+            n_bootstrap=int(n_bootstrap),
+            ci_level=ci_level,
+            min_group_size=min_group_size,
+            n_bins=int(n_bins),
+            stratified=stratified,
+            generator=make_generator(seed, gs.device),
+        )
+        for k, (lo, hi) in intervals.items():
+            ci[k] = (gs.squeeze(lo.unsqueeze(0), False), gs.squeeze(hi.unsqueeze(0), False))
+    elif not 0.0 < ci_level < 1.0:
+        raise ValueError(f"ci_level must be in (0, 1), got {ci_level}.")
+
+    return FairnessTable(
+        group_codes=list(gs.group_codes),
+        group_names=names,
+        label_names=label_names,
+        reference=gs.group_codes[reference_index],
+        per_group={k: point[f"per_group/{k}"] for k in PER_GROUP_KEYS},
+        gaps={k: point[f"gaps/{k}"] for k in GAP_KEYS},
+        summary={k: point[f"summary/{k}"] for k in SUMMARY_KEYS},
+        flags=flags,
+        ci=ci,
+        ci_level=float(ci_level),
+        n_bootstrap=int(n_bootstrap),
+        threshold=thr if gs.multilabel else thr[0],
+    )

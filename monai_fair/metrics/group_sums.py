@@ -1,0 +1,134 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""Weighted per-group sums from which every per-group metric is a ratio.
+
+For one weighting ``w`` (``B`` weightings at once) and each label, in the (group, score) order:
+
+* ``n_g = Σ w``, ``P_g = Σ w·y`` (positives), predicted positives and true positives at a threshold
+  (``score > t`` is the tail of the group's block);
+* the ROC-AUC numerator ``Σ_{i pos} w_i (Σ_{j neg, s_j < s_i} w_j + ½ Σ_{j neg, s_j = s_i} w_j)``, via the
+  identity, with ``C`` the cumulative weight of the whole group up to the end of a tie block ``k`` (``W_k``, ``P_k``
+  the block's weight and positive weight):
+
+      num_g = Σ_k P_k C_k − ½ Σ_k P_k W_k − ½ P_g²
+
+  (no pairwise loop and, without ties, no gather: ``C_k`` is the running cumulative sum);
+* the calibration residual ``Σ_bins |Σ_bin w (y − p)|``.
+
+Each is a handful of passes over ``B × N``: a cumulative sum or a dot product over a contiguous run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .grouped_scores import GroupedScores
+
+__all__ = ["GroupSums", "compute_group_sums"]
+
+
+def _cumsum0(x: torch.Tensor) -> torch.Tensor:
+    """``(B, N)`` → ``(B, N + 1)`` cumulative sum with a leading zero (``c[:, j] - c[:, i] = x[:, i:j].sum(1)``)."""
+    out = torch.empty(x.shape[0], x.shape[1] + 1, dtype=x.dtype, device=x.device)
+    out[:, 0] = 0
+    torch.cumsum(x, dim=1, out=out[:, 1:])
+    return out
+
+
+def _segment_mv(x: torch.Tensor, v: torch.Tensor, bounds: list[int]) -> torch.Tensor:
+    """Row-wise ``Σ x·v`` of a ``(B, N)`` tensor and an ``(N,)`` vector over each run → ``(B, R)``."""
+    out = torch.zeros(x.shape[0], len(bounds) - 1, dtype=x.dtype, device=x.device)
+    for r in range(len(bounds) - 1):
+        s, e = bounds[r], bounds[r + 1]
+        if e > s:
+            out[:, r] = torch.mv(x[:, s:e], v[s:e])
+    return out
+
+
+def _segment_dot(x: torch.Tensor, y: torch.Tensor, bounds: list[int]) -> torch.Tensor:
+    """Row-wise ``Σ x·y`` over each run ``[bounds[g], bounds[g+1])`` of two ``(B, N)`` tensors → ``(B, G)``."""
+    out = torch.zeros(x.shape[0], len(bounds) - 1, dtype=x.dtype, device=x.device)
+    for g in range(len(bounds) - 1):  # loop over groups (few), each a batched dot without a temporary
+        s, e = bounds[g], bounds[g + 1]
+        if e > s:
+            out[:, g] = torch.bmm(x[:, s:e].unsqueeze(1), y[:, s:e].unsqueeze(2)).reshape(-1)
+    return out
+
+
+@dataclass
+class GroupSums:
+    """Weighted per-group sums, each ``(B, G, L)`` float64 (``None`` where not requested)."""
+
+    n: torch.Tensor
+    positives: torch.Tensor
+    predicted_positives: torch.Tensor | None = None
+    true_positives: torch.Tensor | None = None
+    auc_numerator: torch.Tensor | None = None
+    calibration_residual: torch.Tensor | None = None
+
+    @property
+    def negatives(self) -> torch.Tensor:
+        return self.n - self.positives
+
+
+def compute_group_sums(
+    gs: GroupedScores,
+    weights: torch.Tensor | None = None,
+    *,
+    threshold: torch.Tensor | None = None,
+    n_bins: int | None = None,
+    auc: bool = False,
+    layout: str = "original",
+) -> GroupSums:
+    """Weighted per-group sums of every label (see the module docstring).
+
+    Args:
+        gs: grouped, sorted inputs.
+        weights: ``None`` or validated float64 weights ``(N,)``/``(B, N)``.
+        threshold: ``(L,)`` thresholds → predicted/true positives (``score > threshold``).
+        n_bins: number of equal-width bins → calibration residual.
+        auc: compute the ROC-AUC numerator.
+        layout: ``"original"`` or ``"sorted0"``, see :meth:`GroupedScores.sorted_weights`.
+
+    Returns:
+        a :class:`GroupSums`.
+    """
+    bounds = [int(v) for v in gs.offsets.tolist()]
+    start, end = gs.offsets[:-1], gs.offsets[1:]
+    cuts = gs.cut_positions(threshold) if threshold is not None else None
+    bins = gs.bin_positions(n_bins) if n_bins is not None else None
+    parts: dict[str, list[torch.Tensor]] = {}
+
+    def keep(name: str, value: torch.Tensor) -> None:
+        parts.setdefault(name, []).append(value)
+
+    for lab in range(gs.num_labels):  # labels are few; each has its own order
+        w = gs.sorted_weights(weights, lab, layout)
+        y, p = gs.sorted_labels[lab], gs.sorted_scores[lab]
+        wy = w * y
+        cw, cp = _cumsum0(w), _cumsum0(wy)
+        n = cw[:, end] - cw[:, start]
+        pos = cp[:, end] - cp[:, start]
+        keep("n", n)
+        keep("positives", pos)
+        if cuts is not None:
+            keep("predicted_positives", cw[:, end] - cw[:, cuts[lab]])
+            keep("true_positives", cp[:, end] - cp[:, cuts[lab]])
+        if bins is not None:
+            b = bins[lab]  # (G, K + 1)
+            sum_y = cp[:, b[:, 1:]] - cp[:, b[:, :-1]]  # (B, G, K)
+            # bins tile each group's block, so the runs below cover the samples once
+            runs = [int(v) for v in torch.cat([b[:, :-1].reshape(-1), b[-1:, -1]]).tolist()]
+            sum_p = _segment_mv(w, p, runs).reshape(-1, gs.num_groups, n_bins)
+            keep("calibration_residual", (sum_y - sum_p).abs().sum(-1))
+        if auc:
+            if gs.has_ties[lab]:
+                c_end = cw[:, gs.block_end[lab]]
+                s1 = _segment_dot(wy, c_end, bounds)
+                s2 = s1 - _segment_dot(wy, cw[:, gs.block_start[lab]], bounds)
+            else:  # every tie block is one sample: C_k is the running sum, W_k the sample's weight
+                s1 = _segment_dot(wy, cw[:, 1:], bounds)
+                s2 = _segment_dot(wy, w, bounds)
+            keep("auc_numerator", s1 - 0.5 * s2 - 0.5 * pos * pos - cw[:, start] * pos)
+    return GroupSums(**{k: torch.stack(v, dim=-1) for k, v in parts.items()})

@@ -1,0 +1,90 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""Small data with a planted group shortcut and tiny classifiers that learn it (shared by the debias tests)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["TinyConvNet", "make_loader", "make_planted_data", "train_classifier"]
+
+
+class TinyConvNet(nn.Module):
+    """Conv(2→w) [BN] ReLU, Conv(w→w) ReLU, MaxPool, Conv(w→2w) ReLU, global average pool, [Dropout], Linear(2w→1).
+
+    Args:
+        spatial_dims: 2 or 3.
+        width: channels of the first convolutions.
+        inplace: in-place ReLUs (as VGG uses).
+        batchnorm: a BatchNorm after the first convolution.
+        dropout: dropout probability before the head.
+    """
+
+    def __init__(
+        self, spatial_dims: int = 2, width: int = 4, inplace: bool = True, batchnorm: bool = False, dropout: float = 0.0
+    ):
+        super().__init__()
+        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+        bn = nn.BatchNorm2d if spatial_dims == 2 else nn.BatchNorm3d
+        pool = nn.MaxPool2d if spatial_dims == 2 else nn.MaxPool3d
+        gap = nn.AdaptiveAvgPool2d if spatial_dims == 2 else nn.AdaptiveAvgPool3d
+        self.features = nn.Sequential(
+            conv(2, width, 3, padding=1),
+            bn(width) if batchnorm else nn.Identity(),
+            nn.ReLU(inplace=inplace),
+            conv(width, width, 3, padding=1),
+            nn.ReLU(inplace=inplace),
+            pool(2),
+            conv(width, 2 * width, 3, padding=1),
+            nn.ReLU(inplace=inplace),
+        )
+        self.head = nn.Sequential(gap(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(2 * width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def make_planted_data(
+    n: int = 256, size: int = 8, spatial_dims: int = 2, seed: int = 0, signal: float = 0.25, shortcut: float = 0.5
+):
+    """Images with a class signal (mean shift ``signal``) in channel 0 and a privileged-group marker in channel 1.
+
+    Training labels carry the shortcut: a fraction ``shortcut`` of the privileged negatives is labelled positive,
+    so a model trained on them scores privileged samples higher (true-label EOD, unprivileged minus privileged,
+    comes out negative).
+
+    Returns:
+        dict with ``image (n, 2, *spatial)``, ``label (n,)`` (true), ``train_label (n,)`` (shortcut), ``sex (n,)``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    shape = (n, 1) + (size,) * spatial_dims
+    y = torch.randint(0, 2, (n,), generator=g).float()
+    a = torch.randint(0, 2, (n,), generator=g)
+    view = (n,) + (1,) * (spatial_dims + 1)
+    signal = torch.randn(shape, generator=g) + signal * y.view(view)
+    marker = 0.3 * torch.randn(shape, generator=g) + 1.0 * a.view(view).float()
+    image = torch.cat([signal, marker], dim=1)
+    flip = (a == 1) & (y == 0) & (torch.rand(n, generator=g) < shortcut)
+    return {"image": image, "label": y, "train_label": torch.where(flip, torch.ones_like(y), y), "sex": a}
+
+
+def train_classifier(net: nn.Module, data: dict, steps: int = 150, lr: float = 0.02, seed: int = 0) -> nn.Module:
+    """Full-batch Adam on the shortcut labels; returns ``net`` in eval mode."""
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    net.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(net(data["image"])[:, 0], data["train_label"])
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def make_loader(data: dict, batch_size: int, order: torch.Tensor | None = None) -> list[dict]:
+    """A re-iterable list of dict batches (``image``, ``label``, ``sex``) in ``order`` (default: as stored)."""
+    n = len(data["label"])
+    order = torch.arange(n) if order is None else order
+    return [
+        {k: data[k][order[i : i + batch_size]] for k in ("image", "label", "sex")} for i in range(0, n, batch_size)
+    ]

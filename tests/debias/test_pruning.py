@@ -1,0 +1,151 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+from __future__ import annotations
+
+import io
+import math
+import unittest
+
+import torch
+from monai.networks.nets import Classifier
+
+from monai_fair.debias import PruningDebiaser, collect_outputs, evaluate_binary, load_unit_masked_state_dict
+from monai_fair.debias.influence import FullSetProxyWeights
+from monai_fair.debias.pruning import PruningRun
+from monai_fair.debias.unit_mask import add_unit_masks
+from tests.debias.planted_bias import TinyConvNet, make_loader, make_planted_data, train_classifier
+
+NET: TinyConvNet
+VAL: dict
+
+
+def setUpModule():
+    global NET, VAL
+    torch.set_num_threads(1)  # tiny tensors: threads only contend on a shared CPU
+    torch.manual_seed(0)
+    NET = train_classifier(TinyConvNet(), make_planted_data(256, seed=1), steps=60, lr=0.03)
+    VAL = make_planted_data(256, seed=2)
+
+
+def evaluate(model, loader):
+    return evaluate_binary(*collect_outputs(model, loader), privileged=1, kind="eod")
+
+
+class TestPruning(unittest.TestCase):
+    def test_planted_gap_is_reduced_under_rho(self):
+        loader = make_loader(VAL, 32)
+        before = evaluate(NET, loader)
+        self.assertLess(before.bias, -0.2)  # the planted shortcut favours the privileged group
+        params = {k: v.clone() for k, v in NET.state_dict().items()}
+        pruner = PruningDebiaser(step_size=20, max_steps=6, rho=0.7)
+        result = pruner.fit(NET, loader)
+        traj = result.trajectory
+        steps = len(traj) - 1
+        self.assertEqual(traj.step, list(range(steps + 1)))  # step 0 (unpruned) + one entry per pruning step
+        self.assertEqual(traj.extra["n_pruned"], [20.0 * s for s in range(steps + 1)])
+        self.assertAlmostEqual(traj.bias[0], before.bias)
+        self.assertTrue(result.state["qualified"])
+        self.assertEqual(result.state["direction"], -1.0)
+        self.assertGreaterEqual(result.validation.balanced_accuracy, 0.7)
+        self.assertLess(abs(result.validation.bias), abs(before.bias) - 0.1)
+        # selection = min |bias| among steps with BA >= rho (step 0 included)
+        ok = [i for i in range(steps + 1) if traj.balanced_accuracy[i] >= 0.7]
+        best = min(ok, key=lambda i: (abs(traj.bias[i]), i))
+        self.assertEqual(result.state["selected_step"], best)
+        self.assertEqual(result.state["n_pruned"], 20 * best)
+        # the returned model carries the selected mask
+        again = evaluate(result.model, loader)
+        self.assertAlmostEqual(again.bias, result.validation.bias)
+        self.assertAlmostEqual(again.balanced_accuracy, result.validation.balanced_accuracy)
+        self.assertEqual(result.threshold, again.threshold)
+        # the input model is not modified
+        for k, v in NET.state_dict().items():
+            self.assertTrue(torch.equal(v, params[k]))
+        self.assertFalse(any("unit_mask" in k for k in NET.state_dict()))
+        # saved and reloaded exactly
+        buf = io.BytesIO()
+        torch.save(result.model.state_dict(), buf)
+        buf.seek(0)
+        fresh = TinyConvNet()
+        load_unit_masked_state_dict(fresh, torch.load(buf, weights_only=True))
+        x = VAL["image"][:16]
+        with torch.no_grad():
+            torch.testing.assert_close(fresh.eval()(x), result.model.eval()(x), rtol=0, atol=0)
+
+    def test_batch_size_and_group_free_batches(self):
+        # batches of 4 sorted by group lack a group almost always: same trajectory as one big batch
+        order = torch.argsort(VAL["sex"], stable=True)
+        pruner = PruningDebiaser(step_size=10, max_steps=3, rho=0.5, stop_early=False)
+        a = pruner.fit(NET, make_loader(VAL, 4, order))
+        b = pruner.fit(NET, make_loader(VAL, 256))
+        self.assertEqual(len(a.trajectory), 4)
+        for x, y in zip(a.trajectory.bias, b.trajectory.bias):
+            self.assertFalse(math.isnan(x))
+            self.assertAlmostEqual(x, y, places=6)
+
+    def test_nothing_qualifies_returns_unpruned(self):
+        loader = make_loader(VAL, 64)
+        result = PruningDebiaser(step_size=20, max_steps=2, rho=1.01).fit(NET, loader)
+        self.assertFalse(result.state["qualified"])
+        self.assertEqual(result.state["selected_step"], 0)
+        self.assertEqual(result.state["n_pruned"], 0)
+        self.assertIn("unpruned model is returned", result.state["message"])
+        self.assertEqual(len(result.trajectory), 3)
+        with torch.no_grad():
+            torch.testing.assert_close(result.model.eval()(VAL["image"]), NET(VAL["image"]), rtol=0, atol=0)
+        self.assertAlmostEqual(result.validation.bias, result.trajectory.bias[0])
+
+    def test_early_stop_and_static_influence(self):
+        loader = make_loader(VAL, 64)
+        result = PruningDebiaser(step_size=40, max_steps=10, rho=0.5, stop_balanced_accuracy=0.99).fit(NET, loader)
+        self.assertEqual(len(result.trajectory), 2)  # BA fell below 0.99 at the first step
+        self.assertIn("balanced accuracy", result.state["message"])
+        static = PruningDebiaser(step_size=30, max_steps=4, rho=0.5, dynamic=False, stop_early=False)
+        result = static.fit(NET, loader)
+        self.assertEqual(result.trajectory.extra["n_pruned"], [0.0, 30.0, 60.0, 90.0, 120.0])
+
+    def test_topk_never_reselects_pruned_units(self):
+        net = TinyConvNet()
+        masks = add_unit_masks(net, example_input=VAL["image"][:1])
+        weights = FullSetProxyWeights(VAL["label"], VAL["sex"])
+        run = PruningRun(net, masks, [], weights, direction=1.0)
+        influence = torch.linspace(-1.0, 1.0, masks.n_units)
+        pruner = PruningDebiaser(step_size=50, dynamic=True)
+        pruner.influence = lambda run: influence  # a fixed influence: the largest units are pruned first
+        first = pruner.select_units(run, 1)
+        self.assertEqual(sorted(first.tolist()), list(range(masks.n_units - 50, masks.n_units)))
+        masks.prune(first)
+        second = pruner.select_units(run, 2)
+        self.assertEqual(sorted(second.tolist()), list(range(masks.n_units - 100, masks.n_units - 50)))
+        # negative direction takes the most negative influence; only units that reduce the bias are taken
+        run.direction = -1.0
+        masks.reset()
+        masks.prune(torch.arange(0, masks.n_units // 2 - 10))
+        third = pruner.select_units(run, 3)
+        self.assertEqual(sorted(third.tolist()), list(range(masks.n_units // 2 - 10, masks.n_units // 2)))
+
+    def test_monai_3d_network(self):
+        data = make_planted_data(48, size=8, spatial_dims=3, seed=6)
+        torch.manual_seed(0)
+        net = Classifier(in_shape=(2, 8, 8, 8), classes=1, channels=(4, 8), strides=(2, 2))
+        loader = make_loader(data, 16)
+        result = PruningDebiaser(step_size=25, max_steps=2, rho=0.0, stop_early=False).fit(net, loader)
+        self.assertEqual(len(result.trajectory), 3)
+        self.assertEqual(result.state["layers"], [n for n in result.state["layers"] if n.endswith("conv")])
+        self.assertGreater(result.state["n_units"], 0)
+
+    def test_bad_input(self):
+        with self.assertRaisesRegex(ValueError, "proxy metric"):
+            PruningDebiaser(metric="aod")
+        with self.assertRaises(ValueError):
+            PruningDebiaser(step_size=0)
+        with self.assertRaisesRegex(TypeError, "re-iterable"):
+            PruningDebiaser().fit(NET, iter(make_loader(VAL, 64)))
+        only_priv = {k: v[VAL["sex"] == 1] for k, v in VAL.items()}
+        with self.assertRaises(ValueError):
+            PruningDebiaser().fit(NET, make_loader(only_priv, 64))
+        with self.assertRaisesRegex(ValueError, "no submodule"):
+            PruningDebiaser(layers=["nope"]).fit(NET, make_loader(VAL, 64))
+
+
+if __name__ == "__main__":
+    unittest.main()
