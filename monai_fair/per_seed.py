@@ -64,6 +64,6 @@ def run_per_seed(
         seed_parser = ConfigParser(copy.deepcopy(base), globals=copy.copy(parser.globals))
         seed_parser[seed_id] = int(seed)
         seed_parser.parse(reset=True)
-        seed_parser.get_parsed_content(run_id, lazy=False)
-        results.append(seed_parser.get_parsed_content(result_id, lazy=False))
+        seed_parser.get_parsed_content(run_id)
+        results.append(seed_parser.get_parsed_content(result_id))
     return results

@@ -62,7 +62,8 @@ class AuditInputError(ValueError):
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(
-        prog="audit.py", description="Group fairness audit of saved predictions (aggregates only).",
+        prog="audit.py",
+        description="Group fairness audit of saved predictions (aggregates only).",
     )
     p.add_argument("predictions", help="CSV of predictions (with a header, or MONAI ClassificationSaver output).")
     p.add_argument("--score", nargs="+", required=True, help="probability column(s); several for multi-label.")
@@ -73,10 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-names", nargs="+", help="display names of the labels (multi-label).")
     p.add_argument("--manifest", help="CSV holding labels/groups, joined to the predictions.")
     p.add_argument("--join-on", help="manifest column matched against the predictions' key column.")
-    p.add_argument("--pred-key", help="key column of the predictions (default: 'filename' without header, else "
-                   "the --join-on name).")
-    p.add_argument("--no-header", action="store_true", help="predictions have no header (ClassificationSaver): "
-                   "columns are named filename, pred0, pred1, ... (detected automatically when obvious).")
+    p.add_argument(
+        "--pred-key",
+        help="key column of the predictions (default: 'filename' without header, else " "the --join-on name).",
+    )
+    p.add_argument(
+        "--no-header",
+        action="store_true",
+        help="predictions have no header (ClassificationSaver): "
+        "columns are named filename, pred0, pred1, ... (detected automatically when obvious).",
+    )
     p.add_argument("--threshold", default="0.5", help="decision threshold in [0, 1] or 'ba-optimal'.")
     p.add_argument("--n-bootstrap", type=int, default=0, help="bootstrap resamples for CIs (0: none).")
     p.add_argument("--ci-level", type=float, default=0.95)
@@ -125,12 +132,15 @@ def load_audit_frame(args: argparse.Namespace) -> tuple[pd.DataFrame, list[str]]
     if manifest is None:
         raise AuditInputError(f"file not found: {args.manifest}")
     _need(manifest, [args.join_on], "the manifest")
-    pred_key = args.pred_key or ("filename" if "filename" in preds.columns and args.join_on not in preds.columns
-                                 else args.join_on)
+    pred_key = args.pred_key or (
+        "filename" if "filename" in preds.columns and args.join_on not in preds.columns else args.join_on
+    )
     _need(preds, [pred_key], "the predictions")
     if manifest[args.join_on].duplicated().any():
-        raise AuditInputError(f"manifest column {args.join_on!r} has {int(manifest[args.join_on].duplicated().sum())} "
-                              "duplicate key(s); the join would be ambiguous.")
+        raise AuditInputError(
+            f"manifest column {args.join_on!r} has {int(manifest[args.join_on].duplicated().sum())} "
+            "duplicate key(s); the join would be ambiguous."
+        )
     left = preds.rename(columns={pred_key: "__key__"})
     right = manifest.rename(columns={args.join_on: "__key__"})
     # columns present in both keep the manifest's values for labels/groups, the predictions' for scores
@@ -149,8 +159,10 @@ def load_audit_frame(args: argparse.Namespace) -> tuple[pd.DataFrame, list[str]]
             unmatched = merged["_merge"] != "both"
             notes.append("joined on file names (base names) of the keys")
     if unmatched.any():
-        raise AuditInputError(f"{int(unmatched.sum())} of {len(merged)} prediction rows have no manifest row "
-                              f"(matched on {pred_key!r} ↔ {args.join_on!r}); nothing is dropped silently.")
+        raise AuditInputError(
+            f"{int(unmatched.sum())} of {len(merged)} prediction rows have no manifest row "
+            f"(matched on {pred_key!r} ↔ {args.join_on!r}); nothing is dropped silently."
+        )
     extra = len(manifest) - len(merged)
     if extra > 0:
         notes.append(f"{extra} manifest rows have no prediction (not audited)")
@@ -198,8 +210,10 @@ def encode_groups(values: pd.Series, group_names: str | None) -> tuple[np.ndarra
     else:
         strings = present.astype(str).str.strip()
         if isinstance(spec, dict):
-            raise AuditInputError("--group-names 'code=name' is for integer codes; for a string column give the "
-                                  "names in code order, e.g. 'F,M'.")
+            raise AuditInputError(
+                "--group-names 'code=name' is for integer codes; for a string column give the "
+                "names in code order, e.g. 'F,M'."
+            )
         order = spec if isinstance(spec, list) else sorted(strings.unique().tolist())
         unknown = sorted(set(strings) - set(order))
         if unknown:
@@ -224,13 +238,16 @@ def _check_columns(df: pd.DataFrame, args: argparse.Namespace) -> tuple[np.ndarr
         raise AuditInputError(f"{int(scores.isna().any(axis=1).sum())} row(s) have a missing (NaN) score.")
     s = scores.to_numpy(dtype=float)
     if s.min() < 0.0 or s.max() > 1.0:
-        raise AuditInputError(f"scores must be probabilities in [0, 1], got range [{s.min():.4g}, {s.max():.4g}] "
-                              "(apply a sigmoid/softmax first).")
+        raise AuditInputError(
+            f"scores must be probabilities in [0, 1], got range [{s.min():.4g}, {s.max():.4g}] "
+            "(apply a sigmoid/softmax first)."
+        )
     labels = df[args.label].replace({True: 1, False: 0, "True": 1, "False": 0, "true": 1, "false": 0})
     labels = labels.apply(pd.to_numeric, errors="coerce")
     if labels.isna().any().any():
-        raise AuditInputError(f"{int(labels.isna().any(axis=1).sum())} row(s) have a missing (NaN) or non-numeric "
-                              "label.")
+        raise AuditInputError(
+            f"{int(labels.isna().any(axis=1).sum())} row(s) have a missing (NaN) or non-numeric " "label."
+        )
     y = labels.to_numpy(dtype=float)
     values = sorted(set(np.unique(y).tolist()))
     if not set(values) <= {0.0, 1.0}:
@@ -266,8 +283,9 @@ def _resolve_threshold(spec: str, s: torch.Tensor, y: torch.Tensor) -> torch.Ten
     return torch.full((s.shape[1],), t, dtype=torch.float64)
 
 
-def _bootstrap(table: FairnessTable, s: torch.Tensor, y: torch.Tensor, g: torch.Tensor, args: argparse.Namespace,
-               progress: bool) -> FairnessTable:
+def _bootstrap(
+    table: FairnessTable, s: torch.Tensor, y: torch.Tensor, g: torch.Tensor, args: argparse.Namespace, progress: bool
+) -> FairnessTable:
     """Percentile CIs of every non-count figure, resampled in chunks behind a progress bar."""
     gs = build_grouped_scores(s, y, g, table.group_codes)
     thr = torch.as_tensor(table.threshold, dtype=torch.float64).reshape(-1)
@@ -277,15 +295,24 @@ def _bootstrap(table: FairnessTable, s: torch.Tensor, y: torch.Tensor, g: torch.
     point.update({f"gaps/{k}": v for k, v in table.gaps.items()})
     point.update({f"summary/{k}": v for k, v in table.summary.items()})
     gen = torch.Generator().manual_seed(int(args.seed))
-    chunk = max(1, min(args.n_bootstrap, (1 << 22) // max(1, s.numel()), math.ceil(args.n_bootstrap / 50)))
+    # chunks of ~4M weight elements, as in the metric core: small data runs in one fast step, large data (where a
+    # bootstrap takes minutes) advances the bar chunk by chunk
+    chunk = max(1, min(args.n_bootstrap, (1 << 22) // max(1, s.numel())))
     parts: dict[str, list[torch.Tensor]] = {}
-    with tqdm(total=args.n_bootstrap, desc="bootstrap", unit="resample", disable=not progress,
-              file=sys.stderr) as bar:
+    with tqdm(total=args.n_bootstrap, desc="bootstrap", unit="resample", disable=not progress, file=sys.stderr) as bar:
         done = 0
         while done < args.n_bootstrap:
             b = min(chunk, args.n_bootstrap - done)
-            reps = bootstrap_replicates(gs, thr, ref_index, n_bootstrap=b, min_group_size=args.min_group_size,
-                                        n_bins=args.n_bins, generator=gen, keys=list(point))
+            reps = bootstrap_replicates(
+                gs,
+                thr,
+                ref_index,
+                n_bootstrap=b,
+                min_group_size=args.min_group_size,
+                n_bins=args.n_bins,
+                generator=gen,
+                keys=list(point),
+            )
             for k, v in reps.items():
                 parts.setdefault(k, []).append(v)
             done += b
@@ -311,8 +338,9 @@ def run_audit(args: argparse.Namespace, progress: bool = True) -> tuple[Fairness
     s_np, y_np = _check_columns(df, args)
     codes, names = encode_groups(df[args.group], args.group_names)
     if (codes == UNKNOWN_CODE).any():
-        notes.append(f"{int((codes == UNKNOWN_CODE).sum())} row(s) with a missing group value are reported as "
-                     "group 'unknown'")
+        notes.append(
+            f"{int((codes == UNKNOWN_CODE).sum())} row(s) with a missing group value are reported as " "group 'unknown'"
+        )
     s, y, g = (torch.tensor(np.array(a)) for a in (s_np, y_np, codes))
     thr = _resolve_threshold(args.threshold, s, y)
     if args.label_names is not None and len(args.label_names) != s.shape[1]:
@@ -321,14 +349,28 @@ def run_audit(args: argparse.Namespace, progress: bool = True) -> tuple[Fairness
     single = s.shape[1] == 1
     s_in, y_in = (s[:, 0], y[:, 0]) if single else (s, y)
     table = compute_fairness_table(
-        s_in, y_in, g, threshold=thr if not single else float(thr[0]), reference=_resolve_reference(args.reference, names),
-        group_codes=sorted(names), group_names=names, label_names=label_names, min_group_size=args.min_group_size,
+        s_in,
+        y_in,
+        g,
+        threshold=thr if not single else float(thr[0]),
+        reference=_resolve_reference(args.reference, names),
+        group_codes=sorted(names),
+        group_names=names,
+        label_names=label_names,
+        min_group_size=args.min_group_size,
         n_bins=args.n_bins,
     )
     if args.n_bootstrap > 0:
         table = _bootstrap(table, s_in, y_in, g, args, progress)
-    context = {"y_score": s_in, "y": y_in, "groups": g, "names": names, "notes": notes, "n": len(df),
-               "threshold": thr.tolist()}
+    context = {
+        "y_score": s_in,
+        "y": y_in,
+        "groups": g,
+        "names": names,
+        "notes": notes,
+        "n": len(df),
+        "threshold": thr.tolist(),
+    }
     return table, context
 
 
@@ -358,13 +400,16 @@ def wide_tables(table: FairnessTable) -> dict[str | None, dict[str, pd.DataFrame
         wide = wide[[*counts, *[m for m in TABLE_METRICS if m in wide.columns]]]
         flags = rows.drop_duplicates("group_name").set_index("group_name")["flag"]
         wide["flag"] = flags.reindex(wide.index).fillna("")
-        gaps = rows[rows["metric"].isin(table.gaps)].pivot_table(index="group_name", columns="metric", values="text",
-                                                                aggfunc="first", sort=False)
+        gaps = rows[rows["metric"].isin(table.gaps)].pivot_table(
+            index="group_name", columns="metric", values="text", aggfunc="first", sort=False
+        )
         gaps = gaps[[m for m in table.gaps if m in gaps.columns]]
         summ = cell[cell["group_name"] == "all"][["metric", "text", "flag"]].rename(columns={"text": "value"})
-        out[label] = {"per_group": wide.reset_index().rename(columns={"group_name": "group"}),
-                      "gaps": gaps.reset_index().rename(columns={"group_name": "group"}),
-                      "summary": summ.reset_index(drop=True)}
+        out[label] = {
+            "per_group": wide.reset_index().rename(columns={"group_name": "group"}),
+            "gaps": gaps.reset_index().rename(columns={"group_name": "group"}),
+            "summary": summ.reset_index(drop=True),
+        }
     return out
 
 
@@ -377,19 +422,33 @@ def render_report(table: FairnessTable, context: dict, args: argparse.Namespace)
         "",
         f"* samples: {context['n']}; groups ({args.group}): "
         + ", ".join(f"{n} (code {c})" for c, n in zip(table.group_codes, table.group_names)),
-        f"* reference group: {ref}; threshold: {thr}" + (" (balanced-accuracy optimal)" if args.threshold ==
-                                                          "ba-optimal" else ""),
+        f"* reference group: {ref}; threshold: {thr}"
+        + (" (balanced-accuracy optimal)" if args.threshold == "ba-optimal" else ""),
         f"* confidence intervals: "
-        + (f"{table.ci_level:.0%} percentile bootstrap, {table.n_bootstrap} resamples (stratified by group)"
-           if table.n_bootstrap else "none (use --n-bootstrap)"),
+        + (
+            f"{table.ci_level:.0%} percentile bootstrap, {table.n_bootstrap} resamples (stratified by group)"
+            if table.n_bootstrap
+            else "none (use --n-bootstrap)"
+        ),
         f"* groups smaller than {args.min_group_size} samples get NaN metrics (flagged), never 0.",
         *[f"* note: {n}" for n in context["notes"]],
     ]
     for label, parts in wide_tables(table).items():
         title = "" if label is None else f" — label {label}"
-        lines += ["", f"## Per-group metrics{title}", "", markdown_table(parts["per_group"]),
-                  "", f"## Signed gaps vs {ref}{title}", "", markdown_table(parts["gaps"]),
-                  "", f"## Summary{title}", "", markdown_table(parts["summary"])]
+        lines += [
+            "",
+            f"## Per-group metrics{title}",
+            "",
+            markdown_table(parts["per_group"]),
+            "",
+            f"## Signed gaps vs {ref}{title}",
+            "",
+            markdown_table(parts["gaps"]),
+            "",
+            f"## Summary{title}",
+            "",
+            markdown_table(parts["summary"]),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -411,17 +470,22 @@ def _write_outputs(table: FairnessTable, context: dict, report: str, out: str) -
     names = dict(zip(table.group_codes, table.group_names))
     kw = dict(group_codes=table.group_codes, group_names=names, label_names=table.label_names)
     figs = {
-        "roc_by_group.png": plot_group_roc(context["y_score"], context["y"], context["groups"], title="ROC by group",
-                                           **kw),
-        "calibration_by_group.png": plot_group_calibration(context["y_score"], context["y"], context["groups"],
-                                                           title="calibration by group", **kw),
+        "roc_by_group.png": plot_group_roc(
+            context["y_score"], context["y"], context["groups"], title="ROC by group", **kw
+        ),
+        "calibration_by_group.png": plot_group_calibration(
+            context["y_score"], context["y"], context["groups"], title="calibration by group", **kw
+        ),
     }
     first = (lambda t: t) if not table.multilabel else (lambda t: t[:, 0])
     lo = {m: first(table.ci[f"per_group/{m}"][0]) for m in BAR_METRICS if f"per_group/{m}" in table.ci}
     hi = {m: first(table.ci[f"per_group/{m}"][1]) for m in BAR_METRICS if f"per_group/{m}" in table.ci}
     label = "" if not table.multilabel else f" (label {table.label_names[0]})"
     figs["metric_bars.png"] = plot_group_metric_bars(
-        {m: first(table.per_group[m]) for m in BAR_METRICS}, table.group_names, lower=lo or None, upper=hi or None,
+        {m: first(table.per_group[m]) for m in BAR_METRICS},
+        table.group_names,
+        lower=lo or None,
+        upper=hi or None,
         title=f"per-group metrics{label}" + (f", {table.ci_level:.0%} CI" if lo else ""),
     )
     for name, fig in figs.items():

@@ -28,3 +28,46 @@ from .patient_age import (
     parse_patient_age_with_reason,
     resolve_patient_age,
 )
+from .isic import (
+    AGE_GROUP_60_NAMES,
+    ISIC2017_DX,
+    ISIC2018_DX,
+    MALIGNANT_DX,
+    build_isic2017_manifest,
+    build_isic2018_manifest,
+    join_ita,
+    read_ham10000_metadata,
+    read_isic2018_ground_truth,
+)
+from .manifest import (
+    Manifest,
+    SkipReport,
+    code_maps_path,
+    encode_categories,
+    frame_to_data_dicts,
+    group_by_substring,
+    load_manifest,
+    read_code_maps,
+    read_manifest,
+    write_manifest,
+)
+from .chexpert import (
+    CHEXPERT_LABELS,
+    CHEXPERT_RACE_RULES,
+    apply_uncertainty_policy,
+    binary_disease_task,
+    build_chexpert_manifest,
+    read_chexpert_demographics,
+)
+from .mimic_cxr import MIMIC_CXR_LABELS, MIMIC_RACE_GROUPS, MIMIC_RACE_RULES, build_mimic_cxr_manifest
+from .nih import NIH_FINDINGS, NIH_LABELS, build_nih_manifest
+from .splits import assert_no_patient_leakage, patient_level_split, patient_overlap, split_frames
+from .sampling import (
+    balance_negatives,
+    group_balanced_weights,
+    joshi_race_splits,
+    marcinkevics_split,
+    marcinkevics_study_data,
+    resolve_code,
+    subsample_to_proportions,
+)

@@ -11,6 +11,8 @@ not) does not change the race group (it is kept as its own ``ethnicity`` code).
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,9 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codes import DEFAULT_AGE_BINS, SEX_NAMES, encode_sex
-from .manifest import Manifest, SkipReport, add_age_group, encode_categories, group_by_substring
-from .privacy import hash_patient_id
+from .codes import DEFAULT_AGE_BINS, SEX_NAMES
+from .manifest import (
+    Manifest,
+    SkipReport,
+    add_age_group,
+    encode_categories,
+    encode_sex_column,
+    group_by_substring,
+    hash_column,
+)
 
 __all__ = [
     "CHEXPERT_LABELS",
@@ -134,12 +143,9 @@ def read_chexpert_demographics(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"CheXpert demographics table {path} does not exist.")
     if path.suffix.lower() in (".xlsx", ".xls"):
-        try:
-            table = pd.read_excel(path)
-        except ImportError as e:
-            raise ImportError(
-                f"reading {path.name} needs openpyxl; install it or save the sheet as CSV ({path.stem}.csv)."
-            ) from e
+        if importlib.util.find_spec("openpyxl") is None:
+            raise ImportError(f"reading {path.name} needs openpyxl; install it or save the sheet as CSV ({path.stem}.csv).")
+        table = pd.read_excel(path, engine="openpyxl")
     else:
         table = pd.read_csv(path)
     table.columns = [str(c).strip().upper() for c in table.columns]
@@ -233,13 +239,13 @@ def build_chexpert_manifest(
         raw = raw.reset_index(drop=True)
     labels = apply_uncertainty_policy(raw, CHEXPERT_LABELS, uncertain=uncertain, blank=blank)
 
-    out = pd.DataFrame({"image": [_image_path(root, p) for p in raw["Path"].astype(str)]})
+    out = pd.DataFrame({"image": _image_paths(root, raw["Path"])})
     for col in CHEXPERT_LABELS:
         out[col] = labels[col].astype(np.float32).to_numpy()
     if task is not None:
         out["label"] = raw["label"].to_numpy(np.float32)
     out["view"] = raw["AP/PA"].fillna("").astype(str).to_numpy() if "AP/PA" in raw.columns else ""
-    out["sex"] = np.array([encode_sex(v) for v in raw["Sex"].tolist()], dtype=np.int64)
+    out["sex"] = encode_sex_column(raw["Sex"])
     out["age"] = pd.to_numeric(raw["Age"], errors="coerce").to_numpy(float)
     code_maps: dict[str, dict[int, str]] = {"sex": dict(SEX_NAMES)}
     code_maps["age_group"] = add_age_group(out, age_bins)
@@ -259,24 +265,23 @@ def build_chexpert_manifest(
         report.add("no demographics table (race unknown)", len(out))
     out["race"], code_maps["race"] = group_by_substring(race_raw, race_rules, race_unknown, other="Other")
     # declined/unknown ethnicity is missing, not a category of its own
-    eth = [None if any(u in str(v).lower() for u in race_unknown) else v for v in eth_raw]
+    unknown_eth = {v for v in set(map(str, eth_raw)) if any(u in v.lower() for u in race_unknown)}
+    eth = [None if str(v) in unknown_eth else v for v in eth_raw]
     out["ethnicity"], code_maps["ethnicity"] = encode_categories(eth)
-    out["patient_hash"] = [hash_patient_id(p, salt) for p in patient.tolist()]
+    out["patient_hash"] = hash_column(patient, salt)
     out["split"] = raw["split"].to_numpy()
 
     if check_files:
-        exists = np.array([Path(p).is_file() for p in out["image"]], dtype=bool)
+        exists = np.array([os.path.isfile(p) for p in out["image"]], dtype=bool)
         report.add("missing image file", int((~exists).sum()), out["image"][~exists].tolist()[:5])
         out = out[exists].reset_index(drop=True)
     return Manifest(out, code_maps, report)
 
 
-def _image_path(root: Path, rel: str) -> str:
-    """CheXpert paths start with the dataset folder name (``CheXpert-v1.0-small/train/...``)."""
-    p = Path(rel)
-    if p.is_absolute():
-        return str(p)
-    if p.parts and p.parts[0] == root.name:
-        return str((root.parent / p).resolve())
-    return str((root / p).resolve())
-
+def _image_paths(root: Path, rel: pd.Series) -> np.ndarray:
+    """Absolute image paths; CheXpert paths start with the dataset folder name (``CheXpert-v1.0-small/train/...``)."""
+    rel = rel.astype(str).str.strip()
+    under_parent = rel.str.split("/", n=1).str[0] == root.name
+    parent, here = os.path.abspath(root.parent), os.path.abspath(root)
+    joined = np.where(under_parent, parent + os.sep + rel, here + os.sep + rel)
+    return np.where(rel.str.startswith(os.sep), rel, joined)

@@ -3,7 +3,8 @@
 
 Each file is read with ``pydicom.dcmread(stop_before_pixels=True, specific_tags=...)`` (no pixel decoding), so a
 scan of a whole archive costs a fraction of loading it. Slices are grouped by SeriesInstanceUID and put in spatial
-order (:func:`monai_fair.data.dicom_series.order_slices`). The manifest holds codes, ages, salted hashes and file
+order (ImagePositionPatient along the slice normal, as :class:`~monai_fair.data.dicom_series.DicomSeriesReader`
+stacks them). The manifest holds codes, ages, salted hashes and file
 paths, never names, IDs, dates or free text. Whatever cannot be used (not DICOM, truncated, no pixel data, a stray
 localizer in a CT series ...) is skipped with a reason, logged and counted; the scan itself never fails on a bad
 file.
@@ -20,7 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,11 +29,11 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from monai_fair.data.codes import DEFAULT_AGE_BINS, SEX_NAMES, UNKNOWN, age_group_names
-from monai_fair.data.dicom_series import order_slices, slice_normal, slice_positions
-from monai_fair.data.manifest import Manifest, SkipReport
-from monai_fair.data.privacy import hash_patient_id
-from monai_fair.data.patient_age import MAX_PLAUSIBLE_AGE
 from monai_fair.data.dicom_header import DEMOGRAPHIC_KEYWORDS, extract_dicom_demographics
+from monai_fair.data.dicom_series import slice_normal
+from monai_fair.data.manifest import Manifest, SkipReport
+from monai_fair.data.patient_age import MAX_PLAUSIBLE_AGE
+from monai_fair.data.privacy import hash_patient_id
 
 __all__ = [
     "SCAN_KEYWORDS",
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 SCAN_KEYWORDS: tuple[str, ...] = DEMOGRAPHIC_KEYWORDS + (
     "SOPClassUID",
+    "SOPInstanceUID",
     "StudyInstanceUID",
     "SeriesInstanceUID",
     "ImagePositionPatient",
@@ -123,8 +125,11 @@ class DicomScanResult:
 
     def code_maps(self) -> dict[str, dict[int, str]]:
         """Code→name maps of the coded columns (``sex``, ``age_group``, ``ethnic_group``)."""
-        return {"sex": dict(SEX_NAMES), "age_group": dict(self.age_group_names),
-                "ethnic_group": dict(self.ethnic_group_names)}
+        return {
+            "sex": dict(SEX_NAMES),
+            "age_group": dict(self.age_group_names),
+            "ethnic_group": dict(self.ethnic_group_names),
+        }
 
     def with_labels(
         self,
@@ -177,8 +182,11 @@ class DicomScanResult:
         keyed = keyed[~repeated]
         frame = self.manifest.merge(keyed, on="patient_hash", how="left", validate="many_to_one")
         unlabeled = frame[cols].isna().any(axis=1)
-        report.add("no label row for the patient", int(unlabeled.sum()),
-                   [f"manifest row {i}" for i in np.flatnonzero(unlabeled.to_numpy())[:5]])
+        report.add(
+            "no label row for the patient",
+            int(unlabeled.sum()),
+            [f"manifest row {i}" for i in np.flatnonzero(unlabeled.to_numpy())[:5]],
+        )
         return Manifest(frame[~unlabeled].reset_index(drop=True), self.code_maps(), report)
 
     def write(self, folder: str | os.PathLike, prefix: str = "") -> dict[str, Path]:
@@ -232,10 +240,10 @@ def _pixel_data_problem(raw: Any, ds: pydicom.Dataset, size: int) -> str | None:
     ``raw`` is the open file positioned where pydicom stopped (the pixel data element, or the end of file).
     """
     pos = raw.tell()
-    sop = _sop_class_name(ds)
     if pos > size:
         return "truncated header (file ends inside an element)"
     if pos >= size:
+        sop = _sop_class_name(ds)
         if "Image Storage" in sop:
             return "no pixel data in an image object (truncated or non-conformant file)"
         if "Directory" in sop:
@@ -323,25 +331,67 @@ def _walk(root: Path, pattern: str | None) -> list[Path]:
     return files
 
 
-def _volume_partition(items: list[tuple[Path, pydicom.Dataset]]) -> tuple[list[int], str]:
-    """Indices of the slices that form the series' volume (largest consistent stack) and the ordering method."""
-    if len(items) < 2 or any(_frames(ds) > 1 for _, ds in items):
+class _Slice(NamedTuple):
+    """What the grouping needs from one header, parsed once (pydicom element access is the scan's hot path)."""
+
+    path: Path
+    ds: pydicom.Dataset
+    normal: tuple[float, ...] | None
+    position: np.ndarray | None
+    number: int | None
+    rows: int
+    cols: int
+    frames: int
+    demo_key: tuple[str, ...]
+
+    @classmethod
+    def of(cls, path: Path, ds: pydicom.Dataset) -> _Slice:
+        normal = slice_normal(ds.get("ImageOrientationPatient"))
+        try:
+            position = np.asarray([float(v) for v in ds.get("ImagePositionPatient")], dtype=np.float64)
+            position = position if position.shape == (3,) and np.isfinite(position).all() else None
+        except (TypeError, ValueError):
+            position = None
+        try:
+            number = int(ds.get("InstanceNumber"))
+        except (TypeError, ValueError):
+            number = None
+        key = tuple(_text(ds, k) for k in ("PatientSex", "PatientAge", "PatientBirthDate", "PatientID", "EthnicGroup"))
+        return cls(
+            path,
+            ds,
+            None if normal is None else tuple(float(x) for x in normal),
+            position,
+            number,
+            int(ds.Rows),
+            int(ds.Columns),
+            _frames(ds),
+            key,
+        )
+
+
+def _volume(items: list[_Slice]) -> tuple[list[int], str]:
+    """Indices (in slice order) of the slices forming the series' volume, and the ordering method.
+
+    The volume is the largest group of single-frame slices sharing orientation and size; they are ordered by
+    position along the normal, or by InstanceNumber for CT/MR/PT/NM series without geometry. No volume: ``[]``.
+    """
+    if len(items) < 2 or any(s.frames > 1 for s in items):
         return [], ""
     groups: dict[tuple, list[int]] = defaultdict(list)
-    for i, (_, ds) in enumerate(items):
-        normal = slice_normal(ds.get("ImageOrientationPatient"))
-        key = None if normal is None else tuple(float(x) for x in np.round(normal, 3))
-        groups[(key, int(ds.Rows), int(ds.Columns))].append(i)
+    for i, s in enumerate(items):
+        key = None if s.normal is None else tuple(round(x, 3) + 0.0 for x in s.normal)
+        groups[(key, s.rows, s.cols)].append(i)
     geometric = [g for k, g in groups.items() if k[0] is not None and len(g) >= 2]
     if geometric:
         best = max(geometric, key=len)
-        if slice_positions([items[i][1] for i in best]) is not None:
-            return best, "position"
-    modality = _text(items[0][1], "Modality").upper()
-    if len(groups) == 1 and modality in VOLUME_MODALITIES:
-        headers = [ds for _, ds in items]
-        if order_slices(headers)[1] == "instance_number":
-            return list(range(len(items))), "instance_number"
+        if all(items[i].position is not None for i in best):
+            normal = np.asarray(items[best[0]].normal)
+            pos = np.asarray([float(items[i].position @ normal) for i in best])
+            return [best[int(j)] for j in np.argsort(pos, kind="stable")], "position"
+    modality = _text(items[0].ds, "Modality").upper()
+    if len(groups) == 1 and modality in VOLUME_MODALITIES and all(s.number is not None for s in items):
+        return [int(j) for j in np.argsort([s.number for s in items], kind="stable")], "instance_number"
     return [], ""
 
 
@@ -396,60 +446,72 @@ def scan_dicom_folder(
         skipped.append((rel, reason))
         logger.info("skipped %s: %s", rel, reason)
 
-    series: dict[str, list[tuple[Path, pydicom.Dataset]]] = defaultdict(list)
+    series: dict[str, list[_Slice]] = defaultdict(list)
+    seen_instances: set[str] = set()
     for path in files:
         ds, reason = _read_file(path, check_pixel_data, force)
         if ds is None:
             skip(path, reason or "unreadable")
             continue
-        uid = str(ds.get("SeriesInstanceUID", "") or "").strip()
-        series[uid or f"file:{path}"].append((path, ds))
+        instance = _text(ds, "SOPInstanceUID")
+        if instance and instance in seen_instances:  # the same image stored twice (copies, re-encodings)
+            skip(path, "duplicate of an earlier file (same SOPInstanceUID)")
+            continue
+        seen_instances.add(instance)
+        try:
+            record = _Slice.of(path, ds)
+        except Exception as e:  # noqa: BLE001 - a malformed value is a skip, never a crash
+            skip(path, f"unreadable header values ({type(e).__name__})")
+            continue
+        uid = _text(ds, "SeriesInstanceUID")
+        series[uid or f"file:{path}"].append(record)
 
     files_in_folder = Counter(p.parent for p in files)
-    units: list[tuple[list[tuple[Path, pydicom.Dataset]], str, str]] = []  # (ordered slices, order method, uid)
+    units: list[tuple[list[_Slice], str, str]] = []  # (ordered slices, order method, series uid)
     for uid, items in series.items():
-        members, method = _volume_partition(items)
+        members, method = _volume(items)
         if not members:
             units.extend(([item], "", uid) for item in items)
             continue
         stack = [items[i] for i in members]
-        order, method = order_slices([ds for _, ds in stack])
-        stack = [stack[i] for i in order]
         if method == "position":
-            pos = slice_positions([ds for _, ds in stack])
+            normal = np.asarray(stack[0].normal)
+            pos = [float(s.position @ normal) for s in stack]
             keep = [0] + [i for i in range(1, len(stack)) if not math.isclose(pos[i], pos[i - 1], abs_tol=1e-3)]
             for i in sorted(set(range(len(stack))) - set(keep)):
-                skip(stack[i][0], "duplicate slice position in its series")
+                skip(stack[i].path, "duplicate slice position in its series")
             stack = [stack[i] for i in keep]
         for i in sorted(set(range(len(items))) - set(members)):
-            skip(items[i][0], "orientation or size differs from the rest of its series (e.g. a localizer)")
-        if len(stack) < 2:
-            units.append((stack, "", uid))
-        else:
-            units.append((stack, method, uid))
+            skip(items[i].path, "orientation or size differs from the rest of its series (e.g. a localizer)")
+        units.append((stack, method if len(stack) > 1 else "", uid))
 
     rows = []
     note_counts: Counter[str] = Counter()
     for stack, method, uid in units:
-        first_path, first = stack[0]
-        demo = extract_dicom_demographics(first, age_bins, max_age, salt)
+        first = stack[0]
+        try:
+            demo = extract_dicom_demographics(first.ds, age_bins, max_age, salt)
+        except Exception as e:  # noqa: BLE001 - a malformed value is a skip, never a crash
+            for s in stack:
+                skip(s.path, f"unreadable demographics values ({type(e).__name__})")
+            continue
         notes = list(demo.reasons)
-        if len(stack) > 1 and len({extract_dicom_demographics(ds, age_bins, max_age, salt)[:4] for _, ds in stack}) > 1:
+        if len({s.demo_key for s in stack}) > 1:
             notes.append("slices disagree on demographics; first slice used")
         note_counts.update(notes)
         if len(stack) == 1:
-            image: Any = str(first_path)
-            n_slices = _frames(first)
+            image: Any = str(first.path)
+            n_slices = first.frames
         else:
-            folder = first_path.parent
-            same_folder = all(p.parent == folder for p, _ in stack) and files_in_folder[folder] == len(stack)
-            image = str(folder) if series_as in ("auto", "folder") and same_folder else [str(p) for p, _ in stack]
+            folder = first.path.parent
+            same_folder = all(s.path.parent == folder for s in stack) and files_in_folder[folder] == len(stack)
+            image = str(folder) if series_as in ("auto", "folder") and same_folder else [str(s.path) for s in stack]
             n_slices = len(stack)
         real_uid = uid if not uid.startswith("file:") else ""
         rows.append(
             {
                 "image": image,
-                "modality": _text(first, "Modality").upper(),
+                "modality": _text(first.ds, "Modality").upper(),
                 "sex": demo.sex,
                 "age": demo.age,
                 "age_group": demo.age_group,
@@ -459,7 +521,7 @@ def scan_dicom_folder(
                 "series_hash": hash_patient_id(real_uid, salt) if real_uid else "",
                 "slice_order": method,
                 "age_source": demo.age_source,
-                "manufacturer": _text(first, "Manufacturer"),
+                "manufacturer": _text(first.ds, "Manufacturer"),
                 "demographics_note": "; ".join(notes),
             }
         )
@@ -481,8 +543,13 @@ def scan_dicom_folder(
         note_counts=dict(note_counts),
     )
     if skipped:
-        logger.warning("DICOM scan of %d files: %d rows, skipped %d files %s", len(files), len(manifest),
-                       len(skipped), result.skip_counts)
+        logger.warning(
+            "DICOM scan of %d files: %d rows, skipped %d files %s",
+            len(files),
+            len(manifest),
+            len(skipped),
+            result.skip_counts,
+        )
     if output_dir is not None:
         result.write(output_dir)
     return result

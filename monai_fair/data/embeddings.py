@@ -184,18 +184,31 @@ def _prefix_columns(columns: Mapping[str, np.ndarray], prefix: str, source: str)
 def _encode_sex_values(values: np.ndarray, sex_map: Mapping[Any, str] | None, source: str) -> np.ndarray:
     if sex_map is not None:
         lookup = {_key(k): v for k, v in sex_map.items()}
-        return np.asarray([encode_sex(lookup.get(_key(v))) for v in values], dtype=np.int64)
-    if values.dtype.kind in "iuf":
-        finite = values[~pd.isna(values)] if values.dtype.kind == "f" else values
-        distinct = set(np.unique(finite).tolist())
+        return np.asarray([encode_sex(None if _missing(v) else lookup.get(_key(v))) for v in values], dtype=np.int64)
+    present = [v for v in values if not _missing(v)]
+    numeric = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
+    if present and not numeric.isna().any():  # numbers (or numeric strings), possibly with gaps
+        distinct = set(numeric.astype(float).unique().tolist())
         if not distinct <= {float(c) for c in (*SEX_CODES.values(), UNKNOWN)}:
-            raise ValueError(f"{source}: numeric sex values {sorted(distinct)} are not the codes F=0, M=1, O=2, -1; "
-                             "pass sex_map (e.g. NLST_SEX_MAP = {1: 'M', 2: 'F'}).")
-        if 2 in distinct and 0 not in distinct:
-            raise ValueError(f"{source}: numeric sex values {sorted(distinct)} look like a 1/2 coding (NLST gender: "
-                             "1=male, 2=female), not the codes F=0, M=1, O=2; pass sex_map explicitly.")
-        return np.asarray([UNKNOWN if pd.isna(v) else int(v) for v in values], dtype=np.int64)
-    return np.asarray([encode_sex(None if pd.isna(v) else v) for v in values], dtype=np.int64)
+            raise ValueError(
+                f"{source}: numeric sex values {sorted(distinct)} are not the codes F=0, M=1, O=2, -1; "
+                "pass sex_map (e.g. NLST_SEX_MAP = {1: 'M', 2: 'F'})."
+            )
+        if 2.0 in distinct and 0.0 not in distinct:
+            raise ValueError(
+                f"{source}: numeric sex values {sorted(distinct)} look like a 1/2 coding (NLST gender: "
+                "1=male, 2=female), not the codes F=0, M=1, O=2; pass sex_map explicitly."
+            )
+        return np.asarray([UNKNOWN if _missing(v) else int(float(v)) for v in values], dtype=np.int64)
+    return np.asarray([encode_sex(None if _missing(v) else v) for v in values], dtype=np.int64)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
 
 
 def _key(value: Any) -> Any:
@@ -278,16 +291,18 @@ def load_embedding_table(
         raise ValueError(f"{source}: embedding size {dim} != expected {expected_dim}.")
     for name, values in columns.items():
         if np.asarray(values).ndim != 1 or len(values) != n:
-            raise ValueError(f"{source}: column {name!r} has shape {np.shape(values)}, expected ({n},) like the "
-                             f"{n} embeddings.")
+            raise ValueError(
+                f"{source}: column {name!r} has shape {np.shape(values)}, expected ({n},) like the " f"{n} embeddings."
+            )
 
     labels = [label_columns] if isinstance(label_columns, str) else list(label_columns)
     missing = [c for c in labels if c not in columns]
     if missing:
         raise KeyError(f"{source}: label column(s) {missing} not found; available: {sorted(columns)}.")
     try:
-        label_matrix = np.stack([pd.to_numeric(pd.Series(columns[c]), errors="raise").to_numpy(np.float32)
-                                 for c in labels], axis=1)
+        label_matrix = np.stack(
+            [pd.to_numeric(pd.Series(columns[c]), errors="raise").to_numpy(np.float32) for c in labels], axis=1
+        )
     except (TypeError, ValueError) as e:
         raise ValueError(f"{source}: label columns {labels} must be numeric.") from e
 
@@ -342,9 +357,11 @@ def load_embedding_table(
     if bad_rows.any() or nan_labels.any():
         where = np.flatnonzero(bad_rows | nan_labels)[:5].tolist()
         if nan_policy == "raise":
-            raise ValueError(f"{source}: {int(bad_rows.sum())} rows have non-finite embeddings and "
-                             f"{int(nan_labels.sum())} rows missing labels (first rows: {where}); "
-                             "fix the table or pass nan_policy='drop'.")
+            raise ValueError(
+                f"{source}: {int(bad_rows.sum())} rows have non-finite embeddings and "
+                f"{int(nan_labels.sum())} rows missing labels (first rows: {where}); "
+                "fix the table or pass nan_policy='drop'."
+            )
         notes["dropped: non-finite embedding"] = int(bad_rows.sum())
         notes["dropped: missing label"] = int((nan_labels & ~bad_rows).sum())
     keep = ~(bad_rows | nan_labels)
@@ -418,8 +435,10 @@ def write_embedding_table(
         np.savez_compressed(path, embeddings=embeddings, **{k: np.asarray(v) for k, v in columns.items()})
         return path
     frame = pd.concat(
-        [pd.DataFrame(dict(columns)),
-         pd.DataFrame(embeddings, columns=[f"{embedding_prefix}{i}" for i in range(embeddings.shape[1])])],
+        [
+            pd.DataFrame(dict(columns)),
+            pd.DataFrame(embeddings, columns=[f"{embedding_prefix}{i}" for i in range(embeddings.shape[1])]),
+        ],
         axis=1,
     )
     if suffix == ".csv":

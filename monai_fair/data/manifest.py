@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ __all__ = [
     "encode_categories",
     "group_by_substring",
     "add_age_group",
+    "encode_sex_column",
+    "hash_column",
     "read_manifest",
     "frame_to_data_dicts",
     "load_manifest",
@@ -176,9 +179,25 @@ def group_by_substring(
     return out, {i: g for i, g in enumerate(group_names)}
 
 
+def encode_sex_column(values: pd.Series | Sequence[object]) -> np.ndarray:
+    """Shared sex codes (F=0, M=1, O=2, unknown=-1) of a column, evaluated once per distinct value."""
+    series = pd.Series(values, dtype=object)
+    lookup = {v: encode_sex(v) for v in series.dropna().unique()}
+    return series.map(lookup).fillna(UNKNOWN).astype(np.int64).to_numpy()
+
+
+def hash_column(values: pd.Series | Sequence[object], salt: str | None = None) -> list[str]:
+    """Hashed patient identifiers of a column (each distinct identifier hashed once; missing stays missing)."""
+    series = pd.Series(values, dtype=object)
+    lookup = {v: hash_patient_id(_canonical_id(v), salt) for v in series.dropna().unique()}
+    return series.map(lookup).tolist()
+
+
 def add_age_group(frame: pd.DataFrame, bins: Sequence[float], age_column: str = "age") -> dict[int, str]:
     """Add an ``age_group`` column from ``age`` (missing age → ``UNKNOWN``) in place; return its code→name map."""
-    frame["age_group"] = np.array([encode_age_group(a, bins) for a in frame[age_column].tolist()], dtype=np.int64)
+    ages = pd.to_numeric(frame[age_column], errors="coerce")
+    lookup = {a: encode_age_group(a, bins) for a in ages.dropna().unique()}
+    frame["age_group"] = ages.map(lookup).fillna(UNKNOWN).astype(np.int64).to_numpy()
     return age_group_names(bins)
 
 
@@ -231,7 +250,7 @@ def _encode_attribute(
             return numeric.fillna(UNKNOWN).astype(np.int64).to_numpy(), dict(known)
         return numeric, None
     if name == "sex":
-        return np.array([encode_sex(v) for v in series.tolist()], dtype=np.int64), dict(SEX_NAMES)
+        return encode_sex_column(series), dict(SEX_NAMES)
     names = None
     if known is not None:
         names = [known[k] for k in sorted(known)]
@@ -296,13 +315,13 @@ def read_manifest(
         raise ValueError("at least one label column is required.")
     if isinstance(csv_path, pd.DataFrame):
         raw, source, stored_maps = csv_path.copy(), "the DataFrame", {}
-        root = Path(base_dir) if base_dir is not None else Path.cwd()
+        root = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
     else:
         path = Path(csv_path)
         if not path.is_file():
             raise FileNotFoundError(f"manifest CSV {path} does not exist.")
         raw, source, stored_maps = pd.read_csv(path), str(path), read_code_maps(path)
-        root = Path(base_dir) if base_dir is not None else path.resolve().parent
+        root = os.path.abspath(base_dir if base_dir is not None else path.parent)
     attrs = list(attribute_columns)
     _check_columns(raw, [image_column], "image", source)
     _check_columns(raw, labels, "label", source)
@@ -316,12 +335,12 @@ def read_manifest(
     no_path = img.isna() | (img.astype(str).str.strip() == "")
     report.add("missing image path", int(no_path.sum()), raw.index[no_path][:5].map(lambda i: f"row {i}"))
     out["image"] = [
-        "" if bad else str(p if (p := Path(str(v).strip())).is_absolute() else (root / p).resolve())
+        "" if bad else os.path.normpath(os.path.join(root, str(v).strip()))
         for v, bad in zip(img.tolist(), no_path.tolist())
     ]
     keep = ~no_path.to_numpy()
     if check_files:
-        exists = np.array([k and Path(p).is_file() for p, k in zip(out["image"], keep)])
+        exists = np.array([k and os.path.isfile(p) for p, k in zip(out["image"], keep)], dtype=bool)
         gone = keep & ~exists
         report.add("missing image file", int(gone.sum()), out["image"][gone].tolist()[:5])
         keep &= exists
@@ -350,7 +369,8 @@ def read_manifest(
 
     if patient_column is not None and patient_column in raw.columns:
         ids = raw[patient_column]
-        out["patient_hash"] = [None if _is_missing(v) else hash_patient_id(_canonical_id(v), salt) for v in ids]
+        hashed = hash_column(ids.where(ids.notna(), ""), salt)
+        out["patient_hash"] = [None if _is_missing(v) else h for v, h in zip(ids.tolist(), hashed)]
     elif "patient_hash" in raw.columns:
         out["patient_hash"] = raw["patient_hash"].astype("string").where(raw["patient_hash"].notna(), None)
     if "patient_hash" in out.columns:

@@ -31,6 +31,7 @@ file to read, not a column to report).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,9 +39,16 @@ import numpy as np
 import pandas as pd
 
 from .chexpert import CHEXPERT_LABELS, apply_uncertainty_policy, binary_disease_task
-from .codes import DEFAULT_AGE_BINS, SEX_NAMES, encode_sex
-from .manifest import Manifest, SkipReport, add_age_group, encode_categories, group_by_substring
-from .privacy import hash_patient_id
+from .codes import DEFAULT_AGE_BINS, SEX_NAMES
+from .manifest import (
+    Manifest,
+    SkipReport,
+    add_age_group,
+    encode_categories,
+    encode_sex_column,
+    group_by_substring,
+    hash_column,
+)
 
 __all__ = [
     "MIMIC_CXR_LABELS",
@@ -203,20 +211,16 @@ def build_mimic_cxr_manifest(
     no_adm = ~subj.isin(adm.index)
     report.add("subject without admission (race/insurance unknown)", int(no_adm.sum()))
 
-    out = pd.DataFrame(
-        {
-            "image": [
-                str(mimic_cxr_image_path(root, s, st, d).resolve())
-                for s, st, d in zip(subj, frame["study_id"], frame["dicom_id"])
-            ]
-        }
-    )
+    base = os.path.join(os.path.abspath(root), "files")
+    s_text = subj.astype("int64").astype(str)
+    image = base + "/p" + s_text.str[:2] + "/p" + s_text + "/s" + frame["study_id"].astype("int64").astype(str)
+    out = pd.DataFrame({"image": (image + "/" + frame["dicom_id"].astype(str) + ".jpg").to_numpy()})
     for col in MIMIC_CXR_LABELS:
         out[col] = labels[col].astype(np.float32).to_numpy()
     if task is not None:
         out["label"] = frame["label"].to_numpy(np.float32)
     out["view"] = frame["view"].to_numpy()
-    out["sex"] = np.array([encode_sex(v) for v in subj.map(pat["gender"]).tolist()], dtype=np.int64)
+    out["sex"] = encode_sex_column(subj.map(pat["gender"]))
     age = pd.to_numeric(subj.map(pat["anchor_age"]), errors="coerce")
     if "anchor_year" in pat.columns and "StudyDate" in frame.columns:
         study_year = pd.to_numeric(frame["StudyDate"].astype("string").str[:4], errors="coerce")
@@ -233,11 +237,11 @@ def build_mimic_cxr_manifest(
     else:
         out["race"], code_maps["race"] = encode_categories(race_raw)
     out["insurance"], code_maps["insurance"] = encode_categories(subj.map(adm["insurance"]).tolist())
-    out["patient_hash"] = [hash_patient_id(int(s), salt) for s in subj.tolist()]
+    out["patient_hash"] = hash_column(subj, salt)
     out["split"] = frame["split"].to_numpy()
 
     if check_files:
-        exists = np.array([Path(p).is_file() for p in out["image"]], dtype=bool)
+        exists = np.array([os.path.isfile(p) for p in out["image"]], dtype=bool)
         report.add("missing image file", int((~exists).sum()), out["image"][~exists].tolist()[:5])
         out = out[exists].reset_index(drop=True)
     return Manifest(out, code_maps, report)

@@ -24,8 +24,8 @@ import pandas as pd
 
 from monai_fair.data.codes import DEFAULT_AGE_BINS, SEX_NAMES, UNKNOWN, age_group_names, encode_age_group, encode_sex
 from monai_fair.data.manifest import Manifest, SkipReport, encode_categories
-from monai_fair.data.privacy import hash_patient_id
 from monai_fair.data.patient_age import MAX_PLAUSIBLE_AGE, parse_patient_age
+from monai_fair.data.privacy import hash_patient_id
 
 __all__ = ["NIFTI_SUFFIXES", "nifti_id", "build_nifti_manifest"]
 
@@ -198,8 +198,13 @@ def build_nifti_manifest(
     frame["demographics_note"] = ["; ".join(n) for n in notes]
     unknown = sum(1 for n in notes if n)
     if report.total or unknown:
-        logger.warning("NIfTI manifest of %s: %d rows (%d with unknown demographics); skipped: %s", root.name,
-                       len(frame), unknown, report.summary())
+        logger.warning(
+            "NIfTI manifest of %s: %d rows (%d with unknown demographics); skipped: %s",
+            root.name,
+            len(frame),
+            unknown,
+            report.summary(),
+        )
     return Manifest(frame, code_maps, report)
 
 

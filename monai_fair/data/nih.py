@@ -10,15 +10,15 @@ of the 2017 release) are unknown (NaN, counted).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .codes import DEFAULT_AGE_BINS, SEX_NAMES, encode_sex
-from .manifest import Manifest, SkipReport, add_age_group
-from .privacy import hash_patient_id
+from .codes import DEFAULT_AGE_BINS, SEX_NAMES
+from .manifest import Manifest, SkipReport, add_age_group, encode_sex_column, hash_column
 
 __all__ = ["NIH_FINDINGS", "NIH_LABELS", "find_nih_table", "parse_nih_age", "build_nih_manifest"]
 
@@ -138,9 +138,10 @@ def build_nih_manifest(
     out = pd.DataFrame(index=raw.index)
     if check_files:
         index = _image_index(root)
-        out["image"] = [str(index[n].resolve()) if n in index else "" for n in raw["Image Index"].astype(str)]
+        out["image"] = [os.path.abspath(index[n]) if n in index else "" for n in raw["Image Index"].astype(str)]
     else:
-        out["image"] = [str((root / "images" / n).resolve()) for n in raw["Image Index"].astype(str)]
+        images = os.path.join(os.path.abspath(root), "images")
+        out["image"] = [os.path.join(images, n) for n in raw["Image Index"].astype(str)]
     indicator = np.zeros((len(raw), len(NIH_LABELS)), dtype=np.float32)
     col_of = {n: i for i, n in enumerate(NIH_LABELS)}
     for r, fs in enumerate(findings):
@@ -152,12 +153,13 @@ def build_nih_manifest(
     no_label = indicator.sum(1) == 0
     report.add("blank Finding Labels (all labels 0)", int(no_label.sum()))
     out["view"] = raw["View Position"].fillna("").astype(str).to_numpy()
-    out["sex"] = np.array([encode_sex(v) for v in raw["Patient Gender"].tolist()], dtype=np.int64)
-    out["age"] = np.array([parse_nih_age(v) for v in raw["Patient Age"].tolist()], dtype=float)
+    out["sex"] = encode_sex_column(raw["Patient Gender"])
+    ages = {v: parse_nih_age(v) for v in raw["Patient Age"].dropna().unique()}
+    out["age"] = raw["Patient Age"].map(ages).astype(float).to_numpy()
     report.add("age unknown or over 120", int(np.isnan(out["age"].to_numpy()).sum()))
     code_maps: dict[str, dict[int, str]] = {"sex": dict(SEX_NAMES)}
     code_maps["age_group"] = add_age_group(out, age_bins)
-    out["patient_hash"] = [hash_patient_id(str(p).strip(), salt) for p in raw["Patient ID"].tolist()]
+    out["patient_hash"] = hash_column(raw["Patient ID"], salt)
     out["split"] = ""
     for list_name, split in (("train_val_list.txt", "train"), ("test_list.txt", "test")):
         if (root / list_name).is_file():

@@ -70,7 +70,10 @@ def balance_negatives(
 def subsample_to_proportions(
     frame: pd.DataFrame, column: str, groups: Sequence[Sequence[int]], proportions: Sequence[float], seed: int = 0
 ) -> pd.DataFrame:
-    """The largest random subset whose group sizes follow ``proportions`` exactly (up to flooring).
+    """The largest random subset whose group sizes follow ``proportions`` (exactly for integer ratios such as 3 : 1).
+
+    Group sizes are ``floor(r_g * k)`` with ``r_g = p_g / min(p)`` and ``k`` the largest number of whole ratio units
+    every group can supply.
 
     Args:
         frame: rows to subsample.
@@ -91,11 +94,12 @@ def subsample_to_proportions(
     flat = [c for g in groups for c in g]
     if len(set(flat)) != len(flat):
         raise ValueError(f"groups overlap: {groups}.")
-    props = props / props.sum()
+    # whole "units" of the ratio (3 : 1 → units of 3 + 1 rows), so integer ratios come out exact
+    ratios = props / props.min()
     members = [frame[frame[column].isin(list(g))] for g in groups]
-    total = min(math.floor(len(m) / p + 1e-9) for m, p in zip(members, props))
+    units = min(math.floor(len(m) / r + 1e-9) for m, r in zip(members, ratios))
     rng = np.random.default_rng(seed)
-    parts = [_sample(m, math.floor(p * total + 1e-9), rng) for m, p in zip(members, props)]
+    parts = [_sample(m, math.floor(r * units + 1e-9), rng) for m, r in zip(members, ratios)]
     return pd.concat(parts).sort_index()
 
 

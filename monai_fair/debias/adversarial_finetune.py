@@ -46,8 +46,8 @@ from monai_fair.networks.critic import BatchBiasCritic, FeatureHook, FlatBatchBi
 
 from .base import (
     BinaryEvaluation,
-    DebiasResult,
     Debiaser,
+    DebiasResult,
     Trajectory,
     _autocast,
     check_binary_fit_data,
@@ -272,9 +272,17 @@ class AdversarialFineTuning(Debiaser):
     def _fit(self, work: nn.Module, loader, eval_loader, device: torch.device) -> DebiasResult:
         traj = Trajectory()
         point, boot, weights = self._evaluate_epoch(work, eval_loader, None)
-        traj.append(0, boot, point_balanced_accuracy=point.balanced_accuracy, point_bias=point.bias,
-                    point_objective=point.objective, threshold=point.threshold, critic_loss=float("nan"),
-                    actor_loss=float("nan"), critic_skipped=0.0)
+        traj.append(
+            0,
+            boot,
+            point_balanced_accuracy=point.balanced_accuracy,
+            point_bias=point.bias,
+            point_objective=point.objective,
+            threshold=point.threshold,
+            critic_loss=float("nan"),
+            actor_loss=float("nan"),
+            critic_skipped=0.0,
+        )
         best = (boot.objective if boot.objective == boot.objective else float("-inf"), 0, point)
         best_state = copy.deepcopy(work.state_dict())
 
@@ -310,7 +318,10 @@ class AdversarialFineTuning(Debiaser):
                     with torch.no_grad():
                         out, h = self._forward(work, hook, x, device)
                         target = batch_bias_target(
-                            positive_probability(out, self.activation, self.output_index), y, g, self.privileged,
+                            positive_probability(out, self.activation, self.output_index),
+                            y,
+                            g,
+                            self.privileged,
                             self.metric,
                         )
                     if target is None:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from monai_fair.debias.base import DebiasResult, Debiaser, Trajectory, _autocast, positive_probability
+from monai_fair.debias.base import Debiaser, DebiasResult, Trajectory, _autocast, positive_probability
 from monai_fair.debias.influence import FullSetProxyWeights, as_plain_tensor
 from monai_fair.debias.pruning import PROXY_KINDS, check_reiterable
 
@@ -208,4 +208,3 @@ class BiasGradientDebiaser(Debiaser):
                 "message": message,
             },
         )
-

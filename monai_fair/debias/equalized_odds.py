@@ -31,7 +31,7 @@ from scipy.optimize import linprog
 
 from monai_fair.metrics import best_balanced_accuracy_threshold
 
-from .base import DebiasResult, Debiaser, Trajectory, check_binary_fit_data, evaluate_binary
+from .base import Debiaser, DebiasResult, Trajectory, check_binary_fit_data, evaluate_binary
 
 __all__ = ["EqualizedOddsPostprocessing", "EqualizedOddsPostprocessor", "equalized_odds_lp", "group_confusion_rates"]
 

@@ -160,7 +160,7 @@ def unit_influence(
             with _autocast(device, amp):
                 output = model(x)
             loss = torch.sum(w * positive_probability(output, activation, index))
-            torch.autograd.grad(loss, x)
+            torch.autograd.grad(loss, x, allow_unused=True)
     finally:
         for h in handles:
             h.remove()

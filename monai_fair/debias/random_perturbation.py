@@ -22,7 +22,7 @@ import torch
 
 from monai_fair.metrics import BIAS_KINDS, best_balanced_accuracy_threshold, constrained_objective
 
-from .base import BinaryEvaluation, DebiasResult, Debiaser, Trajectory, check_binary_fit_data
+from .base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, check_binary_fit_data
 
 __all__ = ["RandomPerturbation", "bootstrap_objective", "bootstrap_weights"]
 

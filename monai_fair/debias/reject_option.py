@@ -33,7 +33,7 @@ import torch
 
 from monai_fair.metrics import BIAS_KINDS, constrained_objective
 
-from .base import BinaryEvaluation, DebiasResult, Debiaser, Trajectory, check_binary_fit_data, evaluate_binary
+from .base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, check_binary_fit_data, evaluate_binary
 
 __all__ = ["RejectOptionClassification", "RejectOptionPostprocessor", "reject_option_grid"]
 

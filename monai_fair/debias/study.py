@@ -214,8 +214,13 @@ class DebiasingStudy:
                 self.summary_writer.add_scalar(f"debias/{method}/{key}", traj[key][i], step)
         self.summary_writer.flush()
 
-    def run(self) -> dict[str, Any]:
-        """Evaluate ``standard`` and every method; write ``results.json``; return records and trajectories."""
+    def run(self, fit: bool = True) -> dict[str, Any]:
+        """Evaluate ``standard`` and every method; write ``results.json``; return records and trajectories.
+
+        Args:
+            fit: fit every debiaser on validation (and save it); ``False`` reloads the debiased models and
+                post-processors a previous run saved in ``output_dir`` and evaluates them (``evaluate.json``).
+        """
         if self.checkpoint is not None:
             state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
             self.model.load_state_dict(state)
@@ -233,27 +238,32 @@ class DebiasingStudy:
         )
         for method, debiaser in self.debiasers.items():
             t0 = time.perf_counter()
-            result = debiaser.fit(copy.deepcopy(self.model), self.val_loader)
-            seconds = time.perf_counter() - t0
-            if result.postprocessor is not None:
-                val_hat = result.postprocessor.predict(val_probs, val_g)
-                test_hat = result.postprocessor.predict(test_probs, test_g)
+            if fit:
+                result = debiaser.fit(copy.deepcopy(self.model), self.val_loader)
+                fitted, threshold = result.postprocessor or result.model, result.threshold
             else:
-                vp, _, _ = self._outputs(result.model, self.val_loader)
-                tp, _, _ = self._outputs(result.model, self.test_loader)
-                val_hat, test_hat = (vp > result.threshold).float(), (tp > result.threshold).float()
+                fitted, threshold = load_debiased(copy.deepcopy(self.model), self.output_dir, method)
+            seconds = time.perf_counter() - t0
+            if isinstance(fitted, torch.nn.Module):
+                vp, _, _ = self._outputs(fitted, self.val_loader)
+                tp, _, _ = self._outputs(fitted, self.test_loader)
+                val_hat, test_hat = (vp > threshold).float(), (tp > threshold).float()
+            else:
+                val_hat, test_hat = fitted.predict(val_probs, val_g), fitted.predict(test_probs, test_g)
             self._record(
                 method,
                 self._evaluate_hard(val_hat, val_y, val_g, True),
                 self._evaluate_hard(test_hat, test_y, test_g, False),
-                result.threshold,
+                threshold,
                 seconds,
             )
-            self._save(method, result)
-            self._log_trajectory(method, result)
+            if fit:
+                self._save(method, result)
+                self._log_trajectory(method, result)
         out = {"seed": self.seed, "records": self.records, "trajectories": self.trajectories}
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        (self.output_dir / "results.json").write_text(json.dumps(out, indent=2, default=float))
+        name = "results.json" if fit else "results_reloaded.json"
+        (self.output_dir / name).write_text(json.dumps(out, indent=2, default=float))
         return out
 
 

@@ -40,6 +40,8 @@ from ..metrics.fairness_table import FairnessTable
 
 __all__ = [
     "FAIRNESS_DETAILS",
+    "PRED_LABEL",
+    "group_batch_transform",
     "FairnessDetails",
     "GroupBufferMetric",
     "GroupFairnessMetric",
@@ -49,6 +51,21 @@ __all__ = [
 
 #: name of the ``engine.state`` attribute (a dict: metric name → :class:`FairnessDetails`)
 FAIRNESS_DETAILS = "fairness_details"
+#: ``engine.state`` attribute caching the normalised batch of the current iteration, shared by the fairness metrics
+_BATCH_CACHE = "_fairness_batch_cache"
+
+#: default ``output_transform`` of every fairness metric; one shared object, so that metrics attached to the same
+#: engine recognise identical inputs and normalise each batch once
+PRED_LABEL = from_engine(["pred", "label"])
+_GROUP_TRANSFORMS: dict[str, Callable] = {}
+
+
+def group_batch_transform(group_key: str) -> Callable:
+    """``from_engine([group_key])``, one shared object per key (see :data:`PRED_LABEL`)."""
+    if group_key not in _GROUP_TRANSFORMS:
+        _GROUP_TRANSFORMS[group_key] = from_engine([group_key])
+    return _GROUP_TRANSFORMS[group_key]
+
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +93,9 @@ class FairnessDetails:
     n_bins: int = 15
 
 
-def select_flat_metrics(flat: Mapping[str, float], table: FairnessTable, metrics: Sequence[str] | None, prefix: str) -> dict[str, float]:
+def select_flat_metrics(
+    flat: Mapping[str, float], table: FairnessTable, metrics: Sequence[str] | None, prefix: str
+) -> dict[str, float]:
     """Keep the flat entries whose metric stem is in ``metrics`` (all entries if ``metrics`` is None).
 
     A stem is the name of an entry of ``table.per_group``, ``table.gaps`` or ``table.summary`` (``"tpr"``,
@@ -151,14 +170,14 @@ class GroupBufferMetric(Metric):
     def __init__(
         self,
         group_key: str | None = "sex",
-        output_transform: Callable = from_engine(["pred", "label"]),
+        output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
         cumulative_kwargs: Mapping[str, Any] | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
         self.group_key = group_key
         if batch_transform is None and group_key is not None:
-            batch_transform = from_engine([group_key])
+            batch_transform = group_batch_transform(group_key)
         self.batch_transform = batch_transform
         self.cumulative = FairnessCumulative(**dict(cumulative_kwargs or {}))
         super().__init__(output_transform=output_transform, device=device)
@@ -178,7 +197,22 @@ class GroupBufferMetric(Metric):
         self.cumulative.extend(*output)
 
     def iteration_completed(self, engine: Engine) -> None:
-        """Read predictions/labels from the output and groups from the batch, then buffer them."""
+        """Read predictions/labels from the output and groups from the batch, then buffer them.
+
+        Metrics on the same engine with the same transforms (the defaults are shared objects) normalise the batch
+        once per iteration and share the result.
+        """
+        key = (id(self._output_transform), id(self.batch_transform), self.cumulative.class_index)
+        stamp = (engine.state.epoch, engine.state.iteration, id(engine.state.output), id(engine.state.batch))
+        cache = getattr(engine.state, _BATCH_CACHE, None)
+        if cache is None or cache[0] != stamp:
+            cache = (stamp, {})
+            setattr(engine.state, _BATCH_CACHE, cache)
+        if key not in cache[1]:
+            cache[1][key] = self.cumulative.prepare(*self._read(engine))
+        self.cumulative.extend_prepared(*cache[1][key])
+
+    def _read(self, engine: Engine) -> tuple[Any, Any, Any]:
         output = self._output_transform(engine.state.output)
         if isinstance(output, Mapping):
             output = (output["y_pred"], output["y"], *([output["groups"]] if "groups" in output else []))
@@ -187,7 +221,12 @@ class GroupBufferMetric(Metric):
             if self.batch_transform is None:
                 raise ValueError("no group source: output_transform returned 2 items and group_key is None.")
             output = (*output, self.batch_transform(engine.state.batch))
-        self.update(output)
+        if len(output) != 3:
+            raise ValueError(
+                f"{type(self).__name__}: output_transform must return (y_pred, y) or (y_pred, y, groups), got "
+                f"{len(output)} items."
+            )
+        return output
 
     def gathered(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The buffers of all ranks ``(y_pred, y, groups)``.
@@ -246,7 +285,7 @@ class GroupFairnessMetric(GroupBufferMetric):
         threshold: float | str = 0.5,
         metrics: Sequence[str] | None = None,
         prefix: str | None = None,
-        output_transform: Callable = from_engine(["pred", "label"]),
+        output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
         group_codes: Sequence[int] | None = None,
         label_names: Sequence[str] | None = None,
@@ -295,12 +334,20 @@ class GroupFairnessMetric(GroupBufferMetric):
         flat = table.as_flat_dict(prefix=self.prefix)
         flat.update(ci_flat_dict(table, prefix=self.prefix))
         values = select_flat_metrics(flat, table, self.metrics, self.prefix)
-        notes = [f"{name}: {table.flags[code]}" for code, name in zip(table.group_codes, table.group_names)
-                 if table.flags.get(code)]
+        notes = [
+            f"{name}: {table.flags[code]}"
+            for code, name in zip(table.group_codes, table.group_names)
+            if table.flags.get(code)
+        ]
         if notes:
             logger.info("%s NaN reasons: %s", self.prefix or "fairness", " | ".join(notes))
         self._details = FairnessDetails(
-            table=table, values=values, y_pred=y_pred, y=y, groups=groups, prefix=self.prefix,
+            table=table,
+            values=values,
+            y_pred=y_pred,
+            y=y,
+            groups=groups,
+            prefix=self.prefix,
             n_bins=self.cumulative.n_bins,
         )
         return values

@@ -25,12 +25,11 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine
-from monai.handlers import from_engine
 
 from ..metrics.bias import BIAS_KINDS, compute_binary_bias
 from ..metrics.objective import constrained_objective
 from ..metrics.thresholds import best_balanced_accuracy_threshold
-from .fairness_metric import GroupBufferMetric
+from .fairness_metric import PRED_LABEL, GroupBufferMetric
 
 __all__ = ["FairnessObjectiveMetric", "WorstGroupMetric", "FairnessGapMetric", "lower_is_better"]
 
@@ -124,7 +123,7 @@ class FairnessObjectiveMetric(_ScalarFairnessMetric):
         n_thresholds: int = 101,
         label_index: int | None = None,
         class_index: int | None = None,
-        output_transform: Callable = from_engine(["pred", "label"]),
+        output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
         undefined_value: float | None = None,
         device: str | torch.device = "cpu",
@@ -136,8 +135,13 @@ class FairnessObjectiveMetric(_ScalarFairnessMetric):
         self.bias = bias
         self.n_thresholds = int(n_thresholds)
         super().__init__(
-            group_key, output_transform, batch_transform, label_index, undefined_value,
-            {"class_index": class_index}, device,
+            group_key,
+            output_transform,
+            batch_transform,
+            label_index,
+            undefined_value,
+            {"class_index": class_index},
+            device,
         )
 
     def compute(self) -> float:
@@ -192,7 +196,7 @@ class WorstGroupMetric(_ScalarFairnessMetric):
         min_group_size: int = 10,
         label_index: int | None = None,
         class_index: int | None = None,
-        output_transform: Callable = from_engine(["pred", "label"]),
+        output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
         undefined_value: float | None = None,
         device: str | torch.device = "cpu",
@@ -201,9 +205,17 @@ class WorstGroupMetric(_ScalarFairnessMetric):
             raise ValueError(f"metric must be one of {sorted(self._KEYS)}, got {metric!r}.")
         self.summary_key = self._KEYS[metric]
         super().__init__(
-            group_key, output_transform, batch_transform, label_index, undefined_value,
-            {"threshold": threshold, "group_codes": group_codes, "min_group_size": min_group_size,
-             "class_index": class_index},
+            group_key,
+            output_transform,
+            batch_transform,
+            label_index,
+            undefined_value,
+            {
+                "threshold": threshold,
+                "group_codes": group_codes,
+                "min_group_size": min_group_size,
+                "class_index": class_index,
+            },
             device,
         )
 
@@ -246,7 +258,7 @@ class FairnessGapMetric(_ScalarFairnessMetric):
         min_group_size: int = 10,
         label_index: int | None = None,
         class_index: int | None = None,
-        output_transform: Callable = from_engine(["pred", "label"]),
+        output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
         undefined_value: float | None = None,
         device: str | torch.device = "cpu",
@@ -255,9 +267,17 @@ class FairnessGapMetric(_ScalarFairnessMetric):
             raise ValueError(f"gap must be one of {self.GAPS}, got {gap!r}.")
         self.gap = gap
         super().__init__(
-            group_key, output_transform, batch_transform, label_index, undefined_value,
-            {"threshold": threshold, "group_codes": group_codes, "min_group_size": min_group_size,
-             "class_index": class_index},
+            group_key,
+            output_transform,
+            batch_transform,
+            label_index,
+            undefined_value,
+            {
+                "threshold": threshold,
+                "group_codes": group_codes,
+                "min_group_size": min_group_size,
+                "class_index": class_index,
+            },
             device,
         )
 

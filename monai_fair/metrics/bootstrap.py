@@ -8,8 +8,10 @@ over replicates and no re-sorting for AUC. Replicates are processed in chunks on
 
 By default resampling is stratified by group (each group's size is kept, as when group membership is part of the
 study design); ``stratified=False`` resamples the whole set (as fairlearn's ``MetricFrame(n_boot=...)`` does).
-Intervals are percentile intervals over the finite replicates; a figure that is NaN in the point estimate has a NaN
-interval. Percentile intervals of max–min gaps are biased upwards when the true gap is near 0 (max–min is).
+Replicates are accumulated in float32 below 2**24 samples (counts stay exact integers; AUC products are exact and
+summed in float64; ECE carries ~1e-6 rounding). Intervals are percentile intervals over the finite replicates; a
+figure that is NaN in the point estimate has a NaN interval. Percentile intervals of max–min gaps are biased upwards
+when the true gap is near 0 (max–min is).
 """
 
 from __future__ import annotations
@@ -128,15 +130,21 @@ def bootstrap_replicates(
     """
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}.")
+    # resample counts sum to N, so float32 holds every count and cumulative count exactly below 2**24
+    dtype = torch.float32 if gs.num_samples < 2**24 else torch.float64
     if chunk_size is None:
         chunk_size = max(1, _CHUNK_ELEMENTS // max(1, gs.num_samples * gs.num_labels))
     parts: dict[str, list[torch.Tensor]] = {}
     done = 0
     while done < n_bootstrap:
         b = min(chunk_size, n_bootstrap - done)
-        w = bootstrap_weights(gs.group_sizes, b, stratified=stratified, generator=generator, device=gs.device)
+        w = bootstrap_weights(
+            gs.group_sizes, b, stratified=stratified, generator=generator, device=gs.device, dtype=dtype
+        )
         # weights are drawn in label 0's sorted order (groups contiguous), so label 0 needs no permutation
-        table = compute_weighted_table(gs, w, threshold, reference_index, min_group_size, n_bins, layout="sorted0")
+        table = compute_weighted_table(
+            gs, w, threshold, reference_index, min_group_size, n_bins, layout="sorted0", dtype=dtype
+        )
         for k, v in table.items():
             if keys is None or k in keys:
                 parts.setdefault(k, []).append(v)

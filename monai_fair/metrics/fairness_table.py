@@ -15,7 +15,7 @@ import torch
 
 from .bootstrap import bootstrap_intervals, make_generator
 from .calibration import bin_edges, check_probabilities
-from .gaps import GAP_KEYS, GAP_SOURCES, SUMMARY_KEYS, SUMMARY_SOURCES
+from .gaps import GAP_KEYS, SUMMARY_KEYS, SUMMARY_SOURCES
 from .group_stats import threshold_tensor
 from .grouped_scores import GroupedScores, build_grouped_scores
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
@@ -96,13 +96,14 @@ class FairnessTable:
                 out[prefix + key] = float(vals[li])
         return out
 
+    def _grid(self, t: torch.Tensor) -> list[list[float]]:
+        """A per-group tensor as a ``[group][label]`` nested list (one host copy)."""
+        return t.detach().cpu().reshape(len(self.group_codes), -1).tolist()
+
     def _nan_note(self, sources: Sequence[str], li: int) -> str:
         """Which groups a summary left out because their underlying metric is NaN."""
-        missing = []
-        for gi, name in enumerate(self.group_names):
-            vals = [float(self.per_group[s].reshape(len(self.group_codes), -1)[gi, li]) for s in sources]
-            if any(math.isnan(v) for v in vals):
-                missing.append(name)
+        grids = [self._grid(self.per_group[s]) for s in sources]
+        missing = [name for gi, name in enumerate(self.group_names) if any(math.isnan(g[gi][li]) for g in grids)]
         return f"excludes non-estimable groups: {', '.join(missing)}" if missing else ""
 
     def to_dataframe(self):
@@ -111,23 +112,21 @@ class FairnessTable:
 
         Per-group metrics and signed gaps give one row per (label, group); summaries one row per label with
         ``group`` = ``<NA>``, ``group_name`` = ``"all"``, ``n`` = total samples, and a ``flag`` naming the groups
-        left out of the summary. ``label`` is ``None`` for a binary task.
+        left out of the summary. ``label`` is ``None`` for a binary task. Gap rows whose reference group is not
+        estimable say so in ``flag``.
         """
         import pandas as pd
 
         labels = self._labels()
-        n_groups = len(self.group_codes)
-        n_by_group = self.per_group["n"].detach().cpu().reshape(n_groups, -1)[:, 0].tolist()
+        nan = float("nan")
+        n_by_group = [row[0] for row in self._grid(self.per_group["n"])]
         ref_flag = self.flags.get(self.reference, "")
         rows: list[dict[str, Any]] = []
-
-        def cell(t: torch.Tensor, gi: int | None, li: int) -> float:
-            t = t.detach().cpu()
-            return float(t.reshape(-1)[li]) if gi is None else float(t.reshape(n_groups, -1)[gi, li])
-
         for kind, source in (("per_group", self.per_group), ("gaps", self.gaps)):
             for metric, values in source.items():
-                low_high = self.ci.get(f"{kind}/{metric}")
+                value = self._grid(values)
+                ci = self.ci.get(f"{kind}/{metric}")
+                low, high = (self._grid(ci[0]), self._grid(ci[1])) if ci else (None, None)
                 for li, label in enumerate(labels):
                     for gi, code in enumerate(self.group_codes):
                         flag = self.flags.get(code, "")
@@ -140,16 +139,22 @@ class FairnessTable:
                                 "group": code,
                                 "group_name": self.group_names[gi],
                                 "metric": metric,
-                                "value": cell(values, gi, li),
-                                "ci_low": cell(low_high[0], gi, li) if low_high else float("nan"),
-                                "ci_high": cell(low_high[1], gi, li) if low_high else float("nan"),
+                                "value": value[gi][li],
+                                "ci_low": low[gi][li] if low else nan,
+                                "ci_high": high[gi][li] if high else nan,
                                 "n": n_by_group[gi],
                                 "flag": flag,
                             }
                         )
         total = float(sum(n_by_group))
         for metric, values in self.summary.items():
-            low_high = self.ci.get(f"summary/{metric}")
+            value = values.detach().cpu().reshape(-1).tolist()
+            ci = self.ci.get(f"summary/{metric}")
+            low, high = (
+                (ci[0].detach().cpu().reshape(-1).tolist(), ci[1].detach().cpu().reshape(-1).tolist())
+                if ci
+                else (None, None)
+            )
             for li, label in enumerate(labels):
                 rows.append(
                     {
@@ -157,15 +162,16 @@ class FairnessTable:
                         "group": pd.NA,
                         "group_name": "all",
                         "metric": metric,
-                        "value": cell(values, None, li),
-                        "ci_low": cell(low_high[0], None, li) if low_high else float("nan"),
-                        "ci_high": cell(low_high[1], None, li) if low_high else float("nan"),
+                        "value": value[li],
+                        "ci_low": low[li] if low else nan,
+                        "ci_high": high[li] if high else nan,
                         "n": total,
                         "flag": self._nan_note(SUMMARY_SOURCES[metric], li),
                     }
                 )
-        df = pd.DataFrame(rows, columns=["label", "group", "group_name", "metric", "value", "ci_low", "ci_high", "n",
-                                         "flag"])
+        df = pd.DataFrame(
+            rows, columns=["label", "group", "group_name", "metric", "value", "ci_low", "ci_high", "n", "flag"]
+        )
         df["group"] = df["group"].astype("Int64")
         return df
 
@@ -290,8 +296,9 @@ def compute_fairness_table(
         reference_index = gs.group_codes.index(int(reference))
 
     table = compute_weighted_table(gs, None, thr, reference_index, min_group_size, int(n_bins))
-    flags = _group_flags(gs, {k.split("/", 1)[1]: v for k, v in table.items() if k.startswith("per_group/")},
-                         min_group_size, label_names)
+    flags = _group_flags(
+        gs, {k.split("/", 1)[1]: v for k, v in table.items() if k.startswith("per_group/")}, min_group_size, label_names
+    )
     point = {k: gs.squeeze(v, batched=False) for k, v in table.items() if not k.endswith("predicted_positives")}
 
     ci: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}

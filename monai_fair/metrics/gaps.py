@@ -46,15 +46,7 @@ SUMMARY_KEYS = (
     "worst_group_ba",
     "ece_gap",
 )
-# per-group metric(s) behind each signed gap / summary (used to explain NaNs)
-GAP_SOURCES = {
-    "spd": ("selection_rate",),
-    "eod": ("tpr",),
-    "fpr_diff": ("fpr",),
-    "aod": ("tpr", "fpr"),
-    "auc_diff": ("auc",),
-    "ba_diff": ("balanced_accuracy",),
-}
+# per-group metric(s) behind each summary (used to name the groups a summary left out)
 SUMMARY_SOURCES = {
     "spd_max_min": ("selection_rate",),
     "eod_max_min": ("tpr",),

@@ -5,16 +5,12 @@ For one weighting ``w`` (``B`` weightings at once) and each label, in the (group
 
 * ``n_g = Σ w``, ``P_g = Σ w·y`` (positives), predicted positives and true positives at a threshold
   (``score > t`` is the tail of the group's block);
-* the ROC-AUC numerator ``Σ_{i pos} w_i (Σ_{j neg, s_j < s_i} w_j + ½ Σ_{j neg, s_j = s_i} w_j)``, via the
-  identity, with ``C`` the cumulative weight of the whole group up to the end of a tie block ``k`` (``W_k``, ``P_k``
-  the block's weight and positive weight):
-
-      num_g = Σ_k P_k C_k − ½ Σ_k P_k W_k − ½ P_g²
-
-  (no pairwise loop and, without ties, no gather: ``C_k`` is the running cumulative sum);
+* the ROC-AUC numerator ``Σ_{i pos} w_i (Σ_{j neg, s_j < s_i} w_j + ½ Σ_{j neg, s_j = s_i} w_j)``: with ``C`` the
+  cumulative negative weight from the start of the group, a positive ``i`` in the tie block ``[a, b)`` contributes
+  ``w_i (C_a + C_b) / 2``; without ties this is just ``w_i C_i`` (no gather, no pairwise loop);
 * the calibration residual ``Σ_bins |Σ_bin w (y − p)|``.
 
-Each is a handful of passes over ``B × N``: a cumulative sum or a dot product over a contiguous run.
+Each is a handful of passes over ``B × N``: a cumulative sum, a product, or a sum over a contiguous run.
 """
 
 from __future__ import annotations
@@ -46,16 +42,6 @@ def _segment_mv(x: torch.Tensor, v: torch.Tensor, bounds: list[int]) -> torch.Te
     return out
 
 
-def _segment_dot(x: torch.Tensor, y: torch.Tensor, bounds: list[int]) -> torch.Tensor:
-    """Row-wise ``Σ x·y`` over each run ``[bounds[g], bounds[g+1])`` of two ``(B, N)`` tensors → ``(B, G)``."""
-    out = torch.zeros(x.shape[0], len(bounds) - 1, dtype=x.dtype, device=x.device)
-    for g in range(len(bounds) - 1):  # loop over groups (few), each a batched dot without a temporary
-        s, e = bounds[g], bounds[g + 1]
-        if e > s:
-            out[:, g] = torch.bmm(x[:, s:e].unsqueeze(1), y[:, s:e].unsqueeze(2)).reshape(-1)
-    return out
-
-
 @dataclass
 class GroupSums:
     """Weighted per-group sums, each ``(B, G, L)`` float64 (``None`` where not requested)."""
@@ -80,19 +66,23 @@ def compute_group_sums(
     n_bins: int | None = None,
     auc: bool = False,
     layout: str = "original",
+    dtype: torch.dtype = torch.float64,
 ) -> GroupSums:
     """Weighted per-group sums of every label (see the module docstring).
 
     Args:
         gs: grouped, sorted inputs.
-        weights: ``None`` or validated float64 weights ``(N,)``/``(B, N)``.
+        weights: ``None`` or validated non-negative weights ``(N,)``/``(B, N)``.
         threshold: ``(L,)`` thresholds → predicted/true positives (``score > threshold``).
         n_bins: number of equal-width bins → calibration residual.
         auc: compute the ROC-AUC numerator.
         layout: ``"original"`` or ``"sorted0"``, see :meth:`GroupedScores.sorted_weights`.
+        dtype: accumulation dtype of the ``B x N`` passes. float32 is exact for the counts when the weights are
+            integer resample counts summing to less than 2**24 (the bootstrap's case) and halves the memory
+            traffic; the AUC and calibration sums then carry float32 rounding (~1e-6 relative).
 
     Returns:
-        a :class:`GroupSums`.
+        a :class:`GroupSums` (float64).
     """
     bounds = [int(v) for v in gs.offsets.tolist()]
     start, end = gs.offsets[:-1], gs.offsets[1:]
@@ -101,11 +91,11 @@ def compute_group_sums(
     parts: dict[str, list[torch.Tensor]] = {}
 
     def keep(name: str, value: torch.Tensor) -> None:
-        parts.setdefault(name, []).append(value)
+        parts.setdefault(name, []).append(value.to(torch.float64))
 
     for lab in range(gs.num_labels):  # labels are few; each has its own order
-        w = gs.sorted_weights(weights, lab, layout)
-        y, p = gs.sorted_labels[lab], gs.sorted_scores[lab]
+        w = gs.sorted_weights(weights, lab, layout).to(dtype)
+        y, p = gs.sorted_labels[lab].to(dtype), gs.sorted_scores[lab].to(dtype)
         wy = w * y
         cw, cp = _cumsum0(w), _cumsum0(wy)
         n = cw[:, end] - cw[:, start]
@@ -123,12 +113,29 @@ def compute_group_sums(
             sum_p = _segment_mv(w, p, runs).reshape(-1, gs.num_groups, n_bins)
             keep("calibration_residual", (sum_y - sum_p).abs().sum(-1))
         if auc:
-            if gs.has_ties[lab]:
-                c_end = cw[:, gs.block_end[lab]]
-                s1 = _segment_dot(wy, c_end, bounds)
-                s2 = s1 - _segment_dot(wy, cw[:, gs.block_start[lab]], bounds)
-            else:  # every tie block is one sample: C_k is the running sum, W_k the sample's weight
-                s1 = _segment_dot(wy, cw[:, 1:], bounds)
-                s2 = _segment_dot(wy, w, bounds)
-            keep("auc_numerator", s1 - 0.5 * s2 - 0.5 * pos * pos - cw[:, start] * pos)
+            keep("auc_numerator", _auc_numerator(gs, lab, wy, cw, cp, bounds))
     return GroupSums(**{k: torch.stack(v, dim=-1) for k, v in parts.items()})
+
+
+def _auc_numerator(
+    gs: GroupedScores, lab: int, wy: torch.Tensor, cw: torch.Tensor, cp: torch.Tensor, bounds: list[int]
+) -> torch.Tensor:
+    """``Σ_{i pos} w_i (negative weight of the group below the tie block of i + ½ inside it)`` → ``(B, G)``.
+
+    Negative weights are counted from the start of the group (the group's offset is removed before the products),
+    so every term is non-negative and nothing cancels; the sums accumulate in float64.
+    """
+    # without a tie, the negatives below a positive are those before it (its own block holds no negative)
+    below = cw[:, :-1] - cp[:, :-1]
+    tied = gs.tied_positions[lab]
+    if tied.numel():  # samples sharing (group, score) with another: half of the block's negatives count
+        start, end = gs.block_start[lab][tied], gs.block_end[lab][tied]
+        below[:, tied] = 0.5 * ((cw[:, start] - cp[:, start]) + (cw[:, end] - cp[:, end]))
+    out = torch.zeros(wy.shape[0], len(bounds) - 1, dtype=torch.float64, device=wy.device)
+    for g in range(len(bounds) - 1):
+        s, e = bounds[g], bounds[g + 1]
+        if e > s:
+            below[:, s:e] -= cw[:, s : s + 1] - cp[:, s : s + 1]
+            # the products are exact (resample counts x half-integers below 2**24); accumulate them in float64
+            out[:, g] = below[:, s:e].mul_(wy[:, s:e]).sum(1, dtype=torch.float64)
+    return out

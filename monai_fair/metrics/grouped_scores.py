@@ -70,6 +70,7 @@ class GroupedScores:
         block_start: ``(L, N)`` first sorted position of the tie block (equal group and score) of each position.
         block_end: ``(L, N)`` one past the last position of that tie block.
         has_ties: per label, whether any tie block has more than one sample.
+        tied_positions: per label, the sorted positions that lie in a tie block of more than one sample.
     """
 
     scores: torch.Tensor
@@ -84,7 +85,9 @@ class GroupedScores:
     block_start: torch.Tensor
     block_end: torch.Tensor
     has_ties: list[bool]
+    tied_positions: list[torch.Tensor]
     _inverse0: torch.Tensor | None = field(default=None, repr=False)
+    _positions: dict = field(default_factory=dict, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -148,6 +151,12 @@ class GroupedScores:
 
     def cut_positions(self, threshold: torch.Tensor) -> torch.Tensor:
         """``(L, G)`` sorted position where each group's predicted positives (``score > threshold``) begin."""
+        key = ("cut", tuple(threshold.reshape(-1).tolist()))
+        if key not in self._positions:
+            self._positions[key] = self._cut_positions(threshold)
+        return self._positions[key]
+
+    def _cut_positions(self, threshold: torch.Tensor) -> torch.Tensor:
         below = (self.scores <= threshold).to(torch.int64)  # (N, L)
         counts = torch.zeros(self.num_groups, self.num_labels, dtype=torch.int64, device=self.device)
         counts.index_add_(0, self.group_index, below)
@@ -158,6 +167,12 @@ class GroupedScores:
 
         Bin ``k`` holds ``k/n_bins <= p < (k+1)/n_bins``; ``p = 1`` falls in the last bin.
         """
+        key = ("bins", int(n_bins))
+        if key not in self._positions:
+            self._positions[key] = self._bin_positions(int(n_bins))
+        return self._positions[key]
+
+    def _bin_positions(self, n_bins: int) -> torch.Tensor:
         edges = torch.linspace(0.0, 1.0, int(n_bins) + 1, dtype=torch.float64, device=self.device)
         bins = torch.bucketize(self.scores, edges[1:-1], right=True)  # (N, L)
         seg = self.group_index.unsqueeze(1) * n_bins + bins
@@ -304,11 +319,14 @@ def build_grouped_scores(
         new_block[:, 1:] = (sorted_scores[:, 1:] != sorted_scores[:, :-1]) | (sorted_group[1:] != sorted_group[:-1])
     has_ties = (~new_block).any(dim=1).tolist()
     position = torch.arange(n, device=device).expand(n_labels, n)
-    block_start = torch.cummax(torch.where(new_block, position, torch.zeros_like(position)), dim=1).values
-    next_start = torch.full_like(position, n)
-    if n > 1:
-        next_start[:, :-1] = torch.where(new_block[:, 1:], position[:, 1:], torch.full_like(position[:, 1:], n))
-    block_end = torch.flip(torch.cummin(torch.flip(next_start, (1,)), dim=1).values, (1,))
+    if not any(has_ties):  # every block is one sample; skip the scans
+        block_start, block_end = position, position + 1
+    else:
+        block_start = torch.cummax(torch.where(new_block, position, torch.zeros_like(position)), dim=1).values
+        next_start = torch.full_like(position, n)
+        if n > 1:
+            next_start[:, :-1] = torch.where(new_block[:, 1:], position[:, 1:], torch.full_like(position[:, 1:], n))
+        block_end = torch.flip(torch.cummin(torch.flip(next_start, (1,)), dim=1).values, (1,))
     return GroupedScores(
         scores=scores,
         labels=labels,
@@ -322,4 +340,5 @@ def build_grouped_scores(
         block_start=block_start,
         block_end=block_end,
         has_ties=[bool(t) for t in has_ties],
+        tied_positions=[torch.nonzero(row).squeeze(1) for row in (block_end - block_start > 1)],
     )

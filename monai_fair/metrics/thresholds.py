@@ -23,6 +23,9 @@ def balanced_accuracy_at_thresholds(
 
     Returns:
         ``(thresholds, ba)`` where ``ba`` has shape ``(T,)`` or ``(B, T)``. BA is NaN where a class is absent.
+
+    Raises:
+        ValueError: length mismatch or NaN scores/labels.
     """
     scores = torch.as_tensor(scores)
     labels = torch.as_tensor(labels)
@@ -32,16 +35,20 @@ def balanced_accuracy_at_thresholds(
     squeeze = scores.ndim == 1
     s = scores.reshape(1, -1) if squeeze else scores
     y = labels.reshape(1, -1) if labels.ndim == 1 else labels
-    y = y.expand_as(s).to(torch.float64)
     if s.shape[-1] != y.shape[-1]:
         raise ValueError(f"scores and labels must have the same length, got {s.shape[-1]} and {y.shape[-1]}.")
+    if bool(torch.isnan(s).any()) or bool(torch.isnan(y.to(torch.float64)).any()):
+        # a NaN score would sort above every threshold and silently count as a positive prediction
+        raise ValueError("scores and labels must not contain NaN.")
+    y = y.expand_as(s).to(torch.float64)
     s_sorted, order = torch.sort(s.to(torch.float64), dim=-1)
     y_sorted = torch.gather(y, -1, order)
     n_pos = y_sorted.sum(-1, keepdim=True)
     n_neg = y_sorted.shape[-1] - n_pos
     # number of samples with score <= t, per threshold (right-side search keeps ties below the threshold)
-    idx = torch.searchsorted(s_sorted.contiguous(), thresholds.to(torch.float64).expand(s.shape[0], -1).contiguous(),
-                             right=True)
+    idx = torch.searchsorted(
+        s_sorted.contiguous(), thresholds.to(torch.float64).expand(s.shape[0], -1).contiguous(), right=True
+    )
     cum_pos = torch.nn.functional.pad(torch.cumsum(y_sorted, -1), (1, 0))
     pos_below = torch.gather(cum_pos, -1, idx)  # positives predicted negative (false negatives)
     neg_below = idx.to(torch.float64) - pos_below  # negatives predicted negative (true negatives)

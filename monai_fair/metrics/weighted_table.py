@@ -42,6 +42,7 @@ def compute_weighted_table(
     min_group_size: int = 10,
     n_bins: int = 15,
     layout: str = "original",
+    dtype: torch.dtype = torch.float64,
 ) -> dict[str, torch.Tensor]:
     """Per-group metrics, signed gaps and summaries for each weighting.
 
@@ -54,12 +55,14 @@ def compute_weighted_table(
         n_bins: ECE bins.
         layout: ``"original"`` or ``"sorted0"`` weight layout (see
             :meth:`~monai_fair.metrics.grouped_scores.GroupedScores.sorted_weights`).
+        dtype: accumulation dtype of the per-sample passes (see
+            :func:`~monai_fair.metrics.group_sums.compute_group_sums`); results are float64.
 
     Returns:
         flat dict with keys ``"per_group/<metric>"`` (``(B, G, L)``, :data:`PER_GROUP_KEYS` plus
         ``predicted_positives``), ``"gaps/<key>"`` (``(B, G, L)``) and ``"summary/<key>"`` (``(B, L)``).
     """
-    sums = compute_group_sums(gs, weights, threshold=threshold, n_bins=n_bins, auc=True, layout=layout)
+    sums = compute_group_sums(gs, weights, threshold=threshold, n_bins=n_bins, auc=True, layout=layout, dtype=dtype)
     per_group = group_stats_from_sums(sums, min_group_size)
     per_group["auc"] = group_auc_from_sums(sums, min_group_size)
     per_group["ece"] = group_ece_from_sums(sums, min_group_size)

@@ -211,11 +211,11 @@ class AttributeAdversary(nn.Module):
         super().__init__()
         if in_features < 1 or out_features < 1 or any(h < 1 for h in hidden):
             raise ValueError("in_features, out_features and hidden widths must be positive.")
+        # reversal and input activation hold no parameters and sit outside ``net``, so state-dict keys do not
+        # depend on them (a checkpoint trained behind a reversal loads into a plain adversary)
+        self.reversal: nn.Module = GradientReversal(grad_reversal) if grad_reversal is not None else nn.Identity()
+        self.input_activation: nn.Module = nn.ReLU() if input_activation else nn.Identity()
         layers: list[nn.Module] = []
-        if grad_reversal is not None:
-            layers.append(GradientReversal(grad_reversal))
-        if input_activation:
-            layers.append(nn.ReLU())
         c = in_features
         for h in hidden:
             layers += [nn.Linear(c, int(h)), nn.ReLU(), nn.Dropout(dropout)]
@@ -224,4 +224,4 @@ class AttributeAdversary(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features.reshape(features.shape[0], -1))
+        return self.net(self.input_activation(self.reversal(features.reshape(features.shape[0], -1))))

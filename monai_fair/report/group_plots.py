@@ -127,13 +127,35 @@ def _name(code: int, group_names: Mapping[Any, str] | Sequence[str] | None, orde
     return str(group_names[order.index(code)]) if order.index(code) < len(group_names) else str(code)
 
 
-def _grid(n_panels: int, panel_size: float, dpi: int) -> tuple[Figure, list]:
+def _grid(n_panels: int, panel_size: float, dpi: int, title: bool = False) -> tuple[Figure, list]:
+    """A grid of panels with fixed margins (``tight_layout`` would cost a full extra draw: ~40% of the time)."""
     n_cols = min(n_panels, 4)
     n_rows = math.ceil(n_panels / n_cols)
-    fig = Figure(figsize=(panel_size * n_cols, panel_size * n_rows), dpi=dpi)
+    width, height = panel_size * n_cols, panel_size * n_rows + (0.3 if title else 0.0)
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(
+        left=0.6 / width,
+        right=1 - 0.15 / width,
+        bottom=0.5 / height,
+        top=1 - (0.65 if title else 0.35) / height,
+        wspace=0.6 / panel_size,
+        hspace=0.85 / panel_size,
+    )
     axes = [fig.add_subplot(n_rows, n_cols, i + 1) for i in range(n_panels)]
     return fig, axes
+
+
+def _unit_axes(ax: Any, xlabel: str, ylabel: str) -> None:
+    """``[0, 1]`` axes with a few fixed ticks (tick layout dominates the drawing time)."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_ticks([0.0, 0.5, 1.0])
+        axis.set_ticks([0.25, 0.75], minor=True)
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
 
 
 def plot_group_roc(
@@ -169,7 +191,7 @@ def plot_group_roc(
     """
     s, t, g = _columns(y_score, y, groups)
     order = _group_order(g, group_codes)
-    fig, axes = _grid(s.shape[1], panel_size, dpi)
+    fig, axes = _grid(s.shape[1], panel_size, dpi, bool(title))
     for j, ax in enumerate(axes):
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
         for code in order:
@@ -184,16 +206,12 @@ def plot_group_roc(
                 continue
             auc = float(torch.trapezoid(tpr, fpr))
             ax.plot(fpr.cpu().numpy(), tpr.cpu().numpy(), lw=1.4, label=f"{name} (n={n}) AUC={auc:.3f}")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.01)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
+        _unit_axes(ax, "false positive rate", "true positive rate")
         if label_names is not None and j < len(label_names):
             ax.set_title(str(label_names[j]), fontsize=9)
         ax.legend(loc="lower right", fontsize=7)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -231,7 +249,7 @@ def plot_group_calibration(
     """
     s, t, g = _columns(y_score, y, groups)
     order = _group_order(g, group_codes)
-    fig, axes = _grid(s.shape[1], panel_size, dpi)
+    fig, axes = _grid(s.shape[1], panel_size, dpi, bool(title))
     for j, ax in enumerate(axes):
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
         for code in order:
@@ -245,19 +263,19 @@ def plot_group_calibration(
             keep = count > 0
             ece = float(((frac - mean_s).abs()[keep] * count[keep]).sum() / count.sum())
             ax.plot(
-                mean_s[keep].cpu().numpy(), frac[keep].cpu().numpy(), marker="o", ms=3, lw=1.2,
+                mean_s[keep].cpu().numpy(),
+                frac[keep].cpu().numpy(),
+                marker="o",
+                ms=3,
+                lw=1.2,
                 label=f"{name} (n={n}) ECE={ece:.3f}",
             )
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.01)
-        ax.set_xlabel("mean predicted probability")
-        ax.set_ylabel("fraction positive")
+        _unit_axes(ax, "mean predicted probability", "fraction positive")
         if label_names is not None and j < len(label_names):
             ax.set_title(str(label_names[j]), fontsize=9)
         ax.legend(loc="upper left", fontsize=7)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -290,7 +308,7 @@ def plot_group_metric_bars(
     names = list(values)
     if not names:
         raise ValueError("values must hold at least one metric.")
-    fig, axes = _grid(len(names), panel_size, dpi)
+    fig, axes = _grid(len(names), panel_size, dpi, bool(title))
     x = np.arange(len(group_names))
     for ax, metric in zip(axes, names):
         v = np.asarray(torch.as_tensor(values[metric]).detach().cpu().to(torch.float64)).reshape(-1)
@@ -312,8 +330,7 @@ def plot_group_metric_bars(
         top = np.nanmax(np.concatenate([v[finite], [1.0]]))
         ax.set_ylim(min(0.0, np.nanmin(np.concatenate([v[finite], [0.0]]))), max(1.0, top) * 1.05)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10)
     return fig
 
 

@@ -89,8 +89,12 @@ def ght_scores(
     w1 = np.maximum(total - c_n, _TINY)
     s1 = (n * x).sum() - c_x
     s2 = (n * x * x).sum() - c_x2
-    d0 = np.maximum(c_x2 - c_x * c_x / w0, 0.0)
-    d1 = np.maximum(s2 - s1 * s1 / w1, 0.0)
+    d0 = c_x2 - c_x * c_x / w0
+    d1 = s2 - s1 * s1 / w1
+    # a class whose values are all equal has zero scatter; the cumsum difference leaves ~1e-16 relative rounding
+    # there, which the MET/Otsu limits (division by a variance near 0) would blow up, so snap it to exactly 0
+    d0 = np.where(d0 > 1e-12 * c_x2, d0, 0.0)
+    d1 = np.where(d1 > 1e-12 * s2, d1, 0.0)
     p0 = w0 / (w0 + w1)
     p1 = 1.0 - p0
     v0 = np.maximum((p0 * nu * tau * tau + d0) / (p0 * nu + w0), _TINY)

@@ -132,19 +132,36 @@ def ita_from_lab(lightness: Any, b_star: Any, fn: str = "arctan") -> Any:
     return float(out) if out.ndim == 0 else out
 
 
-def trimmed_median(values: Any, k: float = 1.0) -> tuple[float, float, int]:
-    """Median of the values within ``median ± k * std`` (the S-SYNTH / Benčević reduction).
+def trimmed_median(values: Any, k: float = 1.0, reduce: str = "median") -> tuple[float, float, int]:
+    """Robust centre: keep the values within ``median ± k * std``, then take their median (S-SYNTH / Benčević) or
+    mean.
+
+    The mean of the kept values resolves colours finer than JPEG's chroma steps (decoded flat skin takes a few
+    discrete b* values ~1 unit apart, and a median snaps to one of them); the median resists residual outliers.
+
+    Args:
+        values: the values (any shape).
+        k: half-width of the kept band in standard deviations.
+        reduce: ``"median"`` or ``"mean"`` of the kept values.
 
     Returns:
-        ``(trimmed median, std of the kept values, number kept)``; NaN and 0 for empty input.
+        ``(centre, std of the kept values, number kept)``; NaN, NaN, 0 for empty input.
+
+    Raises:
+        ValueError: for an unknown ``reduce``.
     """
-    v = np.asarray(values, dtype=np.float64).ravel()
+    if reduce not in ("median", "mean"):
+        raise ValueError(f"reduce must be 'median' or 'mean', got {reduce!r}.")
+    v = np.asarray(values).ravel()
+    if v.dtype.kind != "f":
+        v = v.astype(np.float64)
     if v.size == 0:
         return math.nan, math.nan, 0
     med = float(np.median(v))
     sd = float(v.std())
     kept = v[np.abs(v - med) <= k * sd] if sd > 0 else v
-    return float(np.median(kept)), float(kept.std()), int(kept.size)
+    centre = float(np.median(kept)) if reduce == "median" else float(kept.mean())
+    return centre, float(kept.std()), int(kept.size)
 
 
 # ---------------------------------------------------------------------------------------------- category schemes
@@ -357,6 +374,14 @@ class SkinColourGate:
         c2 = a * a + b * b
         return (c2 >= self.neutral_chroma**2) & (~self._hue_ok(a, b) | (c2 > self.chroma_max**2))
 
+    def classify(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(absolute(a, b), chromatic_non_skin(a, b))`` sharing the intermediate arrays."""
+        c2 = a * a + b * b
+        hue = self._hue_ok(a, b)
+        chromatic = c2 >= self.neutral_chroma**2
+        too_strong = c2 > self.chroma_max**2
+        return hue & chromatic & ~too_strong, chromatic & (~hue | too_strong)
+
     def relative(self, a: np.ndarray, b: np.ndarray, ref_a: float, ref_b: float) -> np.ndarray:
         """Pixels within ``chroma_radius`` of the reference (a*, b*)."""
         if self.chroma_radius is None:
@@ -402,18 +427,26 @@ def _l_histogram(values: np.ndarray, nbins: int = 256) -> tuple[np.ndarray, np.n
     return counts, centers
 
 
-def _separability(counts: np.ndarray, centers: np.ndarray, thr: float) -> float:
-    """Otsu's effectiveness: between-class over total variance of the split at ``thr`` (0..1)."""
+def _split_quality(counts: np.ndarray, centers: np.ndarray, thr: float) -> tuple[float, float]:
+    """How real the split at ``thr`` is: Otsu's effectiveness (between-class over total variance, 0..1) and the
+    gap between the class means in standard deviations of the bright class.
+
+    Splitting one unimodal Gaussian population at its mean gives 2/pi ~ 0.64 and ~2.7; uniform ~0.75 and ~3.5.
+    """
     total = counts.sum()
+    lo = centers <= thr
+    w0 = counts[lo].sum()
+    if total <= 0 or w0 <= 0 or w0 >= total:
+        return 0.0, 0.0
     mean = (counts * centers).sum() / total
     var = (counts * (centers - mean) ** 2).sum() / total
-    lo = centers <= thr
-    w0 = counts[lo].sum() / total
-    if var <= 0 or w0 <= 0 or w0 >= 1:
-        return 0.0
-    m0 = (counts[lo] * centers[lo]).sum() / (w0 * total)
-    m1 = (counts[~lo] * centers[~lo]).sum() / ((1 - w0) * total)
-    return float(w0 * (1 - w0) * (m0 - m1) ** 2 / var)
+    m0 = (counts[lo] * centers[lo]).sum() / w0
+    m1 = (counts[~lo] * centers[~lo]).sum() / (total - w0)
+    v1 = (counts[~lo] * (centers[~lo] - m1) ** 2).sum() / (total - w0)
+    p0 = w0 / total
+    eta = float(p0 * (1 - p0) * (m0 - m1) ** 2 / var) if var > 0 else 0.0
+    gap = float((m1 - m0) / math.sqrt(v1)) if v1 > 0 else math.inf
+    return eta, gap
 
 
 class OutsideLesionSampler(SkinSampler):
@@ -426,10 +459,12 @@ class OutsideLesionSampler(SkinSampler):
        inscribed ellipse for ``fov="ellipse"``), ``l_min <= L* <= l_max`` (vignette black and specular highlights
        go), and skin-coloured by ``gate``'s absolute rule.
     3. Lesion: ``lesion_mask`` if given, else the dark class ``L* <= t`` of a global threshold ``t`` on the L*
-       histogram of the candidates (``threshold="otsu"`` or ``"ght"`` with ``ght_params``). The dark class is
-       only treated as lesion when the split is real, i.e. Otsu's effectiveness (between/total variance) is at
-       least ``min_separability``; lesion-free skin is otherwise halved by the threshold, biasing ITA lighter.
-       Hair, ruler ticks and dark speckles fall in the dark class too.
+       histogram of the field of view (minus clearly non-skin colours; grey overexposed skin and gel stay in, on
+       the bright side) with ``threshold="otsu"`` or ``"ght"`` (``ght_params``). The dark class is only treated as
+       lesion when it is a population of its own: Otsu's effectiveness (between/total variance) is at least
+       ``min_separability`` or the class means are at least ``min_class_gap`` bright-class standard deviations
+       apart (splitting one unimodal population gives about 0.64 and 2.7). Otherwise lesion-free skin would be
+       halved by the threshold, biasing ITA lighter. Hair, ruler ticks and dark speckles fall in the dark class.
     4. The gate's relative rule against the median (a*, b*) of candidate skin outside the lesion.
     5. Everything excluded (lesion, non-skin colours, near-black, specular) is dilated by ``dilation`` grid
        pixels so that borders, halos and JPEG colour bleeding around them are dropped as well.
@@ -441,7 +476,8 @@ class OutsideLesionSampler(SkinSampler):
         threshold: ``"otsu"``, ``"ght"`` or ``"none"`` (no lesion detection; only with a given mask or lesion-free
             images).
         ght_params: GHT hyperparameters for ``threshold="ght"`` (``nu, tau, kappa, omega``; ``tau`` in L* units).
-        min_separability: minimum Otsu effectiveness for the dark class to count as lesion.
+        min_separability: Otsu effectiveness above which the dark class counts as lesion.
+        min_class_gap: class-mean gap (in bright-class standard deviations) above which it counts as lesion.
         dilation: dilation radius of the excluded pixels, in working-grid pixels.
         frame: fraction of each side dropped at the border.
         fov: ``"ellipse"`` or ``"frame"``.
@@ -449,11 +485,15 @@ class OutsideLesionSampler(SkinSampler):
         l_max: lightest usable ``L*`` (specular highlights, white gel).
         gate: the skin-colour rule, or None to accept every colour.
         trim_k: trimming width in standard deviations.
+        reduce: centre of the trimmed values, ``"median"`` (default, as in S-SYNTH) or ``"mean"`` (resolves JPEG
+            chroma steps better on clean skin, less robust to leftovers).
         min_pixels: minimum number of kept grid pixels.
         min_fraction: minimum kept fraction of the grid.
         work_size: longest side of the working grid (the image is sub-sampled with a step, no interpolation).
         ita_fn: ``"arctan"`` or ``"arctan2"``.
-        gray_world: balance colours with the gray-world assumption before measuring (off by default: it moves b*).
+        gray_world: measure L*/b* on gray-world balanced colours (channel means over the vignette-free field of
+            view); pixels are still selected on the original colours. Off by default: it moves b* towards 0, the
+            more so the more of the scene is skin.
         return_mask: attach the kept mask (input resolution) to the result.
     """
 
@@ -464,6 +504,7 @@ class OutsideLesionSampler(SkinSampler):
         threshold: str = "otsu",
         ght_params: Mapping[str, float] | None = None,
         min_separability: float = 0.7,
+        min_class_gap: float = 4.0,
         dilation: int = 2,
         frame: float = 0.04,
         fov: str = "ellipse",
@@ -471,6 +512,7 @@ class OutsideLesionSampler(SkinSampler):
         l_max: float = 95.0,
         gate: SkinColourGate | None = SkinColourGate(),
         trim_k: float = 1.0,
+        reduce: str = "median",
         min_pixels: int = 100,
         min_fraction: float = 0.02,
         work_size: int = 128,
@@ -488,6 +530,7 @@ class OutsideLesionSampler(SkinSampler):
         self.threshold = threshold
         self.ght_params = dict(ght_params) if ght_params is not None else {"nu": 0.0, "tau": 0.0, "kappa": 0.0}
         self.min_separability = min_separability
+        self.min_class_gap = min_class_gap
         self.dilation = dilation
         self.frame = frame
         self.fov = fov
@@ -495,6 +538,7 @@ class OutsideLesionSampler(SkinSampler):
         self.l_max = l_max
         self.gate = gate
         self.trim_k = trim_k
+        self.reduce = reduce
         self.min_pixels = min_pixels
         self.min_fraction = min_fraction
         self.work_size = work_size
@@ -516,10 +560,6 @@ class OutsideLesionSampler(SkinSampler):
         grid = img[::step, ::step]
         h, w = grid.shape[:2]
         fov = self._fov(h, w)
-        if self.gray_world:
-            from .gray_world import gray_world
-
-            grid = gray_world(grid, mask=fov, channel_dim=-1)
         lab = srgb_to_lab(grid)
         L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
         up = (lambda m: _upsample(m, step, full_shape)) if self.return_mask else (lambda m: None)
@@ -527,8 +567,7 @@ class OutsideLesionSampler(SkinSampler):
         bright = L >= self.l_min
         usable = bright & (L <= self.l_max)
         if self.gate is not None:
-            colour_ok = self.gate.absolute(a, b)
-            non_skin = self.gate.chromatic_non_skin(a, b)
+            colour_ok, non_skin = self.gate.classify(a, b)
         else:
             colour_ok, non_skin = np.ones_like(usable), np.zeros_like(usable)
         cand = fov & usable & colour_ok
@@ -552,9 +591,9 @@ class OutsideLesionSampler(SkinSampler):
             counts, centers = _l_histogram(L[fov & bright & ~non_skin])
             params = OTSU_CASE if self.threshold == "otsu" else self.ght_params
             thr = float(threshold_ght(hist=(counts, centers), **params))
-            sep = _separability(counts, centers, thr)
-            extra.update(threshold=thr, separability=sep)
-            if sep >= self.min_separability:
+            eta, gap = _split_quality(counts, centers, thr)
+            extra.update(threshold=thr, separability=eta, class_gap=gap)
+            if eta >= self.min_separability or gap >= self.min_class_gap:
                 lesion = L <= thr
                 extra["lesion_source"] = self.threshold
             else:
@@ -582,13 +621,26 @@ class OutsideLesionSampler(SkinSampler):
         n_keep = int(keep.sum())
         need = max(self.min_pixels, int(math.ceil(self.min_fraction * h * w)))
         if n_keep < need:
-            if lesion_mask is not None and not (cand & ~lesion).any():
+            n_cand, n_skin = int(cand.sum()), int((cand & ~lesion).sum())
+            if n_skin == 0:
                 why = "the lesion covers all usable skin"
+            elif n_cand < max(need, 0.2 * fov.sum()):
+                why = (
+                    f"too few skin pixels: only {n_cand} of {int(fov.sum())} field-of-view pixels are skin-coloured "
+                    f"and {n_keep} survive the exclusions (colour cast, grey or non-skin image?)"
+                )
             else:
-                why = f"too few skin pixels ({n_keep} < {need} on the {h}x{w} grid)"
+                why = f"too few skin pixels: {n_keep} < {need} left outside the lesion and other exclusions"
             return _failed(why, self.name, up(keep), **extra)
-        l_val, l_std, _ = trimmed_median(L[keep], self.trim_k)
-        b_val, b_std, _ = trimmed_median(b[keep], self.trim_k)
+        if self.gray_world:
+            # pixels are selected on the camera's colours (balanced skin can turn grey and fail the gate); only the
+            # measurement uses the balanced colours, channel means over the vignette-free field of view
+            from .gray_world import gray_world
+
+            lab = srgb_to_lab(gray_world(grid, mask=fov & bright, channel_dim=-1))
+            L, b = lab[..., 0], lab[..., 2]
+        l_val, l_std, _ = trimmed_median(L[keep], self.trim_k, self.reduce)
+        b_val, b_std, _ = trimmed_median(b[keep], self.trim_k, self.reduce)
         ita = ita_from_lab(l_val, b_val, self.ita_fn)
         reason = "" if math.isfinite(ita) else "ITA undefined (L* = 50 and b* = 0)"
         return SkinSample(ita, l_val, b_val, n_keep, n_keep / (h * w), l_std, b_std, up(keep), reason, self.name, extra)
@@ -686,11 +738,12 @@ class PatchSampler(SkinSampler):
                 sq_mask[y : y + p, x : x + p] = True
             mask = np.zeros((H, W), dtype=bool)
             mask[y0 : y0 + side, x0 : x0 + side] = (
-                np.asarray(Image.fromarray(sq_mask.astype(np.uint8)).resize((side, side), Image.Resampling.NEAREST))
-                > 0
+                np.asarray(Image.fromarray(sq_mask.astype(np.uint8)).resize((side, side), Image.Resampling.NEAREST)) > 0
             )
         if not itas:
-            return _failed("no skin-coloured patch (all patches vignette, sticker, lesion or colour-cast)", self.name, mask)
+            return _failed(
+                "no skin-coloured patch (all patches vignette, sticker, lesion or colour-cast)", self.name, mask
+            )
         finite = [i for i in range(len(itas)) if math.isfinite(itas[i])]
         if not finite:
             return _failed("ITA undefined in every patch", self.name, mask)
@@ -775,4 +828,3 @@ class SkinToneITAd(MapTransform):
                 d[self.confidence_key] = res.confidence
             break
         return d
-

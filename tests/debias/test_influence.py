@@ -113,5 +113,6 @@ class TestUnitInfluence(unittest.TestCase):
         infl = unit_influence(net, masks, make_loader(data, 20), weights)
         self.assertTrue(bool((infl[:256] != 0).any()))
 
+
 if __name__ == "__main__":
     unittest.main()

@@ -156,6 +156,19 @@ class TestUnitMask(unittest.TestCase):
         with torch.no_grad():
             torch.testing.assert_close(loaded(x), net(x), rtol=0, atol=0)
 
+    def test_monai_convert_to_torchscript(self):
+        # the path ``python -m monai.bundle ckpt_export`` takes
+        from monai.networks.utils import convert_to_torchscript
+
+        net = monai_classifier(2).eval()
+        x = torch.randn(2, 2, 8, 8)
+        add_unit_masks(net, example_input=x[:1]).prune(torch.arange(0, 100, 7))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scripted = convert_to_torchscript(net, verify=True, inputs=[x], device="cpu")
+        with torch.no_grad():
+            torch.testing.assert_close(scripted(x), net(x), rtol=0, atol=0)
+
 
 class TestUnitMaskSet(unittest.TestCase):
     def setUp(self):

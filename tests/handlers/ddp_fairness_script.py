@@ -54,8 +54,14 @@ def run_evaluation(rank_world: tuple[int, int] | None) -> dict[str, float]:
         postprocessing=Activationsd(keys="pred", sigmoid=True),
         key_val_metric={"objective": FairnessObjectiveMetric(group_key="sex", privileged=1, epsilon=0.5)},
         additional_metrics={
-            "sex_fairness": GroupFairnessMetric(group_key="sex", group_names={"0": "F", "1": "M", "2": "O"},
-                                                reference=1, min_group_size=5, n_bootstrap=50, seed=3),
+            "sex_fairness": GroupFairnessMetric(
+                group_key="sex",
+                group_names={"0": "F", "1": "M", "2": "O"},
+                reference=1,
+                min_group_size=5,
+                n_bootstrap=50,
+                seed=3,
+            ),
             "worst_auc": WorstGroupMetric(group_key="sex", min_group_size=5),
             "eod_gap": FairnessGapMetric(group_key="sex", min_group_size=5),
         },

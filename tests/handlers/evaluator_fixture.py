@@ -40,8 +40,17 @@ def expected_scores(samples: list[dict]) -> tuple[torch.Tensor, torch.Tensor, to
     return (s[:, 0], y[:, 0], g) if s.shape[1] == 1 else (s, y, g)
 
 
-def make_evaluator(samples, key_val_metric=None, additional_metrics=None, val_handlers=None, batch_size=16,
-                   metric_cmp_fn=None, decollate=True, postprocessing=None, network=None):
+def make_evaluator(
+    samples,
+    key_val_metric=None,
+    additional_metrics=None,
+    val_handlers=None,
+    batch_size=16,
+    metric_cmp_fn=None,
+    decollate=True,
+    postprocessing=None,
+    network=None,
+):
     """An evaluator; MONAI registers ``additional_metrics`` only next to a key metric, so ROCAUC is the default."""
     kwargs = {} if metric_cmp_fn is None else {"metric_cmp_fn": metric_cmp_fn}
     if key_val_metric is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference, true_positive_rate
-from monai.handlers import MetricsSaver, ROCAUC, StatsHandler, TensorBoardStatsHandler, from_engine
+from monai.handlers import ROCAUC, MetricsSaver, StatsHandler, TensorBoardStatsHandler, from_engine
 from monai.transforms import Activationsd, Compose, CopyItemsd
 from sklearn.metrics import roc_auc_score
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -43,8 +43,9 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
                 samples,
                 key_val_metric={"val_auc": ROCAUC(output_transform=from_engine(["pred", "label"]))},
                 additional_metrics={
-                    "sex_fairness": GroupFairnessMetric(group_key="sex", group_names=NAMES, reference=1,
-                                                        min_group_size=5)
+                    "sex_fairness": GroupFairnessMetric(
+                        group_key="sex", group_names=NAMES, reference=1, min_group_size=5
+                    )
                 },
                 val_handlers=[
                     StatsHandler(iteration_log=False, name="fair_stats"),
@@ -63,11 +64,13 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
                 self.assertAlmostEqual(metrics[f"sex/tpr_{name}"], true_positive_rate(y.numpy()[m], hard[m]), 6)
             self.assertAlmostEqual(
                 metrics["sex/spd_max_min"],
-                demographic_parity_difference(y.numpy(), hard, sensitive_features=g.numpy()), 6,
+                demographic_parity_difference(y.numpy(), hard, sensitive_features=g.numpy()),
+                6,
             )
             self.assertAlmostEqual(
                 metrics["sex/equalized_odds"],
-                equalized_odds_difference(y.numpy(), hard, sensitive_features=g.numpy()), 6,
+                equalized_odds_difference(y.numpy(), hard, sensitive_features=g.numpy()),
+                6,
             )
             self.assertAlmostEqual(metrics["sex/eod_F"], metrics["sex/tpr_F"] - metrics["sex/tpr_M"], 12)
             self.assertEqual(metrics["sex/eod_M"], 0.0)
@@ -90,11 +93,16 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
     def test_collated_batches_and_metric_filter(self):
         samples = make_samples(64, seed=1)
         s, y, g = expected_scores(samples)
-        metric = GroupFairnessMetric(group_key="sex", group_names=NAMES, metrics=["tpr", "auc", "auc_gap"],
-                                     min_group_size=5, prefix="")
+        metric = GroupFairnessMetric(
+            group_key="sex", group_names=NAMES, metrics=["tpr", "auc", "auc_gap"], min_group_size=5, prefix=""
+        )
         # collated dict batches and batch-tensor outputs (B, 1)
-        evaluator = make_evaluator(samples, additional_metrics={"fair": metric}, decollate=False,
-                                   postprocessing=lambda d: {**d, "pred": torch.sigmoid(d["pred"])})
+        evaluator = make_evaluator(
+            samples,
+            additional_metrics={"fair": metric},
+            decollate=False,
+            postprocessing=lambda d: {**d, "pred": torch.sigmoid(d["pred"])},
+        )
         evaluator.run()
         values = evaluator.state.metrics["fair"]
         self.assertEqual(sorted(values), ["auc_F", "auc_M", "auc_gap", "tpr_F", "tpr_M"])
@@ -106,8 +114,9 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         samples = make_samples(64, seed=2)
         s, y, g = expected_scores(samples)
         post = Compose([Activationsd(keys="pred", sigmoid=True), CopyItemsd(keys="sex", names="group")])
-        metric = GroupFairnessMetric(group_key=None, output_transform=from_engine(["pred", "label", "group"]),
-                                     min_group_size=5)
+        metric = GroupFairnessMetric(
+            group_key=None, output_transform=from_engine(["pred", "label", "group"]), min_group_size=5
+        )
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric}, postprocessing=post)
         evaluator.run()
         ref = compute_fairness_table(s, y, g, min_group_size=5).as_flat_dict(prefix="fairness/")
@@ -117,8 +126,9 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
     def test_multilabel_softmax_and_bootstrap(self):
         samples = make_samples(80, seed=3, labels=2)
         s, y, g = expected_scores(samples)
-        metric = GroupFairnessMetric(group_key="sex", group_names=NAMES, label_names=["a", "b"], n_bootstrap=40,
-                                     seed=0, min_group_size=5)
+        metric = GroupFairnessMetric(
+            group_key="sex", group_names=NAMES, label_names=["a", "b"], n_bootstrap=40, seed=0, min_group_size=5
+        )
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric})
         evaluator.run()
         metrics = evaluator.state.metrics
@@ -135,9 +145,13 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         two_class = torch.nn.Sequential()
         two_class.forward = lambda x: torch.cat([-x.mean(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
         metric = GroupFairnessMetric(group_key="sex", class_index=1, min_group_size=5, prefix="")
-        evaluator = make_evaluator(samples, additional_metrics={"fair": metric}, network=two_class,
-                                   key_val_metric={"worst": WorstGroupMetric(class_index=1, min_group_size=5)},
-                                   postprocessing=Activationsd(keys="pred", softmax=True))
+        evaluator = make_evaluator(
+            samples,
+            additional_metrics={"fair": metric},
+            network=two_class,
+            key_val_metric={"worst": WorstGroupMetric(class_index=1, min_group_size=5)},
+            postprocessing=Activationsd(keys="pred", softmax=True),
+        )
         evaluator.run()
         # softmax([-z, z])[1] = sigmoid(2z)
         s2 = torch.sigmoid(2 * torch.logit(s.double()))
@@ -156,9 +170,24 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "unknown fairness metric"):
             make_evaluator(samples, additional_metrics={"fair": bad}).run()
 
+    def test_metrics_share_the_normalised_batch(self):
+        samples = make_samples(48, seed=5)
+        a = GroupFairnessMetric(group_key="sex", min_group_size=5)
+        b = WorstGroupMetric(group_key="sex", min_group_size=5)
+        c = GroupFairnessMetric(
+            group_key="sex", min_group_size=5, prefix="custom/", output_transform=from_engine(["pred", "label"])
+        )
+        evaluator = make_evaluator(samples, additional_metrics={"a": a, "b": b, "c": c})
+        evaluator.run()
+        buffers = [m.cumulative._buffers[0] for m in (a, b, c)]
+        self.assertTrue(all(x is y for x, y in zip(buffers[0], buffers[1])))  # same default transforms: shared
+        self.assertFalse(any(x is y for x, y in zip(buffers[0], buffers[2])))  # own transform: own tensors
+        self.assertEqual(evaluator.state.metrics["sex/auc_0"], evaluator.state.metrics["custom/auc_0"])
+
     def test_select_longest_stem(self):
-        table = compute_fairness_table(torch.rand(40), (torch.arange(40) % 2).float(), torch.arange(40) % 2,
-                                       min_group_size=1)
+        table = compute_fairness_table(
+            torch.rand(40), (torch.arange(40) % 2).float(), torch.arange(40) % 2, min_group_size=1
+        )
         flat = table.as_flat_dict(prefix="p/")
         picked = select_flat_metrics(flat, table, ["auc"], "p/")
         self.assertEqual(sorted(picked), ["p/auc_0", "p/auc_1"])  # not auc_gap / auc_diff_*

@@ -27,10 +27,21 @@ class TestFairnessMetricDistributed(unittest.TestCase):
         single = script.run_evaluation(None)
         single.update(script.run_empty_rank(None))
         with tempfile.TemporaryDirectory() as out:
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-                       OMP_NUM_THREADS="1")
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-                   str(HERE / "ddp_fairness_script.py"), out]
+            env = dict(
+                os.environ,
+                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+                OMP_NUM_THREADS="1",
+            )
+            cmd = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nnodes=1",
+                "--nproc_per_node=2",
+                str(HERE / "ddp_fairness_script.py"),
+                out,
+            ]
             proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
             self.assertEqual(proc.returncode, 0, proc.stderr[-4000:])
             ranks = [json.loads((Path(out) / f"rank{r}.json").read_text()) for r in range(2)]

@@ -113,10 +113,16 @@ class TestModelSelection(unittest.TestCase):
         """Evaluate the same data with different network scales (= different models), one epoch each."""
         samples = make_samples(80, seed=9)
         network = MeanLogit()
-        evaluator = make_evaluator(samples, key_val_metric=key_metric, network=network,
-                                   metric_cmp_fn=saver_kwargs.pop("metric_cmp_fn", None))
-        CheckpointSaver(save_dir=tmp, save_dict={"model": network}, save_key_metric=True,
-                        key_metric_filename="model.pt", **saver_kwargs).attach(evaluator)
+        evaluator = make_evaluator(
+            samples, key_val_metric=key_metric, network=network, metric_cmp_fn=saver_kwargs.pop("metric_cmp_fn", None)
+        )
+        CheckpointSaver(
+            save_dir=tmp,
+            save_dict={"model": network},
+            save_key_metric=True,
+            key_metric_filename="model.pt",
+            **saver_kwargs,
+        ).attach(evaluator)
         values = []
         for epoch, scale in enumerate(scales, start=1):
             with torch.no_grad():
@@ -140,9 +146,11 @@ class TestModelSelection(unittest.TestCase):
     def test_checkpoint_keeps_smallest_gap(self):
         with tempfile.TemporaryDirectory() as tmp:
             values, evaluator, state = self._run_epochs(
-                {"gap": FairnessGapMetric(group_key="sex", gap="spd_max_min", threshold=0.6,
-                                           min_group_size=5)},
-                [3.0, 0.05, 1.0], tmp, key_metric_negative_sign=True, metric_cmp_fn=lower_is_better,
+                {"gap": FairnessGapMetric(group_key="sex", gap="spd_max_min", threshold=0.6, min_group_size=5)},
+                [3.0, 0.05, 1.0],
+                tmp,
+                key_metric_negative_sign=True,
+                metric_cmp_fn=lower_is_better,
             )
             best = int(np.argmin(values))
             self.assertLess(values[best], max(values))  # the epochs really differ

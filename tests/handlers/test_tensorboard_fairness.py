@@ -36,10 +36,12 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
             evaluator = make_evaluator(
                 samples,
                 additional_metrics={
-                    "sex_fairness": GroupFairnessMetric(group_key="sex", group_names=NAMES, reference=1,
-                                                        min_group_size=5, n_bootstrap=20, seed=0),
-                    "sex_tpr": GroupFairnessMetric(group_key="sex", group_names=NAMES, metrics=["tpr"],
-                                                   prefix="sex_tpr/", min_group_size=5),
+                    "sex_fairness": GroupFairnessMetric(
+                        group_key="sex", group_names=NAMES, reference=1, min_group_size=5, n_bootstrap=20, seed=0
+                    ),
+                    "sex_tpr": GroupFairnessMetric(
+                        group_key="sex", group_names=NAMES, metrics=["tpr"], prefix="sex_tpr/", min_group_size=5
+                    ),
                 },
                 val_handlers=[handler],
             )
@@ -72,13 +74,15 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
             layout = layout_pb2.Layout.FromString(raw)
             titles = {c.title: [ch.title for ch in c.chart] for c in layout.category}
             self.assertEqual(set(titles), {"fairness/sex", "fairness/sex/ci", "fairness/sex_tpr"})
-            margin = next(ch for c in layout.category if c.title == "fairness/sex/ci" for ch in c.chart
-                          if ch.title == "auc_F")
+            margin = next(
+                ch for c in layout.category if c.title == "fairness/sex/ci" for ch in c.chart if ch.title == "auc_F"
+            )
             self.assertEqual(margin.margin.series[0].value, "fairness/sex/auc_F")
             self.assertEqual(margin.margin.series[0].lower, "fairness/sex/auc_F_ci_low")
             self.assertIn("tpr", titles["fairness/sex"])
-            tpr_chart = next(ch for c in layout.category if c.title == "fairness/sex" for ch in c.chart
-                             if ch.title == "tpr")
+            tpr_chart = next(
+                ch for c in layout.category if c.title == "fairness/sex" for ch in c.chart if ch.title == "tpr"
+            )
             self.assertEqual(sorted(tpr_chart.multiline.tag), ["fairness/sex/tpr_F", "fairness/sex/tpr_M"])
 
     def test_image_interval_and_flags(self):
@@ -101,6 +105,38 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
             md = fairness_markdown(evaluator.state.fairness_details["fair"])
             self.assertIn("min_group_size", md)
             self.assertIn("NaN", md)
+
+    def test_synchronous_and_background_errors(self):
+        samples = make_samples(48, seed=13)
+        with tempfile.TemporaryDirectory() as tmp:
+            sync = FairnessTensorBoardHandler(log_dir=tmp, background=False, log_scalars=False, log_table=False)
+            evaluator = make_evaluator(
+                samples,
+                additional_metrics={"fair": GroupFairnessMetric(group_key="sex", min_group_size=5)},
+                val_handlers=[sync],
+            )
+            evaluator.run()
+            sync.writer.flush()  # images were written inside the handler call: no worker to wait for
+            self.assertIsNone(sync._executor)
+            self.assertEqual(len(_accumulator(tmp).Images("fairness/sex/roc")), 1)
+            sync.close()
+        with tempfile.TemporaryDirectory() as tmp:
+            failing = FairnessTensorBoardHandler(log_dir=tmp)
+
+            def boom(details, step):
+                raise RuntimeError("drawing failed")
+
+            failing._write_images = boom
+            details = evaluator.state.fairness_details["fair"]
+            failing.write(details, 1)
+            with self.assertRaisesRegex(RuntimeError, "drawing failed"):
+                failing.flush()
+            failing.write(details, 2)
+            with self.assertLogs("monai_fair.handlers.tensorboard_fairness", level="ERROR"):
+                failing.write(details, 3)  # the error of step 2 is logged when step 3 is queued
+            with self.assertRaises(RuntimeError):
+                failing.close()
+            self.assertIsNone(failing._executor)
 
     def test_missing_details_warns(self):
         samples = make_samples(32)

@@ -18,6 +18,17 @@ from parameterized import parameterized
 
 from monai_fair.networks import FairVGG, fair_vgg11, fair_vgg13, fair_vgg16, load_imagenet_weights
 
+_THREADS = torch.get_num_threads()
+
+
+def setUpModule():  # tiny tensors: one thread avoids oversubscription on a shared machine
+    torch.set_num_threads(1)
+
+
+def tearDownModule():
+    torch.set_num_threads(_THREADS)
+
+
 # torchvision's published parameter counts (torchvision.models.vgg*_Weights meta "num_params")
 TORCHVISION_COUNTS = [
     ["vgg11", False, 132863336],
@@ -51,7 +62,9 @@ class TestFairVGGLayout(unittest.TestCase):
         self.assertEqual(plain.prunable_layer_names(), [f"features.{i}" for i in VGG16_CONV_IDX])
         self.assertEqual(bn.prunable_layer_names(), [f"features.{i}" for i in VGG16_BN_CONV_IDX])
         keys = set(plain.state_dict())
-        self.assertTrue({"features.28.weight", "classifier.0.weight", "classifier.3.bias", "classifier.6.weight"} <= keys)
+        self.assertTrue(
+            {"features.28.weight", "classifier.0.weight", "classifier.3.bias", "classifier.6.weight"} <= keys
+        )
         self.assertIn("features.41.running_var", bn.state_dict())  # bn after the last conv (index 40)
         self.assertEqual(plain.output_layer_name, "classifier.6")
 
@@ -61,8 +74,10 @@ class TestFairVGGLayout(unittest.TestCase):
             net = fair_vgg16()
             modules = dict(net.named_modules())
             sizes = []
-            hooks = [modules[n].register_forward_hook(lambda m, i, o: sizes.append(o[0].numel()))
-                     for n in net.prunable_layer_names()]
+            hooks = [
+                modules[n].register_forward_hook(lambda m, i, o: sizes.append(o[0].numel()))
+                for n in net.prunable_layer_names()
+            ]
             net(torch.empty(1, 3, 224, 224))
         for h in hooks:
             h.remove()

@@ -78,7 +78,6 @@ def _slice_dataset(
     seed: int,
     patient: dict[str, Any],
     k: int,
-    n_slices: int,
     size: int,
     pixels: np.ndarray,
     instance_number: int,
@@ -158,8 +157,8 @@ def make_ct_demo(
       ``shortcut_prob[sex]`` (default F 0.15, M 0.85). It carries no disease, but through the prevalence gap it
       predicts the label, so a standard model can learn it instead of the nodule;
     * group-dependent label noise: the recorded ``cancer_in_1``/``cancer_in_2`` labels are flipped with
-      probability ``label_noise[sex]`` (default F 0.15, M 0). The images (nodule present iff truly positive) and
-      ``nlst_demo_truth.csv`` keep the clean labels.
+      probability ``label_noise[sex]`` (default F 0.15, M 0). The images (a nodule is present iff the patient
+      truly has cancer within 2 years) and ``nlst_demo_truth.csv`` keep the clean labels.
 
     Args:
         root: output folder; None uses the demo cache (see :func:`monai_fair.data.demo.cached_demo_dir`).
@@ -242,13 +241,20 @@ def make_ct_demo(
         series_dir.mkdir(parents=True, exist_ok=True)
         numbers = rng.permutation(n_slices) + 1 if shuffle_instance_numbers else np.arange(1, n_slices + 1)
         for k in rng.permutation(n_slices):  # written (and named) in shuffled order: file order means nothing
-            ds = _slice_dataset(seed, patient, int(k), n_slices, size, volume[k], int(numbers[k]))
+            ds = _slice_dataset(seed, patient, int(k), size, volume[k], int(numbers[k]))
             name = f"{int(rng.integers(0, 16**8)):08x}.dcm"
+            while (series_dir / name).exists():  # random names must not overwrite a slice
+                name = f"{int(rng.integers(0, 16**8)):08x}.dcm"
             pydicom.dcmwrite(series_dir / name, ds, enforce_file_format=True)
         labels.append({"pid": pid, "cancer_in_1": int(cancer_1 != flip), "cancer_in_2": int(cancer_2 != flip)})
         truth.append(
-            {"pid": pid, "cancer_in_1": int(cancer_1), "cancer_in_2": int(cancer_2), "shortcut": int(shortcut),
-             "label_flipped": int(flip)}
+            {
+                "pid": pid,
+                "cancer_in_1": int(cancer_1),
+                "cancer_in_2": int(cancer_2),
+                "shortcut": int(shortcut),
+                "label_flipped": int(flip),
+            }
         )
     pd.DataFrame(labels).to_csv(out / "nlst_demo_labels.csv", index=False)
     pd.DataFrame(truth).to_csv(out / "nlst_demo_truth.csv", index=False)

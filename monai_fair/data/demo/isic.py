@@ -81,7 +81,7 @@ def _lab_to_srgb(lab: np.ndarray) -> np.ndarray:
 def _sample_skin(rng: np.random.Generator, dark: bool) -> tuple[float, float, float]:
     """A skin colour (L*, a*, b*) in gamut whose ITA is <= 45 (dark) or > 45 (light)."""
     for _ in range(10000):
-        L, a, b = rng.uniform(30.0, 80.0), rng.uniform(5.0, 15.0), rng.uniform(8.0, 24.0)
+        L, a, b = rng.uniform(30.0, 80.0), rng.uniform(5.0, 15.0), rng.uniform(10.0, 24.0)
         ita = math.degrees(math.atan((L - 50.0) / b))
         rgb = _lab_to_srgb(np.array([L, a, b]))
         if (ita <= 45.0) == dark and ita > -25.0 and np.all((rgb > 0.02) & (rgb < 0.98)):
@@ -255,7 +255,9 @@ def make_isic_demo(
     from PIL import Image
 
     prevalence = _check_groups("prevalence", prevalence or ISIC_DEMO_DEFAULTS["prevalence"])
-    malignant_contrast = _check_groups("malignant_contrast", malignant_contrast or ISIC_DEMO_DEFAULTS["malignant_contrast"])
+    malignant_contrast = _check_groups(
+        "malignant_contrast", malignant_contrast or ISIC_DEMO_DEFAULTS["malignant_contrast"]
+    )
     label_noise = _check_groups("label_noise", label_noise or ISIC_DEMO_DEFAULTS["label_noise"])
     if n_lesions < 1 or size < 32 or not 1 <= jpeg_quality <= 100:
         raise ValueError(f"need n_lesions >= 1, size >= 32 and jpeg_quality in 1..100; got {n_lesions}, {size}.")
@@ -333,7 +335,8 @@ def make_isic_demo(
             # known pure-skin pixels (an oracle mask, independent of any ITA estimator)
             with Image.open(path) as im:
                 decoded = srgb_to_lab(np.asarray(im.convert("RGB"))[masks["skin"]])
-            l_file, b_file = float(np.median(decoded[:, 0])), float(np.median(decoded[:, 2]))
+            # the mean, not the median: JPEG leaves chroma in ~1 b* unit steps, and a median snaps to one of them
+            l_file, b_file = float(decoded[:, 0].mean()), float(decoded[:, 2].mean())
             meta.append([lesion_id, image_id, dx, dx_type, age_text, sex, site])
             gt.append([image_id] + [1.0 if c.lower() == dx else 0.0 for c in _GT_COLUMNS])
             L, a, b = skin

@@ -55,9 +55,9 @@ MIMIC_DEMO_DEFAULTS: dict[str, Any] = {
     "studies_per_subject": 1.8,
     "prevalence_male": 0.45,
     "prevalence_female": 0.40,
-    "cue_width": 0.035,
-    "cue_contrast": 0.15,
-    "female_cue_ratio": 0.45,
+    "cue_width": 0.040,
+    "cue_contrast": 0.20,
+    "female_cue_ratio": 0.35,
     "breast_shadow": 0.12,
     "label_noise_male": 0.0,
     "label_noise_female": 0.10,
@@ -277,7 +277,7 @@ def make_mimic_cxr_demo(root: str | Path | None = None, seed: int = 0, **params:
                         heart_intensity=0.40 + brighten,
                         breast=0.0 if male[i] else float(p["breast_shadow"]),
                         torso_halfwidth=float(torso[i]),
-                        contrast=rng.uniform(0.85, 1.15) * (0.9 if view == "AP" else 1.0),
+                        contrast=rng.uniform(0.9, 1.1) * (0.93 if view == "AP" else 1.0),
                         brightness=rng.uniform(-0.05, 0.05),
                     )
                     counts["frontal"] += 1

@@ -1,0 +1,120 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""End-to-end runs of the mimic_vgg_pruning bundle through ``python -m monai.bundle`` (slow tier)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "mimic_vgg_pruning"
+TRAIN = str(BUNDLE / "configs" / "train.json")
+EVALUATE = str(BUNDLE / "configs" / "evaluate.json")
+MULTI_GPU = str(BUNDLE / "configs" / "multi_gpu_train.json")
+
+# a small, fast configuration of the whole study (every method, tiny steps)
+SMALL = [
+    "--demo_params", "{'n_subjects': 400}",
+    "--epochs", "2",
+    "--input_size", "32",
+    "--n_bootstrap", "20",
+    "--debiasers#random_perturbation#trials", "3",
+    "--debiasers#adversarial#epochs", "1",
+    "--debiasers#adversarial#critic_steps", "3",
+    "--debiasers#adversarial#actor_steps", "2",
+    "--debiasers#pruning#max_steps", "2",
+    "--debiasers#adaptive_pruning#max_steps", "2",
+    "--debiasers#bias_gda#epochs", "1",
+    "--debiasers#engineered_bias_gradient#epochs", "1",
+]
+
+
+def _run(args: list[str], env: dict[str, str], cwd: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.mark.slow
+class TestMimicVggPruningBundle(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.out = Path(self.tmp.name)
+        self.env = {**os.environ, "MONAI_FAIR_DEMO_DIR": str(self.out / "demo"), "OMP_NUM_THREADS": "2"}
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def _paths(self, tag: str) -> list[str]:
+        return ["--output_dir", str(self.out / tag / "eval"), "--ckpt_dir", str(self.out / tag / "models")]
+
+    def test_train_evaluate_export(self):
+        # run from a folder that is not the repo root: paths must resolve relative to the bundle
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("a")]
+        proc = _run(cmd, self.env, cwd=str(self.out))
+        self.assertIn("DEMO DATA", proc.stdout + proc.stderr)
+        eval_dir = self.out / "a" / "eval"
+        for name in ("report.html", "summary.md", "summary.csv", "results.json", "results_per_seed.csv"):
+            self.assertTrue((eval_dir / name).is_file(), name)
+        table = pd.read_csv(eval_dir / "results_per_seed.csv")
+        methods = set(json.loads(Path(TRAIN).read_text())["methods"]) | {"standard"}
+        self.assertEqual(set(table["method"]), methods)
+        self.assertIn("DEMO DATA", (eval_dir / "summary.md").read_text())
+        # every saved debiased model / post-processor reloads and reproduces its test figures exactly
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{EVALUATE}']", *SMALL,
+               *self._paths("a")]
+        _run(cmd, self.env, cwd=str(self.out))
+        again = pd.read_csv(eval_dir / "reevaluated" / "results_per_seed.csv")
+        cols = ["method", "split", "balanced_accuracy", "eod", "spd"]
+        merged = table[cols].merge(again[cols], on=["method", "split"], suffixes=("", "_re"))
+        self.assertEqual(len(merged), len(table))
+        test_rows = merged[merged["split"] == "test"]
+        for col in ("balanced_accuracy", "eod", "spd"):
+            pd.testing.assert_series_equal(test_rows[col], test_rows[f"{col}_re"], check_names=False, atol=1e-9)
+        # TorchScript export of the trained standard model
+        ts = self.out / "model.ts"
+        cmd = [sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(ts),
+               "--ckpt_file", str(self.out / "a" / "models" / "seed_42" / "model.pt"),
+               "--meta_file", str(BUNDLE / "configs" / "metadata.json"), "--config_file", TRAIN,
+               "--input_size", "32"]
+        _run(cmd, self.env, cwd=str(self.out))
+        self.assertTrue(ts.is_file())
+
+    def test_generic_manifest_of_real_images(self):
+        shared = BUNDLE.parents[1] / ".." / "shared" / "data" / "isic2017_val"
+        if not (shared / "manifest.csv").is_file():
+            self.skipTest(f"real images not found at {shared}")
+        table = pd.read_csv(shared / "manifest.csv")
+        table["image"] = [str((shared / name).resolve()) for name in table["image"]]
+        table["patient_id"] = table["image_id"]
+        manifest = self.out / "manifest.csv"
+        table.to_csv(manifest, index=False)
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("m"),
+               "--dataset", "manifest", "--manifest_file", str(manifest), "--label", "melanoma",
+               "--privileged", "male", "--unprivileged", "female", "--methods", "['reject_option']",
+               "--val_batch_size", "8"]
+        proc = _run(cmd, self.env, cwd=str(self.out))
+        self.assertNotIn("DEMO DATA", (self.out / "m" / "eval" / "summary.md").read_text())
+        self.assertIn("dataset=manifest", proc.stdout + proc.stderr)
+        result = pd.read_csv(self.out / "m" / "eval" / "results_per_seed.csv")
+        self.assertEqual(set(result["method"]), {"standard", "reject_option"})
+
+    def test_multi_process_training(self):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
+               "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{MULTI_GPU}']", *SMALL,
+               "--methods", "['reject_option','pruning']", *self._paths("ddp")]
+        _run(cmd, self.env, cwd=str(self.out))
+        table = pd.read_csv(self.out / "ddp" / "eval" / "results_per_seed.csv")
+        self.assertEqual(set(table["method"]), {"standard", "reject_option", "pruning"})
+
+
+if __name__ == "__main__":
+    unittest.main()
