@@ -32,7 +32,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _cxr_labels(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uncertain", choices=UNCERTAINTY_POLICIES, default="ignore", help="policy for -1 labels")
     p.add_argument("--blank", choices=("zeros", "ignore"), default="zeros", help="policy for blank labels")
-    p.add_argument("--task", default=None, help='binary "disease vs No Finding" task, e.g. "Enlarged Cardiomediastinum"')
+    p.add_argument(
+        "--task", default=None, help='binary "disease vs No Finding" task, e.g. "Enlarged Cardiomediastinum"'
+    )
     p.add_argument("--all-views", dest="frontal_only", action="store_false", help="keep lateral views too")
 
 

@@ -144,7 +144,9 @@ def read_chexpert_demographics(path: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"CheXpert demographics table {path} does not exist.")
     if path.suffix.lower() in (".xlsx", ".xls"):
         if importlib.util.find_spec("openpyxl") is None:
-            raise ImportError(f"reading {path.name} needs openpyxl; install it or save the sheet as CSV ({path.stem}.csv).")
+            raise ImportError(
+                f"reading {path.name} needs openpyxl; install it or save the sheet as CSV ({path.stem}.csv)."
+            )
         table = pd.read_excel(path, engine="openpyxl")
     else:
         table = pd.read_csv(path)

@@ -158,7 +158,9 @@ def marcinkevics_split(
     data = patient_level_split(data, fractions, int(seeds[1]), ("train", "val", "test"), patient_column, split_column)
     outside = ~data[attribute].isin(priv + unpriv)
     if outside.any():
-        logger.info("marcinkevics_split: %d rows with %s outside %s/%s left out.", outside.sum(), attribute, priv, unpriv)
+        logger.info(
+            "marcinkevics_split: %d rows with %s outside %s/%s left out.", outside.sum(), attribute, priv, unpriv
+        )
     parts = []
     for k, (name, props) in enumerate(
         (
@@ -358,9 +360,7 @@ def marcinkevics_study_data(
         unpriv = [resolve_code(unprivileged, amap, "unprivileged group")]
     else:
         unpriv = [resolve_code(u, amap, "unprivileged group") for u in unprivileged]
-    split = marcinkevics_split(
-        table, attribute, priv, unpriv, seed, label_column, fractions, train_privileged_fraction
-    )
+    split = marcinkevics_split(table, attribute, priv, unpriv, seed, label_column, fractions, train_privileged_fraction)
     attrs = [c for c in dict.fromkeys([attribute, *attribute_columns]) if c in split.columns]
     data = {
         name: frame_to_data_dicts(split[split["split"] == name], label_column, attrs)

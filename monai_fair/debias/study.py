@@ -337,5 +337,5 @@ def write_debiasing_report(
     paths = write_study_report(
         results, out_dir, metric=metric, epsilon=epsilon, title=title, settings=settings, demo=demo, rho=rho
     )
-    logger.info("report written to %s", paths.get("html", out_dir))
+    logger.info("report written to %s", paths["report_html"])
     return paths

@@ -129,7 +129,7 @@ def _auc_numerator(
     below = cw[:, :-1] - cp[:, :-1]
     tied = gs.tied_positions[lab]
     if tied.numel():  # samples sharing (group, score) with another: half of the block's negatives count
-        start, end = gs.block_start[lab][tied], gs.block_end[lab][tied]
+        start, end = gs.tied_start[lab], gs.tied_end[lab]
         below[:, tied] = 0.5 * ((cw[:, start] - cp[:, start]) + (cw[:, end] - cp[:, end]))
     out = torch.zeros(wy.shape[0], len(bounds) - 1, dtype=torch.float64, device=wy.device)
     for g in range(len(bounds) - 1):

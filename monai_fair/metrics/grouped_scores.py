@@ -67,10 +67,10 @@ class GroupedScores:
         sorted_scores: ``(L, N)`` scores in that order.
         sorted_labels: ``(L, N)`` labels in that order.
         offsets: ``(G + 1,)`` start of each group's block in the sorted order (the same for every label).
-        block_start: ``(L, N)`` first sorted position of the tie block (equal group and score) of each position.
-        block_end: ``(L, N)`` one past the last position of that tie block.
-        has_ties: per label, whether any tie block has more than one sample.
+        has_ties: per label, whether any tie block (run of equal group and score) has more than one sample.
         tied_positions: per label, the sorted positions that lie in a tie block of more than one sample.
+        tied_start: per label, the first position of the tie block of each of ``tied_positions``.
+        tied_end: per label, one past the last position of that tie block.
     """
 
     scores: torch.Tensor
@@ -82,10 +82,10 @@ class GroupedScores:
     sorted_scores: torch.Tensor
     sorted_labels: torch.Tensor
     offsets: torch.Tensor
-    block_start: torch.Tensor
-    block_end: torch.Tensor
     has_ties: list[bool]
     tied_positions: list[torch.Tensor]
+    tied_start: list[torch.Tensor]
+    tied_end: list[torch.Tensor]
     _inverse0: torch.Tensor | None = field(default=None, repr=False)
     _positions: dict = field(default_factory=dict, repr=False)
 
@@ -165,7 +165,7 @@ class GroupedScores:
     def bin_positions(self, n_bins: int) -> torch.Tensor:
         """``(L, G, n_bins + 1)`` sorted positions delimiting each group's equal-width probability bins.
 
-        Bin ``k`` holds ``k/n_bins <= p < (k+1)/n_bins``; ``p = 1`` falls in the last bin.
+        Bin ``k`` holds ``k/n_bins <= p < (k+1)/n_bins`` (``k = floor(p * n_bins)``); ``p = 1`` falls in the last bin.
         """
         key = ("bins", int(n_bins))
         if key not in self._positions:
@@ -173,14 +173,21 @@ class GroupedScores:
         return self._positions[key]
 
     def _bin_positions(self, n_bins: int) -> torch.Tensor:
-        edges = torch.linspace(0.0, 1.0, int(n_bins) + 1, dtype=torch.float64, device=self.device)
-        bins = torch.bucketize(self.scores, edges[1:-1], right=True)  # (N, L)
+        bins = torch.floor(self.scores * n_bins).to(torch.int64).clamp_(0, n_bins - 1)  # (N, L)
         seg = self.group_index.unsqueeze(1) * n_bins + bins
         counts = torch.zeros(self.num_groups * n_bins, self.num_labels, dtype=torch.int64, device=self.device)
         counts.scatter_add_(0, seg, torch.ones_like(seg))
         counts = counts.reshape(self.num_groups, n_bins, self.num_labels).permute(2, 0, 1)  # (L, G, K)
         within = torch.nn.functional.pad(torch.cumsum(counts, dim=2), (1, 0))
         return self.offsets[:-1].reshape(1, -1, 1) + within
+
+    def tie_blocks(self, label: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(start, end)`` of the tie block of every sorted position of ``label`` (``(N,)`` each)."""
+        start = torch.arange(self.num_samples, device=self.device)
+        end = start + 1
+        start[self.tied_positions[label]] = self.tied_start[label]
+        end[self.tied_positions[label]] = self.tied_end[label]
+        return start, end
 
     def squeeze(self, x: torch.Tensor, batched: bool) -> torch.Tensor:
         """Drop the leading replicate dim (when not ``batched``) and the label dim (when not ``multilabel``)."""
@@ -224,8 +231,10 @@ def _group_index(groups: torch.Tensor, group_codes: Sequence[int] | torch.Tensor
     return torch.searchsorted(codes_t, groups), codes
 
 
-def _sort_within_groups(scores: torch.Tensor, group_index: torch.Tensor, num_groups: int) -> torch.Tensor:
-    """``(L, N)`` permutation ordering each label's samples by group, then by score.
+def _sort_within_groups(
+    scores: torch.Tensor, group_index: torch.Tensor, num_groups: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L, N)`` permutation ordering each label's samples by group, then by score, and the sorted scores.
 
     With few groups each group's samples are sorted on their own (total work of one sort, no second sort to
     partition by group); with many groups a score sort is followed by a stable sort on the group index.
@@ -235,15 +244,44 @@ def _sort_within_groups(scores: torch.Tensor, group_index: torch.Tensor, num_gro
     if num_groups > _COUNTING_MAX_GROUPS:
         by_score = torch.argsort(scores_t, dim=1)
         by_group = torch.argsort(group_index[by_score], dim=1, stable=True)
-        return by_score.gather(1, by_group)
-    parts = []
+        order = by_score.gather(1, by_group)
+        return order, scores_t.gather(1, order)
+    orders, values = [], []
     for g in range(num_groups):  # loop over groups (few); each is one boolean pass plus a sort of its members
         members = torch.nonzero(group_index == g).squeeze(1)
         if members.numel() == 0:
             continue
-        within = torch.argsort(scores_t[:, members], dim=1)  # (L, n_g)
-        parts.append(members[within])
-    return torch.cat(parts, dim=1)
+        vals, within = torch.sort(scores_t[:, members], dim=1)  # (L, n_g)
+        orders.append(members[within])
+        values.append(vals)
+    return torch.cat(orders, dim=1), torch.cat(values, dim=1)
+
+
+def _tie_blocks(sorted_scores: torch.Tensor, offsets: torch.Tensor):
+    """Positions in tie blocks of more than one sample, with their block bounds, for each label."""
+    n_labels, n = sorted_scores.shape
+    new_block = torch.ones(n_labels, n, dtype=torch.bool, device=sorted_scores.device)
+    new_block[:, 1:] = sorted_scores[:, 1:] != sorted_scores[:, :-1]
+    group_starts = offsets[1:-1]
+    new_block[:, group_starts[group_starts < n]] = True  # a group's first sample starts a block
+    tied, starts, ends = [], [], []
+    for row in new_block:
+        block_starts = torch.nonzero(row).squeeze(1)  # ascending
+        size = torch.diff(block_starts, append=torch.tensor([n], device=row.device))
+        big = size > 1
+        first, length = block_starts[big], size[big]
+        start = torch.repeat_interleave(first, length)
+        tied.append(start + _ramp(length))
+        starts.append(start)
+        ends.append(start + torch.repeat_interleave(length, length))
+    return tied, starts, ends, [t.numel() > 0 for t in tied]
+
+
+def _ramp(sizes: torch.Tensor) -> torch.Tensor:
+    """``[0, 1, ..., s0 - 1, 0, 1, ..., s1 - 1, ...]`` for run lengths ``sizes``."""
+    total = int(sizes.sum())
+    firsts = torch.cumsum(sizes, 0) - sizes
+    return torch.arange(total, device=sizes.device) - torch.repeat_interleave(firsts, sizes)
 
 
 def build_grouped_scores(
@@ -308,25 +346,9 @@ def build_grouped_scores(
     num_groups = len(codes)
     counts = torch.bincount(group_index, minlength=num_groups)
     offsets = torch.nn.functional.pad(torch.cumsum(counts, 0), (1, 0))
-    order = _sort_within_groups(scores, group_index, num_groups)  # (L, N)
-    sorted_scores = scores.T.gather(1, order)
+    order, sorted_scores = _sort_within_groups(scores, group_index, num_groups)  # (L, N)
     sorted_labels = labels.T.gather(1, order)
-    sorted_group = torch.repeat_interleave(torch.arange(num_groups, device=device), counts)
-
-    # tie blocks: maximal runs of equal (group, score); ties across groups never share a block
-    new_block = torch.ones(n_labels, n, dtype=torch.bool, device=device)
-    if n > 1:
-        new_block[:, 1:] = (sorted_scores[:, 1:] != sorted_scores[:, :-1]) | (sorted_group[1:] != sorted_group[:-1])
-    has_ties = (~new_block).any(dim=1).tolist()
-    position = torch.arange(n, device=device).expand(n_labels, n)
-    if not any(has_ties):  # every block is one sample; skip the scans
-        block_start, block_end = position, position + 1
-    else:
-        block_start = torch.cummax(torch.where(new_block, position, torch.zeros_like(position)), dim=1).values
-        next_start = torch.full_like(position, n)
-        if n > 1:
-            next_start[:, :-1] = torch.where(new_block[:, 1:], position[:, 1:], torch.full_like(position[:, 1:], n))
-        block_end = torch.flip(torch.cummin(torch.flip(next_start, (1,)), dim=1).values, (1,))
+    tied, tied_start, tied_end, has_ties = _tie_blocks(sorted_scores, offsets)
     return GroupedScores(
         scores=scores,
         labels=labels,
@@ -337,8 +359,8 @@ def build_grouped_scores(
         sorted_scores=sorted_scores,
         sorted_labels=sorted_labels,
         offsets=offsets,
-        block_start=block_start,
-        block_end=block_end,
-        has_ties=[bool(t) for t in has_ties],
-        tied_positions=[torch.nonzero(row).squeeze(1) for row in (block_end - block_start > 1)],
+        has_ties=has_ties,
+        tied_positions=tied,
+        tied_start=tied_start,
+        tied_end=tied_end,
     )

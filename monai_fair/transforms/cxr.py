@@ -31,7 +31,13 @@ from monai.transforms import (
 from monai.utils import convert_to_tensor
 from monai.utils.type_conversion import convert_to_dst_type
 
-__all__ = ["CenterCropToSquared", "HistogramEqualized", "CXRChannelsd", "equalize_histogram", "cxr_preprocess_transforms"]
+__all__ = [
+    "CenterCropToSquared",
+    "HistogramEqualized",
+    "CXRChannelsd",
+    "equalize_histogram",
+    "cxr_preprocess_transforms",
+]
 
 
 class CenterCropToSquared(MapTransform):

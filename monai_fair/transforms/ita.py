@@ -23,7 +23,7 @@ curve of 8-bit input (agrees with ``skimage.color.rgb2lab`` to ~1e-4), run only 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from scipy import ndimage
 
-from .ght import OTSU_CASE, threshold_ght
+from .ght import threshold_ght
 
 __all__ = [
     "UNKNOWN_ITA_GROUP",
@@ -157,11 +157,21 @@ def trimmed_median(values: Any, k: float = 1.0, reduce: str = "median") -> tuple
         v = v.astype(np.float64)
     if v.size == 0:
         return math.nan, math.nan, 0
-    med = float(np.median(v))
+    med = _median(v)
     sd = float(v.std())
     kept = v[np.abs(v - med) <= k * sd] if sd > 0 else v
-    centre = float(np.median(kept)) if reduce == "median" else float(kept.mean())
+    centre = _median(kept) if reduce == "median" else float(kept.mean())
     return centre, float(kept.std()), int(kept.size)
+
+
+def _median(v: np.ndarray) -> float:
+    """Median of a non-empty 1-D array by partial sort (``np.median`` without its NaN checks and copies)."""
+    n = v.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(v, k)[k])
+    part = np.partition(v, (k - 1, k))
+    return float(0.5 * (float(part[k - 1]) + float(part[k])))
 
 
 # ---------------------------------------------------------------------------------------------- category schemes
@@ -427,6 +437,21 @@ def _l_histogram(values: np.ndarray, nbins: int = 256) -> tuple[np.ndarray, np.n
     return counts, centers
 
 
+def _otsu_threshold(counts: np.ndarray, centers: np.ndarray) -> float:
+    """Otsu's threshold of a histogram by maximal between-class variance (the GHT Otsu limit, computed directly:
+    a few cumulative sums instead of the general GHT score); ties give the mean of the tied centres."""
+    w0 = np.cumsum(counts)[:-1]
+    total = w0[-1] + counts[-1]
+    s0 = np.cumsum(counts * centers)[:-1]
+    w1 = total - w0
+    valid = (w0 > 0) & (w1 > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = np.where(valid, (s0 * total - w0 * (s0[-1] + counts[-1] * centers[-1])) ** 2 / (w0 * w1), -1.0)
+    if not valid.any():
+        return float(centers[0])
+    return float(centers[:-1][between == between.max()].mean())
+
+
 def _split_quality(counts: np.ndarray, centers: np.ndarray, thr: float) -> tuple[float, float]:
     """How real the split at ``thr`` is: Otsu's effectiveness (between-class over total variance, 0..1) and the
     gap between the class means in standard deviations of the bright class.
@@ -454,10 +479,10 @@ class OutsideLesionSampler(SkinSampler):
 
     Steps (on a working grid sub-sampled to at most ``work_size`` pixels per side):
 
-    1. CIELAB of the grid; optional gray-world balance first (over the field of view).
-    2. Candidates: inside the field of view (outer ``frame`` fraction dropped, plus the corners outside the
-       inscribed ellipse for ``fov="ellipse"``), ``l_min <= L* <= l_max`` (vignette black and specular highlights
-       go), and skin-coloured by ``gate``'s absolute rule.
+    1. CIELAB of the field-of-view pixels of the grid: the outer ``frame`` fraction is dropped and, for
+       ``fov="ellipse"``, the corners outside the inscribed ellipse, where a dermoscope's dark vignette sits.
+    2. Candidates: ``l_min <= L* <= l_max`` (vignette black and specular highlights go) and skin-coloured by
+       ``gate``'s absolute rule (see :class:`SkinColourGate`).
     3. Lesion: ``lesion_mask`` if given, else the dark class ``L* <= t`` of a global threshold ``t`` on the L*
        histogram of the field of view (minus clearly non-skin colours; grey overexposed skin and gel stay in, on
        the bright side) with ``threshold="otsu"`` or ``"ght"`` (``ght_params``). The dark class is only treated as
@@ -466,9 +491,11 @@ class OutsideLesionSampler(SkinSampler):
        apart (splitting one unimodal population gives about 0.64 and 2.7). Otherwise lesion-free skin would be
        halved by the threshold, biasing ITA lighter. Hair, ruler ticks and dark speckles fall in the dark class.
     4. The gate's relative rule against the median (a*, b*) of candidate skin outside the lesion.
-    5. Everything excluded (lesion, non-skin colours, near-black, specular) is dilated by ``dilation`` grid
-       pixels so that borders, halos and JPEG colour bleeding around them are dropped as well.
-    6. L* and b* of the kept pixels are reduced by median ± ``trim_k`` sigma trimming; ITA from the two values.
+    5. The lesion, near-black pixels, the area outside the field of view and solid non-skin regions (non-skin
+       eroded 2x2 first, so isolated off-colour noise pixels only drop themselves) are dilated by ``dilation`` grid
+       pixels, so that borders, halos and JPEG colour bleeding around them are dropped as well.
+    6. L* and b* of the kept pixels are reduced separately by median ± ``trim_k`` sigma trimming (``reduce``);
+       ITA from the two values (optionally measured on gray-world balanced colours).
 
     Returns NaN with a reason when fewer than ``max(min_pixels, min_fraction * grid pixels)`` pixels are kept.
 
@@ -545,11 +572,12 @@ class OutsideLesionSampler(SkinSampler):
         self.ita_fn = ita_fn
         self.gray_world = gray_world
         self.return_mask = return_mask
-        self._fov_cache: dict[tuple[int, int], np.ndarray] = {}
+        self._fov_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def _fov(self, h: int, w: int) -> np.ndarray:
+    def _fov(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         if (h, w) not in self._fov_cache:
-            self._fov_cache[(h, w)] = _fov_mask(h, w, self.frame, self.fov)
+            m = _fov_mask(h, w, self.frame, self.fov)
+            self._fov_cache[(h, w)] = (m, np.flatnonzero(m))
         return self._fov_cache[(h, w)]
 
     def __call__(self, rgb: Any, lesion_mask: Any | None = None) -> SkinSample:
@@ -559,10 +587,19 @@ class OutsideLesionSampler(SkinSampler):
         step = max(1, math.ceil(max(full_shape) / self.work_size))
         grid = img[::step, ::step]
         h, w = grid.shape[:2]
-        fov = self._fov(h, w)
-        lab = srgb_to_lab(grid)
-        L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
-        up = (lambda m: _upsample(m, step, full_shape)) if self.return_mask else (lambda m: None)
+        fov2d, idx = self._fov(h, w)
+        # per-pixel work runs on the field-of-view pixels only (flat arrays); 2D only for the morphology
+        pixels = grid.reshape(-1, 3)[idx]
+        lab = srgb_to_lab(pixels)
+        L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
+
+        def to_2d(flat: np.ndarray, outside: int = 0) -> np.ndarray:
+            canvas = np.full(h * w, outside, dtype=np.uint8)
+            canvas[idx] = flat
+            return canvas.reshape(h, w)
+
+        def up(flat: np.ndarray) -> np.ndarray | None:
+            return _upsample(to_2d(flat).view(bool), step, full_shape) if self.return_mask else None
 
         bright = L >= self.l_min
         usable = bright & (L <= self.l_max)
@@ -570,10 +607,10 @@ class OutsideLesionSampler(SkinSampler):
             colour_ok, non_skin = self.gate.classify(a, b)
         else:
             colour_ok, non_skin = np.ones_like(usable), np.zeros_like(usable)
-        cand = fov & usable & colour_ok
+        cand = usable & colour_ok
         extra: dict[str, Any] = {"step": step}
         if not cand.any():
-            why = "no skin-coloured pixels in the field of view" if (fov & usable).any() else "no usable pixels"
+            why = "no skin-coloured pixels in the field of view" if usable.any() else "no usable pixels"
             return _failed(why + " (e.g. all vignette, sticker or colour cast)", self.name, up(cand), **extra)
 
         if lesion_mask is not None:
@@ -581,16 +618,18 @@ class OutsideLesionSampler(SkinSampler):
             lm = np.squeeze(lm)
             if lm.shape != full_shape:
                 raise ValueError(f"lesion mask shape {lm.shape} does not match the image {full_shape}.")
-            lesion = lm[::step, ::step] > 0
+            lesion = (lm[::step, ::step] > 0).ravel()[idx]
             extra["lesion_source"] = "mask"
         elif self.threshold == "none":
             lesion = np.zeros_like(cand)
             extra["lesion_source"] = "none"
         else:
             # grey pixels (overexposed skin, gel) stay in the histogram: they sit on the skin side of the split
-            counts, centers = _l_histogram(L[fov & bright & ~non_skin])
-            params = OTSU_CASE if self.threshold == "otsu" else self.ght_params
-            thr = float(threshold_ght(hist=(counts, centers), **params))
+            counts, centers = _l_histogram(L[bright & ~non_skin])
+            if self.threshold == "otsu":
+                thr = _otsu_threshold(counts, centers)
+            else:
+                thr = float(threshold_ght(hist=(counts, centers), **self.ght_params))
             eta, gap = _split_quality(counts, centers, thr)
             extra.update(threshold=thr, separability=eta, class_gap=gap)
             if eta >= self.min_separability or gap >= self.min_class_gap:
@@ -604,29 +643,28 @@ class OutsideLesionSampler(SkinSampler):
         if self.gate is not None and self.gate.chroma_radius is not None and skin.any():
             # a reference colour needs no more than a few thousand pixels
             sub = max(1, int(skin.sum()) // 4000)
-            ref_a, ref_b = float(np.median(a[skin][::sub])), float(np.median(b[skin][::sub]))
+            ref_a, ref_b = _median(a[skin][::sub]), _median(b[skin][::sub])
             far = ~self.gate.relative(a, b, ref_a, ref_b)
             colour_ok &= ~far
             non_skin |= far & ~lesion
             extra.update(ref_a=ref_a, ref_b=ref_b)
-        # solid non-skin regions (stickers, ink) and the lesion, hair and vignette are dilated to drop their borders
-        # and JPEG colour bleeding; isolated off-colour pixels (noise around a grey or cool cast) only drop themselves
-        opened = ndimage.maximum_filter(ndimage.minimum_filter(non_skin.view(np.uint8), size=2), size=2, origin=-1)
-        solid = lesion | ~bright | opened.view(bool)
+        # Solid non-skin regions (stickers, ink), the lesion, hair and the vignette are dilated to drop their borders
+        # and JPEG colour bleeding. Non-skin is eroded first (2x2), so isolated off-colour pixels (noise around a grey
+        # or cool cast) only drop themselves. Outside the field of view counts as excluded: the vignette edge goes.
+        solid = ndimage.minimum_filter(to_2d(non_skin, outside=1), size=2)
+        solid.ravel()[idx] |= (lesion | ~bright).view(np.uint8)
         if self.dilation > 0:
-            size = 2 * self.dilation + 1
-            solid = ndimage.maximum_filter(solid.view(np.uint8), size=size, mode="nearest").view(bool)
-        excluded = solid | ~colour_ok | ~usable
-        keep = fov & ~excluded
+            solid = ndimage.maximum_filter(solid, size=2 * self.dilation + 1, mode="nearest")
+        keep = ~(solid.ravel()[idx].view(bool) | ~colour_ok | ~usable)
         n_keep = int(keep.sum())
         need = max(self.min_pixels, int(math.ceil(self.min_fraction * h * w)))
         if n_keep < need:
-            n_cand, n_skin = int(cand.sum()), int((cand & ~lesion).sum())
+            n_cand, n_skin = int(cand.sum()), int(skin.sum())
             if n_skin == 0:
                 why = "the lesion covers all usable skin"
-            elif n_cand < max(need, 0.2 * fov.sum()):
+            elif n_cand < max(need, 0.2 * idx.size):
                 why = (
-                    f"too few skin pixels: only {n_cand} of {int(fov.sum())} field-of-view pixels are skin-coloured "
+                    f"too few skin pixels: only {n_cand} of {idx.size} field-of-view pixels are skin-coloured "
                     f"and {n_keep} survive the exclusions (colour cast, grey or non-skin image?)"
                 )
             else:
@@ -637,8 +675,8 @@ class OutsideLesionSampler(SkinSampler):
             # measurement uses the balanced colours, channel means over the vignette-free field of view
             from .gray_world import gray_world
 
-            lab = srgb_to_lab(gray_world(grid, mask=fov & bright, channel_dim=-1))
-            L, b = lab[..., 0], lab[..., 2]
+            lab = srgb_to_lab(gray_world(pixels[None], mask=bright[None], channel_dim=-1)[0])
+            L, b = lab[:, 0], lab[:, 2]
         l_val, l_std, _ = trimmed_median(L[keep], self.trim_k, self.reduce)
         b_val, b_std, _ = trimmed_median(b[keep], self.trim_k, self.reduce)
         ita = ita_from_lab(l_val, b_val, self.ita_fn)

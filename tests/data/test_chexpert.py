@@ -66,8 +66,10 @@ class TestLabelPolicies(unittest.TestCase):
             binary_disease_task(df, "E")
 
 
-@unittest.skipIf(TXRV is None or not (TXRV / "chexpert_train.csv.gz").is_file() if TXRV else True,
-                 "torchxrayvision (with its chexpert_train.csv.gz) is not installed")
+@unittest.skipIf(
+    TXRV is None or not (TXRV / "chexpert_train.csv.gz").is_file() if TXRV else True,
+    "torchxrayvision (with its chexpert_train.csv.gz) is not installed",
+)
 class TestRealCheXpertTable(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -112,8 +114,9 @@ class TestCheXpertDemo(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.root = make_chexpert_demo(Path(cls.tmp.name) / "chx", seed=1, n_patients=80, n_valid_patients=8,
-                                      image_size=32)
+        cls.root = make_chexpert_demo(
+            Path(cls.tmp.name) / "chx", seed=1, n_patients=80, n_valid_patients=8, image_size=32
+        )
         cls.train = pd.read_csv(cls.root / "CheXpert-v1.0-small" / "train.csv")
         cls.demo = pd.read_csv(cls.root / "CHEXPERT DEMO.csv")
 
@@ -131,10 +134,21 @@ class TestCheXpertDemo(unittest.TestCase):
         self.assertEqual(int((f.split == "train").sum()), len(frontal))
         self.assertGreater(int((f.split == "val").sum()), 0)
         # race oracle: the demo table's PRIMARY_RACE, grouped by hand
-        hand = {"White": 0, "White, non-Hispanic": 0, "White or Caucasian": 0, "White, Hispanic": 0,
-                "Black or African American": 1, "Black, non-Hispanic": 1, "Asian": 2, "Asian, non-Hispanic": 2,
-                "Other": 3, "Native Hawaiian or Other Pacific Islander": 3, "Native American, non-Hispanic": 3,
-                "Unknown": UNKNOWN, "Patient Refused": UNKNOWN}
+        hand = {
+            "White": 0,
+            "White, non-Hispanic": 0,
+            "White or Caucasian": 0,
+            "White, Hispanic": 0,
+            "Black or African American": 1,
+            "Black, non-Hispanic": 1,
+            "Asian": 2,
+            "Asian, non-Hispanic": 2,
+            "Other": 3,
+            "Native Hawaiian or Other Pacific Islander": 3,
+            "Native American, non-Hispanic": 3,
+            "Unknown": UNKNOWN,
+            "Patient Refused": UNKNOWN,
+        }
         race_of = self.demo.set_index("PATIENT").PRIMARY_RACE.map(hand)
         patient = frontal.Path.str.extract(r"(patient\d+)")[0]
         expected = patient.map(race_of).fillna(UNKNOWN).astype(int).to_numpy()
@@ -150,9 +164,10 @@ class TestCheXpertDemo(unittest.TestCase):
         m = build_chexpert_manifest(self.root / "CheXpert-v1.0-small", self.root / "CHEXPERT DEMO.csv")
         out = joshi_race_splits(m.frame, target_race=0, test_fraction=0.25, seed=0)
         self.assertTrue((out["train_single"].race == 0).all())
-        self.assertEqual(patient_overlap({k: out[k] for k in ("train_mixed", "test_same", "test_other")}),
-                         {("train_mixed", "test_same"): 0, ("train_mixed", "test_other"): 0,
-                          ("test_same", "test_other"): 0})
+        self.assertEqual(
+            patient_overlap({k: out[k] for k in ("train_mixed", "test_same", "test_other")}),
+            {("train_mixed", "test_same"): 0, ("train_mixed", "test_other"): 0, ("test_same", "test_other"): 0},
+        )
         task = build_chexpert_manifest(self.root, task="Cardiomegaly")
         self.assertTrue(set(task.frame.label.unique()) <= {0.0, 1.0})
 

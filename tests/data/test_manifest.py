@@ -37,12 +37,23 @@ class TestEncoding(unittest.TestCase):
 
     def test_group_by_substring(self):
         rules = [("white", "White"), ("caucasian", "White"), ("black", "Black"), ("asian", "Asian")]
-        values = ["White, non-Hispanic", "White or Caucasian", "Caucasian", "Asian", "Black or African American",
-                  "Native American", "Unknown", None, "Patient Refused"]
+        values = [
+            "White, non-Hispanic",
+            "White or Caucasian",
+            "Caucasian",
+            "Asian",
+            "Black or African American",
+            "Native American",
+            "Unknown",
+            None,
+            "Patient Refused",
+        ]
         codes, names = group_by_substring(values, rules, ["unknown", "refused"], other="Other")
         self.assertEqual(names, {0: "White", 1: "Black", 2: "Asian", 3: "Other"})
         self.assertEqual(codes.tolist(), [0, 0, 0, 2, 1, 3, UNKNOWN, UNKNOWN, UNKNOWN])
-        codes, names = group_by_substring(values, rules, ["unknown"], other=None, group_order=["Asian", "Black", "White"])
+        codes, names = group_by_substring(
+            values, rules, ["unknown"], other=None, group_order=["Asian", "Black", "White"]
+        )
         self.assertEqual(names[0], "Asian")
         self.assertEqual(codes[5], UNKNOWN)
         with self.assertRaises(ValueError):
@@ -61,8 +72,15 @@ class TestReadManifest(unittest.TestCase):
         self.csv = root / "m.csv"
         pd.DataFrame(
             {
-                "image": ["imgs/0.png", "imgs/1.png", "imgs/2.png", "imgs/3.png", "imgs/404.png", str(self.abs_img),
-                          "imgs/4.png"],
+                "image": [
+                    "imgs/0.png",
+                    "imgs/1.png",
+                    "imgs/2.png",
+                    "imgs/3.png",
+                    "imgs/404.png",
+                    str(self.abs_img),
+                    "imgs/4.png",
+                ],
                 "label": [1, 0, 1, 0, 1, 0, None],
                 "y2": [0, 0, 1, 1, 0, 1, 1],
                 "sex": ["F", "male", "M", None, "F", "F", "M"],
@@ -123,7 +141,9 @@ class TestReadManifest(unittest.TestCase):
         with self.assertRaises(ValueError):
             read_manifest(self.csv, "label", ["split"])
         with self.assertRaises(ValueError):
-            frame_to_data_dicts(pd.DataFrame({"image": ["a"], "label": [1], "patient_id": [1]}), "label", ["patient_id"])
+            frame_to_data_dicts(
+                pd.DataFrame({"image": ["a"], "label": [1], "patient_id": [1]}), "label", ["patient_id"]
+            )
 
     def test_write_round_trip(self):
         m = read_manifest(self.csv, "label", ["sex", "site", "age"])

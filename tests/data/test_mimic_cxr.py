@@ -18,7 +18,6 @@ from monai_fair.data.demo.mimic_cxr import make_mimic_cxr_demo
 from monai_fair.data.mimic_cxr import MIMIC_CXR_LABELS, build_mimic_cxr_manifest, mimic_cxr_image_path
 from monai_fair.data.privacy import hash_patient_id
 from monai_fair.data.sampling import marcinkevics_study_data
-from monai_fair.data.splits import assert_no_patient_leakage
 
 SMALL = {"n_subjects": 60, "image_size": 32}
 
@@ -60,6 +59,8 @@ class TestMimicCXR(unittest.TestCase):
         pd.testing.assert_series_equal(f.sex.value_counts().sort_index(), expected, check_names=False)
         for col in ("subject_id", "study_id", "dicom_id", "StudyDate"):
             self.assertNotIn(col, f.columns)
+        for col in MIMIC_CXR_LABELS:
+            self.assertTrue(f[col].isin([0.0, 1.0]).all() or f[col].isna().any(), col)
         self.assertEqual(set(f.split) - {""}, {"train", "val", "test"} & set(f.split))
         self.assertEqual(set(m.code_maps["race"].values()), {"WHITE", "BLACK", "HISPANIC/LATINO", "ASIAN", "OTHER"})
         self.assertEqual(m.code_maps["race"][0], "WHITE")
@@ -75,7 +76,11 @@ class TestMimicCXR(unittest.TestCase):
         got = f.insurance.map(lambda c: names.get(c))
         pd.testing.assert_series_equal(got.fillna("?"), ins.fillna("?"), check_names=False)
         pat = self.patients.set_index("subject_id")
-        age = frontal.subject_id.map(pat.anchor_age) + frontal.StudyDate.astype(str).str[:4].astype(int) - frontal.subject_id.map(pat.anchor_year)
+        age = (
+            frontal.subject_id.map(pat.anchor_age)
+            + frontal.StudyDate.astype(str).str[:4].astype(int)
+            - frontal.subject_id.map(pat.anchor_year)
+        )
         np.testing.assert_allclose(f.age.to_numpy(), age.to_numpy())
         self.assertEqual(f.patient_hash.iloc[0], hash_patient_id(str(frontal.subject_id.iloc[0])))
 
@@ -95,8 +100,9 @@ class TestMimicCXR(unittest.TestCase):
         nf = frontal.merge(self.labels, on=["subject_id", "study_id"], how="left")["No Finding"]
         self.assertEqual(int(task.frame.label.sum()), int((raw == 1).sum()))
         self.assertEqual(int((task.frame.label == 0).sum()), int(((nf == 1) & (raw != 1)).sum()))
-        self.assertEqual(len(task.frame) + task.skipped.counts["neither Enlarged Cardiomediastinum nor No Finding"],
-                         len(frontal))
+        self.assertEqual(
+            len(task.frame) + task.skipped.counts["neither Enlarged Cardiomediastinum nor No Finding"], len(frontal)
+        )
 
     def test_missing_images_and_tables(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +146,9 @@ class TestMimicDemo(unittest.TestCase):
             self.assertEqual((a / "DEMO_COMPLETE.json").stat().st_mtime_ns, stamp)
             c = make_mimic_cxr_demo(a, seed=6, n_subjects=12, image_size=16)  # other params: regenerated
             self.assertEqual(json.loads((c / "DEMO_COMPLETE.json").read_text())["seed"], 6)
-            self.assertEqual(make_demo_dataset("mimic_cxr", Path(tmp) / "d", seed=5, n_subjects=12, image_size=16).name, "d")
+            self.assertEqual(
+                make_demo_dataset("mimic_cxr", Path(tmp) / "d", seed=5, n_subjects=12, image_size=16).name, "d"
+            )
             with self.assertRaisesRegex(ValueError, "unknown"):
                 make_mimic_cxr_demo(Path(tmp) / "e", bogus=1)
             with self.assertRaises(ValueError):

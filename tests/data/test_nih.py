@@ -84,9 +84,16 @@ class TestNIHFolder(unittest.TestCase):
             self.assertEqual(f.patient_hash.iloc[0], f.patient_hash.iloc[1])
             pa = build_nih_manifest(root, views=["PA"])
             self.assertEqual(pa.skipped.counts["view not in PA"], 1)
-            pd.DataFrame({"Image Index": ["x.png"], "Finding Labels": ["Bogus"], "Patient ID": [1],
-                          "Patient Age": [3], "Patient Gender": ["M"], "View Position": ["PA"]}).to_csv(
-                root / "Data_Entry_2017.csv", index=False)
+            pd.DataFrame(
+                {
+                    "Image Index": ["x.png"],
+                    "Finding Labels": ["Bogus"],
+                    "Patient ID": [1],
+                    "Patient Age": [3],
+                    "Patient Gender": ["M"],
+                    "View Position": ["PA"],
+                }
+            ).to_csv(root / "Data_Entry_2017.csv", index=False)
             with self.assertRaisesRegex(ValueError, "Bogus"):
                 build_nih_manifest(root)
         with tempfile.TemporaryDirectory() as tmp:

@@ -29,8 +29,15 @@ def _cohort(n_patients: int = 600, seed: int = 0) -> pd.DataFrame:
         sex = int(rng.choice([0, 1, -1], p=[0.45, 0.53, 0.02]))
         race = int(rng.choice([0, 1, 2, 3, -1], p=[0.55, 0.15, 0.12, 0.1, 0.08]))
         for _ in range(int(rng.integers(1, 4))):
-            rows.append({"image": f"x{len(rows)}.jpg", "patient_hash": f"p{i:05d}", "sex": sex, "race": race,
-                         "label": float(rng.random() < 0.3)})
+            rows.append(
+                {
+                    "image": f"x{len(rows)}.jpg",
+                    "patient_hash": f"p{i:05d}",
+                    "sex": sex,
+                    "race": race,
+                    "label": float(rng.random() < 0.3),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -166,7 +173,9 @@ class TestWeights(unittest.TestCase):
 
     def test_sampler_draws_groups_evenly(self):
         g = np.array([0] * 20 + [1] * 180)
-        sampler = torch.utils.data.WeightedRandomSampler(group_balanced_weights(g), 20000, generator=torch.Generator().manual_seed(0))
+        sampler = torch.utils.data.WeightedRandomSampler(
+            group_balanced_weights(g), 20000, generator=torch.Generator().manual_seed(0)
+        )
         drawn = g[np.fromiter(iter(sampler), dtype=int)]
         self.assertAlmostEqual(float((drawn == 0).mean()), 0.5, delta=0.02)
 

@@ -17,7 +17,6 @@ import torch
 import torch.distributed as dist
 from monai.data import DataLoader, Dataset
 from monai.engines import SupervisedEvaluator
-from monai.handlers import from_engine
 from monai.transforms import Activationsd
 
 from monai_fair.handlers import FairnessGapMetric, FairnessObjectiveMetric, GroupFairnessMetric, WorstGroupMetric

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import tempfile
 import unittest
 from pathlib import Path
 
-import numpy as np
 import torch
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference, true_positive_rate
 from monai.handlers import ROCAUC, MetricsSaver, StatsHandler, TensorBoardStatsHandler, from_engine

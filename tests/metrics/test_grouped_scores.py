@@ -62,7 +62,7 @@ class TestOrder(unittest.TestCase):
             self.assertTrue(bool((key[1:] >= key[:-1]).all()))
             torch.testing.assert_close(gs.sorted_labels[lab], y[order, lab].double())
             # tie blocks: same (group, score) inside, different at the boundaries
-            bs, be = gs.block_start[lab], gs.block_end[lab]
+            bs, be = gs.tie_blocks(lab)
             for i in range(0, 500, 37):
                 self.assertTrue(bool((key[bs[i] : be[i]] == key[i]).all()))
                 self.assertTrue(bs[i] == 0 or key[bs[i] - 1] != key[i])
@@ -74,7 +74,16 @@ class TestOrder(unittest.TestCase):
             torch.tensor([0.1, 0.2, 0.2, 0.3]), torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1])
         )
         self.assertEqual(gs.has_ties, [False])  # equal scores in different groups are not a tie
-        self.assertEqual(gs.block_end[0].tolist(), [1, 2, 3, 4])
+        self.assertEqual(gs.tie_blocks(0)[1].tolist(), [1, 2, 3, 4])
+        self.assertEqual(gs.tied_positions[0].numel(), 0)
+
+    def test_empty_last_group_does_not_split_a_tie(self):
+        gs = build_grouped_scores(
+            torch.tensor([0.1, 0.5, 0.5]), torch.tensor([0, 1, 0]), torch.zeros(3), group_codes=[0, 1]
+        )
+        self.assertEqual(gs.tied_positions[0].tolist(), [1, 2])
+        self.assertEqual(gs.tie_blocks(0)[0].tolist(), [0, 1, 1])
+        self.assertEqual(gs.tie_blocks(0)[1].tolist(), [1, 3, 3])
 
     def test_cut_and_bin_positions(self):
         s = torch.tensor([0.0, 0.5, 0.25, 1.0, 0.75, 0.5])

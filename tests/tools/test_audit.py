@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import os
 import tempfile
 import unittest
 from pathlib import Path

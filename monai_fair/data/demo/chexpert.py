@@ -115,8 +115,13 @@ def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: 
     if unknown:
         raise ValueError(f"unknown CheXpert demo parameters {unknown}; known: {sorted(CHEXPERT_DEMO_DEFAULTS)}.")
     p = {**CHEXPERT_DEMO_DEFAULTS, **params}
-    for key in ("male_fraction", "race_shift", "uncertain_fraction", "lateral_fraction",
-                "missing_demographics_fraction"):
+    for key in (
+        "male_fraction",
+        "race_shift",
+        "uncertain_fraction",
+        "lateral_fraction",
+        "missing_demographics_fraction",
+    ):
         if not 0.0 <= float(p[key]) <= 1.0:
             raise ValueError(f"{key} must be in [0, 1], got {p[key]}.")
     if int(p["n_patients"]) < 10 or int(p["image_size"]) < 16:
@@ -159,8 +164,11 @@ def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: 
                     "GENDER": "Male" if male else "Female",
                     "AGE_AT_CXR": age,
                     "PRIMARY_RACE": race_names[r],
-                    "ETHNICITY": "Hispanic/Latino" if hispanic else ("Unknown" if group == "unknown" else
-                                                                     "Non-Hispanic/Non-Latino"),
+                    "ETHNICITY": (
+                        "Hispanic/Latino"
+                        if hispanic
+                        else ("Unknown" if group == "unknown" else "Non-Hispanic/Non-Latino")
+                    ),
                 }
             )
         n_studies = 1 if split == "valid" else 1 + int(rng.poisson(float(p["studies_per_patient"]) - 1.0))
@@ -204,8 +212,14 @@ def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: 
                 counts["images"] += 1
                 counts["frontal" if fl == "Frontal" else "lateral"] += 1
                 tables[split].append(
-                    {"Path": rel, "Sex": "Male" if male else "Female", "Age": age, "Frontal/Lateral": fl,
-                     "AP/PA": appa, **{name: labels[name] for name in CHEXPERT_LABELS}}
+                    {
+                        "Path": rel,
+                        "Sex": "Male" if male else "Female",
+                        "Age": age,
+                        "Frontal/Lateral": fl,
+                        "AP/PA": appa,
+                        **{name: labels[name] for name in CHEXPERT_LABELS},
+                    }
                 )
     for split, rows in tables.items():
         pd.DataFrame(rows, columns=["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *CHEXPERT_LABELS]).to_csv(

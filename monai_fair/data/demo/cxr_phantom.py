@@ -42,9 +42,7 @@ def soft_ellipse(
     return 1.0 / (1.0 + np.exp(-(1.0 - r) * sharpness))
 
 
-def _paint(
-    img: np.ndarray, cy: float, cx: float, ry: float, rx: float, sharpness: float, amount: float
-) -> np.ndarray:
+def _paint(img: np.ndarray, cy: float, cx: float, ry: float, rx: float, sharpness: float, amount: float) -> np.ndarray:
     """Add ``amount * soft_ellipse`` to ``img`` in place, evaluated only inside the ellipse's bounding box (the
     sigmoid edge is below 1e-3 beyond ``1 + 7 / sharpness`` radii). Returns the painted window's mask-sized view."""
     size = img.shape[0]
