@@ -5,7 +5,8 @@ The model is fine-tuned with Adam on the validation data to push the proxy towar
 the initial validation bias is ``>= 0``, ascent when it is negative (the direction is fixed for the run). Every
 ``len(loader) // n_evals`` batches the model is evaluated on the whole validation set *in eval mode* (the reference
 evaluated with dropout on), with a balanced-accuracy-optimal threshold; the selected model has the smallest
-``|bias|`` among the evaluations (the initial model included) with balanced accuracy ``>= rho``. The run stops when
+``|bias|`` among the evaluations (the initial model included) with balanced accuracy ``>= rho`` (with
+``rho_relative``: the initial model's validation balanced accuracy minus ``rho_relative``). The run stops when
 balanced accuracy falls to 0.52 or below.
 
 The per-batch proxy is the batch's share of the full-set proxy (weights counted over the whole validation set,
@@ -50,6 +51,9 @@ class BiasGradientDebiaser(Debiaser):
         epochs: passes over the validation data (10 / 8).
         n_evals: validation evaluations per epoch (5 / 8).
         rho: lower bound on validation balanced accuracy for a model to be selectable (0.75 / 0.55).
+        rho_relative: if set, ``rho`` is ignored and the bound is the initial model's validation balanced accuracy
+            minus ``rho_relative`` (>= 0), i.e. "stay within ``rho_relative`` of the standard model"; the bound used
+            is reported in ``state["rho"]``.
         stop_balanced_accuracy: stop once balanced accuracy falls to this level or below (0.52).
         freeze_batchnorm: keep BatchNorm in eval mode during the training passes (default True).
         weight_decay: Adam weight decay (0).
@@ -57,8 +61,8 @@ class BiasGradientDebiaser(Debiaser):
 
     ``fit`` returns the selected model (a copy; the input is not modified), its validation evaluation and the
     trajectory of every evaluation (index 0 = the initial model; ``extra`` has ``epoch``, ``iteration``,
-    ``threshold``). ``state`` holds ``selected_evaluation``, ``qualified``, ``direction``, ``stopped_early`` and a
-    ``message``.
+    ``threshold``). ``state`` holds ``selected_evaluation``, ``qualified``, ``direction``, ``stopped_early``, ``rho``
+    (the bound used) and a ``message``.
     """
 
     name = "bias_gradient"
@@ -69,6 +73,7 @@ class BiasGradientDebiaser(Debiaser):
         epochs: int = 10,
         n_evals: int = 5,
         rho: float = 0.75,
+        rho_relative: float | None = None,
         stop_balanced_accuracy: float = 0.52,
         freeze_batchnorm: bool = True,
         weight_decay: float = 0.0,
@@ -82,7 +87,10 @@ class BiasGradientDebiaser(Debiaser):
         self.lr = float(lr)
         self.epochs = int(epochs)
         self.n_evals = int(n_evals)
+        if rho_relative is not None and not float(rho_relative) >= 0:
+            raise ValueError(f"rho_relative must be >= 0, got {rho_relative}.")
         self.rho = float(rho)
+        self.rho_relative = None if rho_relative is None else float(rho_relative)
         self.stop_balanced_accuracy = float(stop_balanced_accuracy)
         self.freeze_batchnorm = bool(freeze_batchnorm)
         self.weight_decay = float(weight_decay)
@@ -135,6 +143,7 @@ class BiasGradientDebiaser(Debiaser):
         weights = FullSetProxyWeights(labels, groups, self.privileged, self.metric)
         n_total = weights.n_samples
         sign = 1.0 if evaluation.bias >= 0 else -1.0
+        rho = self.rho if self.rho_relative is None else evaluation.balanced_accuracy - self.rho_relative
         try:
             n_batches = len(loader)  # type: ignore[arg-type]
         except TypeError:
@@ -144,7 +153,7 @@ class BiasGradientDebiaser(Debiaser):
         trajectory = Trajectory()
         trajectory.append(0, evaluation, epoch=-1, iteration=0, threshold=evaluation.threshold)
         evaluations = [evaluation]
-        qualified = evaluation.balanced_accuracy >= self.rho
+        qualified = evaluation.balanced_accuracy >= rho
         best_index = 0
         best_abs = abs(evaluation.bias) if qualified else math.inf
         best_state: dict[str, torch.Tensor] | None = None
@@ -172,7 +181,7 @@ class BiasGradientDebiaser(Debiaser):
                     trajectory.append(
                         len(trajectory), evaluation, epoch=epoch, iteration=iteration, threshold=evaluation.threshold
                     )
-                    if evaluation.balanced_accuracy >= self.rho and abs(evaluation.bias) < best_abs:
+                    if evaluation.balanced_accuracy >= rho and abs(evaluation.bias) < best_abs:
                         qualified = True
                         best_index, best_abs = len(evaluations) - 1, abs(evaluation.bias)
                         best_state = {k: v.detach().clone() for k, v in tuned.state_dict().items()}
@@ -190,7 +199,7 @@ class BiasGradientDebiaser(Debiaser):
         if qualified:
             message = f"selected evaluation {best_index} of {len(evaluations) - 1}."
         else:
-            message = f"no evaluation reached balanced accuracy >= rho={self.rho}; the initial model is returned."
+            message = f"no evaluation reached balanced accuracy >= rho={rho:.4f}; the initial model is returned."
         if stopped_early:
             message += f" Stopped early: balanced accuracy <= {self.stop_balanced_accuracy}."
         return DebiasResult(
@@ -205,6 +214,7 @@ class BiasGradientDebiaser(Debiaser):
                 "qualified": qualified,
                 "direction": "descent" if sign > 0 else "ascent",
                 "stopped_early": stopped_early,
+                "rho": rho,
                 "message": message,
             },
         )

@@ -11,7 +11,9 @@ Algorithm (per step, at most ``max_steps`` steps):
 3. forward pass over validation, balanced-accuracy-optimal threshold, bias, balanced accuracy, objective.
 
 The selected model is the one with the smallest ``|bias|`` among those with balanced accuracy ``>= rho``; the
-unpruned model (step 0) is a candidate. If none qualifies the unpruned model is returned and the result says so.
+unpruned model (step 0) is a candidate. With ``rho_relative`` the bound is relative to the unpruned model:
+``rho = (initial validation balanced accuracy) - rho_relative`` ("keep balanced accuracy within ``rho_relative`` of
+the standard model"). If none qualifies the unpruned model is returned and the result says so.
 Differences from the reference code: exact full-set proxy gradient (any batch size, no NaN batch), pruned units never
 re-selected, no off-by-one in the trajectory, no crash when nothing qualifies, the selected mask is what the returned
 model carries (and what its state dict saves).
@@ -76,6 +78,8 @@ class PruningDebiaser(Debiaser):
         max_steps: maximum number of pruning steps (10).
         dynamic: re-estimate the influence after every step (True); otherwise one estimate is reused.
         rho: lower bound on validation balanced accuracy for a step to be selectable (ϱ; 0.65 / 0.55 in the paper).
+        rho_relative: if set, ``rho`` is ignored and the bound is the unpruned model's validation balanced accuracy
+            minus ``rho_relative`` (>= 0); the bound used is reported in ``state["rho"]``.
         stop_early: stop once balanced accuracy falls to ``stop_balanced_accuracy`` or below.
         stop_balanced_accuracy: early-stopping level (0.55).
         layers: names of the prunable layers; default every convolution of the model.
@@ -85,7 +89,7 @@ class PruningDebiaser(Debiaser):
 
     ``fit`` returns a :class:`~monai_fair.debias.base.DebiasResult` whose ``model`` is a copy of the input model
     with :class:`~monai_fair.debias.unit_mask.UnitMaskedLayer` wrappers carrying the selected mask; ``state`` holds
-    ``layers``, ``selected_step``, ``n_pruned``, ``n_units``, ``qualified`` and a ``message``.
+    ``layers``, ``selected_step``, ``n_pruned``, ``n_units``, ``qualified``, ``rho`` (the bound used) and a ``message``.
     """
 
     name = "pruning"
@@ -96,6 +100,7 @@ class PruningDebiaser(Debiaser):
         max_steps: int = 10,
         dynamic: bool = True,
         rho: float = 0.65,
+        rho_relative: float | None = None,
         stop_early: bool = True,
         stop_balanced_accuracy: float = 0.55,
         layers: Sequence[str] | None = None,
@@ -112,7 +117,10 @@ class PruningDebiaser(Debiaser):
         self.step_size = int(step_size)
         self.max_steps = int(max_steps)
         self.dynamic = bool(dynamic)
+        if rho_relative is not None and not float(rho_relative) >= 0:
+            raise ValueError(f"rho_relative must be >= 0, got {rho_relative}.")
         self.rho = float(rho)
+        self.rho_relative = None if rho_relative is None else float(rho_relative)
         self.stop_early = bool(stop_early)
         self.stop_balanced_accuracy = float(stop_balanced_accuracy)
         self.layers = list(layers) if layers is not None else None
@@ -183,12 +191,13 @@ class PruningDebiaser(Debiaser):
             raise ValueError("the validation bias is undefined (a group or class cell is empty).")
         weights = FullSetProxyWeights(labels, groups, self.privileged, self.metric)
         run = PruningRun(pruned, masks, loader, weights, direction=1.0 if evaluation.bias >= 0 else -1.0)
+        rho = self.rho if self.rho_relative is None else evaluation.balanced_accuracy - self.rho_relative
 
         trajectory = Trajectory()
         trajectory.append(0, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold)
         evaluations = [evaluation]
         chosen: list[torch.Tensor] = []
-        best_step = 0 if evaluation.balanced_accuracy >= self.rho else None
+        best_step = 0 if evaluation.balanced_accuracy >= rho else None
         best_abs = abs(evaluation.bias) if best_step is not None else math.inf
         stop = f"reached max_steps={self.max_steps}"
         for step in range(1, self.max_steps + 1):
@@ -201,7 +210,7 @@ class PruningDebiaser(Debiaser):
             evaluation, _, _ = self._evaluate_model(pruned, loader)
             evaluations.append(evaluation)
             trajectory.append(step, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold)
-            if evaluation.balanced_accuracy >= self.rho and abs(evaluation.bias) < best_abs:
+            if evaluation.balanced_accuracy >= rho and abs(evaluation.bias) < best_abs:
                 best_step, best_abs = step, abs(evaluation.bias)
             if self.stop_early and evaluation.balanced_accuracy <= self.stop_balanced_accuracy:
                 stop = f"balanced accuracy {evaluation.balanced_accuracy:.4f} <= {self.stop_balanced_accuracy}"
@@ -216,7 +225,7 @@ class PruningDebiaser(Debiaser):
             message = f"selected step {selected} of {len(chosen)} (stopped: {stop})."
         else:
             message = (
-                f"no step reached balanced accuracy >= rho={self.rho}; the unpruned model is returned "
+                f"no step reached balanced accuracy >= rho={rho:.4f}; the unpruned model is returned "
                 f"(stopped: {stop})."
             )
         pruned.train(model.training)
@@ -234,6 +243,7 @@ class PruningDebiaser(Debiaser):
                 "n_units": masks.n_units,
                 "qualified": qualified,
                 "direction": run.direction,
+                "rho": rho,
                 "message": message,
             },
         )

@@ -99,7 +99,7 @@ class TestMimicVggPruningBundle(unittest.TestCase):
         table.to_csv(manifest, index=False)
         cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("m"),
                "--dataset", "manifest", "--manifest_file", str(manifest), "--label", "melanoma",
-               "--privileged", "male", "--unprivileged", "female", "--methods", "['reject_option']",
+               "--privileged", "M", "--unprivileged", "F", "--methods", "['reject_option']",
                "--val_batch_size", "8"]
         proc = _run(cmd, self.env, cwd=str(self.out))
         self.assertNotIn("DEMO DATA", (self.out / "m" / "eval" / "summary.md").read_text())

@@ -66,6 +66,22 @@ class TestBiasGradient(unittest.TestCase):
         for (k, v), v0 in zip(result.model.state_dict().items(), self.net.state_dict().values()):
             self.assertTrue(torch.equal(v, v0), k)
 
+    def test_relative_rho(self):
+        loader = make_loader(self.val, 32)
+        before = evaluate(self.net, loader)
+        delta = 0.05
+        result = BiasGradientDebiaser(lr=2e-3, epochs=2, n_evals=4, rho=1.01, rho_relative=delta).fit(self.net, loader)
+        traj = result.trajectory
+        # the absolute rho is ignored: the bound is the initial validation BA minus delta
+        self.assertAlmostEqual(result.state["rho"], before.balanced_accuracy - delta)
+        self.assertTrue(result.state["qualified"])
+        ok = [i for i in range(len(traj)) if traj.balanced_accuracy[i] >= before.balanced_accuracy - delta]
+        self.assertEqual(result.state["selected_evaluation"], min(ok, key=lambda i: (abs(traj.bias[i]), i)))
+        self.assertGreaterEqual(result.validation.balanced_accuracy, before.balanced_accuracy - delta)
+        self.assertLess(abs(result.validation.bias), abs(before.bias))
+        with self.assertRaises(ValueError):
+            BiasGradientDebiaser(rho_relative=-0.1)
+
     def test_stops_when_accuracy_collapses(self):
         result = BiasGradientDebiaser(lr=1e-3, epochs=3, n_evals=2, rho=0.0, stop_balanced_accuracy=0.99).fit(
             self.net, make_loader(self.val, 64)

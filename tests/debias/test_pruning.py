@@ -93,6 +93,25 @@ class TestPruning(unittest.TestCase):
             )
         self.assertAlmostEqual(result.validation.bias, result.trajectory.bias[0])
 
+    def test_relative_rho(self):
+        loader = make_loader(self.val, 64)
+        before = evaluate(self.net, loader)
+        delta = 0.05
+        result = PruningDebiaser(step_size=20, max_steps=6, rho=1.01, rho_relative=delta).fit(self.net, loader)
+        traj = result.trajectory
+        # the absolute rho is ignored: the bound is the unpruned validation BA minus delta
+        self.assertAlmostEqual(result.state["rho"], before.balanced_accuracy - delta)
+        self.assertTrue(result.state["qualified"])
+        ok = [i for i in range(len(traj)) if traj.balanced_accuracy[i] >= before.balanced_accuracy - delta]
+        self.assertEqual(result.state["selected_step"], min(ok, key=lambda i: (abs(traj.bias[i]), i)))
+        self.assertGreaterEqual(result.validation.balanced_accuracy, before.balanced_accuracy - delta)
+        # a zero margin admits only steps at least as accurate as the unpruned model
+        strict = PruningDebiaser(step_size=20, max_steps=6, rho=0.0, rho_relative=0.0).fit(self.net, loader)
+        self.assertGreaterEqual(strict.validation.balanced_accuracy, before.balanced_accuracy)
+        self.assertEqual(PruningDebiaser(rho=0.3).fit(self.net, loader).state["rho"], 0.3)
+        with self.assertRaises(ValueError):
+            PruningDebiaser(rho_relative=-0.1)
+
     def test_early_stop_and_static_influence(self):
         loader = make_loader(self.val, 64)
         result = PruningDebiaser(step_size=40, max_steps=10, rho=0.5, stop_balanced_accuracy=0.99).fit(self.net, loader)
