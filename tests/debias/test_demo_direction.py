@@ -1,0 +1,92 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""Slow check of the *direction* of the intra-processing debiasers on the MIMIC-CXR demo's planted sex bias.
+
+The standard VGG of the ``mimic_vgg_pruning`` bundle (demo scale, its own config) under-diagnoses women on
+validation; pruning, bias GD/A and the engineered bias gradient, with the bundle's demo settings (fewer steps), must
+each reduce validation |EOD| clearly while keeping validation balanced accuracy within the configured
+``rho_relative`` of the standard model. The debiased models are re-evaluated here (outputs collected again, EOD and BA
+computed with numpy at the returned threshold), so a debiaser that did nothing, went the wrong way, or reported
+figures its model does not reproduce fails. Run with ``pytest -m slow`` (a few minutes on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "mimic_vgg_pruning"
+METHODS = ("pruning", "bias_gda", "engineered_bias_gradient")
+# a clearly visible bias before, and a clear reduction after (validation |EOD| units)
+MIN_STANDARD_ABS_EOD = 0.1
+MIN_REDUCTION = 0.05
+
+
+def _ba_eod(probs: np.ndarray, labels: np.ndarray, groups: np.ndarray, threshold: float) -> tuple[float, float]:
+    """Numpy oracle: balanced accuracy and EOD = TPR(F=0) - TPR(M=1) of ``probs > threshold``."""
+    pred, y = probs > threshold, labels == 1
+    ba = 0.5 * (pred[y].mean() + (~pred[~y]).mean())
+    return float(ba), float(pred[y & (groups == 0)].mean() - pred[y & (groups == 1)].mean())
+
+
+@pytest.mark.slow
+class TestDemoDebiasingDirection(unittest.TestCase):
+    def test_debiasers_reduce_eod_within_rho_relative(self):
+        from monai.bundle import ConfigParser
+        from monai.utils import set_determinism
+
+        from monai_fair.debias import collect_outputs
+
+        with tempfile.TemporaryDirectory() as tmp:
+            parser = ConfigParser()
+            parser.read_config(str(BUNDLE / "configs" / "train.json"))
+            parser["demo_dir"] = str(Path(tmp) / "demo")
+            parser["output_dir"] = str(Path(tmp) / "eval")
+            parser["ckpt_dir"] = str(Path(tmp) / "models")
+            parser["device"] = "cpu"
+            # fewer debiasing steps than the bundle's demo defaults
+            parser["debiasers"]["pruning"]["max_steps"] = 8
+            for m in ("bias_gda", "engineered_bias_gradient"):
+                parser["debiasers"][m]["epochs"] = 3
+            parser.parse()
+            set_determinism(seed=42)
+            parser.get_parsed_content("train#trainer").run()
+            net = parser.get_parsed_content("network")
+            net.load_state_dict(torch.load(Path(tmp) / "models" / "seed_42" / "model.pt", weights_only=True))
+            net.eval()
+            val = parser.get_parsed_content("study#val_loader")
+
+            def figures(model, threshold=None):
+                p, y, g = (t.numpy() for t in collect_outputs(model, val, "cpu", group_key="sex"))
+                if threshold is None:  # the studies' rule: first BA maximum over a 101-point grid
+                    grid = np.linspace(0, 1, 101)
+                    threshold = float(grid[int(np.argmax([_ba_eod(p, y, g, t)[0] for t in grid]))])
+                return _ba_eod(p, y, g, threshold)
+
+            ba0, eod0 = figures(net)
+            self.assertGreaterEqual(abs(eod0), MIN_STANDARD_ABS_EOD, "the demo's planted bias is not visible")
+            self.assertLess(eod0, 0)  # women are under-diagnosed
+            for method in METHODS:
+                with self.subTest(method=method):
+                    debiaser = parser.get_parsed_content(f"debiasers#{method}")
+                    self.assertIsNotNone(debiaser.rho_relative, "the demo settings use a relative accuracy bound")
+                    result = debiaser.fit(copy.deepcopy(net), val)
+                    self.assertTrue(result.state["qualified"])
+                    ba, eod = figures(result.model, result.threshold)
+                    self.assertAlmostEqual(ba, result.validation.balanced_accuracy, places=6)
+                    self.assertAlmostEqual(eod, result.validation.bias, places=6)
+                    self.assertLessEqual(
+                        abs(eod), abs(eod0) - MIN_REDUCTION, f"{method}: EOD {eod0:+.3f} -> {eod:+.3f}"
+                    )
+                    self.assertGreaterEqual(
+                        ba, ba0 - debiaser.rho_relative - 1e-9, f"{method}: BA {ba0:.3f} -> {ba:.3f}"
+                    )
+
+
+if __name__ == "__main__":
+    unittest.main()
