@@ -3,8 +3,24 @@
 
 from __future__ import annotations
 
-from .codes import DEFAULT_AGE_BINS, SEX_CODES, SEX_NAMES, UNKNOWN, age_group_names, encode_age_group, encode_sex, invert
-from .privacy import hash_patient_id
+from .chexpert import (
+    CHEXPERT_LABELS,
+    CHEXPERT_RACE_RULES,
+    apply_uncertainty_policy,
+    binary_disease_task,
+    build_chexpert_manifest,
+    read_chexpert_demographics,
+)
+from .codes import (
+    DEFAULT_AGE_BINS,
+    SEX_CODES,
+    SEX_NAMES,
+    UNKNOWN,
+    age_group_names,
+    encode_age_group,
+    encode_sex,
+    invert,
+)
 from .demo import DEMO_DATASETS, default_demo_root, make_demo_dataset
 from .dicom_header import (
     DEMOGRAPHIC_KEYWORDS,
@@ -19,15 +35,6 @@ from .dicom_header import (
 from .dicom_scan import DicomScanResult, load_dicom_manifest, scan_dicom_folder
 from .dicom_series import DicomSeriesReader, order_slices, slice_normal, slice_positions
 from .embeddings import NLST_SEX_MAP, EmbeddingDataset, EmbeddingTable, load_embedding_table, write_embedding_table
-from .nifti_manifest import build_nifti_manifest, nifti_id
-from .patient_age import (
-    AgeResult,
-    age_from_dates,
-    parse_dicom_date,
-    parse_patient_age,
-    parse_patient_age_with_reason,
-    resolve_patient_age,
-)
 from .isic import (
     AGE_GROUP_60_NAMES,
     ISIC2017_DX,
@@ -51,17 +58,18 @@ from .manifest import (
     read_manifest,
     write_manifest,
 )
-from .chexpert import (
-    CHEXPERT_LABELS,
-    CHEXPERT_RACE_RULES,
-    apply_uncertainty_policy,
-    binary_disease_task,
-    build_chexpert_manifest,
-    read_chexpert_demographics,
-)
 from .mimic_cxr import MIMIC_CXR_LABELS, MIMIC_RACE_GROUPS, MIMIC_RACE_RULES, build_mimic_cxr_manifest
+from .nifti_manifest import build_nifti_manifest, nifti_id
 from .nih import NIH_FINDINGS, NIH_LABELS, build_nih_manifest
-from .splits import assert_no_patient_leakage, patient_level_split, patient_overlap, split_frames
+from .patient_age import (
+    AgeResult,
+    age_from_dates,
+    parse_dicom_date,
+    parse_patient_age,
+    parse_patient_age_with_reason,
+    resolve_patient_age,
+)
+from .privacy import hash_patient_id
 from .sampling import (
     balance_negatives,
     group_balanced_weights,
@@ -71,3 +79,4 @@ from .sampling import (
     resolve_code,
     subsample_to_proportions,
 )
+from .splits import assert_no_patient_leakage, patient_level_split, patient_overlap, split_frames

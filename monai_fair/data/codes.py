@@ -10,14 +10,33 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["UNKNOWN", "SEX_CODES", "SEX_NAMES", "DEFAULT_AGE_BINS", "encode_sex", "encode_age_group", "age_group_names", "invert"]
+__all__ = [
+    "UNKNOWN",
+    "SEX_CODES",
+    "SEX_NAMES",
+    "DEFAULT_AGE_BINS",
+    "encode_sex",
+    "encode_age_group",
+    "age_group_names",
+    "invert",
+]
 
 UNKNOWN = -1
 
 SEX_CODES: dict[str, int] = {"F": 0, "M": 1, "O": 2}
 SEX_NAMES: dict[int, str] = {v: k for k, v in SEX_CODES.items()}
 
-_SEX_ALIASES = {"F": "F", "FEMALE": "F", "W": "F", "WOMAN": "F", "M": "M", "MALE": "M", "MAN": "M", "O": "O", "OTHER": "O"}
+_SEX_ALIASES = {
+    "F": "F",
+    "FEMALE": "F",
+    "W": "F",
+    "WOMAN": "F",
+    "M": "M",
+    "MALE": "M",
+    "MAN": "M",
+    "O": "O",
+    "OTHER": "O",
+}
 
 
 def encode_sex(value: object) -> int:

@@ -3,16 +3,31 @@
 
 from __future__ import annotations
 
+from .adaptive_pruning import AdaptivePruningDebiaser, kmeans, unit_weight_magnitude
+from .adversarial_finetune import AdversarialFineTuning, batch_bias_target
 from .base import (
     BinaryEvaluation,
-    DebiasResult,
     Debiaser,
+    DebiasResult,
     Trajectory,
     check_binary_fit_data,
     collect_outputs,
     evaluate_binary,
     positive_probability,
 )
+from .bias_gradient import BiasGradientDebiaser, freeze_batchnorm_
+from .engineered_bias_gradient import EngineeredBiasGradientDebiaser, binary_task_loss
+from .equalized_odds import (
+    EqualizedOddsPostprocessing,
+    EqualizedOddsPostprocessor,
+    equalized_odds_lp,
+    group_confusion_rates,
+)
+from .influence import FullSetProxyWeights, unit_influence
+from .pruning import PruningDebiaser
+from .random_perturbation import RandomPerturbation, bootstrap_objective, bootstrap_weights
+from .reject_option import RejectOptionClassification, RejectOptionPostprocessor, reject_option_grid
+from .study import DebiasingStudy, evaluate_hard_predictions, load_debiased, write_debiasing_report
 from .unit_mask import (
     UnitMaskedLayer,
     UnitMaskSet,
@@ -23,18 +38,3 @@ from .unit_mask import (
     load_unit_masked_state_dict,
     prunable_layer_names,
 )
-from .influence import FullSetProxyWeights, unit_influence
-from .pruning import PruningDebiaser
-from .adaptive_pruning import AdaptivePruningDebiaser, kmeans, unit_weight_magnitude
-from .bias_gradient import BiasGradientDebiaser, freeze_batchnorm_
-from .engineered_bias_gradient import EngineeredBiasGradientDebiaser, binary_task_loss
-from .reject_option import RejectOptionClassification, RejectOptionPostprocessor, reject_option_grid
-from .equalized_odds import (
-    EqualizedOddsPostprocessing,
-    EqualizedOddsPostprocessor,
-    equalized_odds_lp,
-    group_confusion_rates,
-)
-from .random_perturbation import RandomPerturbation, bootstrap_objective, bootstrap_weights
-from .adversarial_finetune import AdversarialFineTuning, batch_bias_target
-from .study import DebiasingStudy, evaluate_hard_predictions, load_debiased, write_debiasing_report

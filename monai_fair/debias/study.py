@@ -20,7 +20,7 @@ import torch
 
 from monai_fair.metrics import compute_binary_bias, constrained_objective
 
-from .base import DebiasResult, Debiaser, collect_outputs, evaluate_binary
+from .base import Debiaser, DebiasResult, collect_outputs, evaluate_binary
 from .unit_mask import load_unit_masked_state_dict
 
 __all__ = ["DebiasingStudy", "evaluate_hard_predictions", "load_debiased", "write_debiasing_report"]
@@ -175,7 +175,12 @@ class DebiasingStudy:
             self.records.append(rec)
         logger.info(
             "seed %s %-26s test BA %.3f  %s %+.3f  objective %.3f  (%.1f s)",
-            self.seed, method, test["balanced_accuracy"], self.metric.upper(), test["bias"], test["objective"],
+            self.seed,
+            method,
+            test["balanced_accuracy"],
+            self.metric.upper(),
+            test["bias"],
+            test["objective"],
             seconds,
         )
 

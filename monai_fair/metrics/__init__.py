@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from .bias import BIAS_KINDS, compute_binary_bias
-from .objective import constrained_objective
-from .proxies import compute_bias_proxy, proxy_weights
-from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold
 from .auc import compute_group_roc_auc
+from .bias import BIAS_KINDS, compute_binary_bias
 from .bootstrap import bootstrap_intervals, bootstrap_replicates, bootstrap_weights, make_generator, percentile_interval
 from .calibration import compute_group_ece
+from .cumulative import FairnessCumulative, as_group_batch, as_prediction_batch
 from .fairness_table import FairnessTable, compute_fairness_table, resolve_group_names
 from .gaps import (
     GAP_KEYS,
@@ -22,5 +20,7 @@ from .gaps import (
 )
 from .group_stats import GROUP_STAT_KEYS, compute_group_stats
 from .grouped_scores import GroupedScores, build_grouped_scores
+from .objective import constrained_objective
+from .proxies import compute_bias_proxy, proxy_weights
+from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
-from .cumulative import FairnessCumulative, as_group_batch, as_prediction_batch

@@ -15,9 +15,7 @@ __all__ = ["proxy_weights", "compute_bias_proxy"]
 _KINDS = ("spd", "eod")
 
 
-def proxy_weights(
-    labels: torch.Tensor, groups: torch.Tensor, privileged: int = 1, kind: str = "eod"
-) -> torch.Tensor:
+def proxy_weights(labels: torch.Tensor, groups: torch.Tensor, privileged: int = 1, kind: str = "eod") -> torch.Tensor:
     """Per-sample weights ``w`` such that ``sum(w * prob)`` is the proxy "unprivileged minus privileged".
 
     * SPD: ``w_i = [a_i = u]/N_u - [a_i = p]/N_p``
@@ -49,9 +47,7 @@ def proxy_weights(
     n_priv, n_unpriv = int(priv.sum()), int(unpriv.sum())
     if n_priv == 0 or n_unpriv == 0:
         what = "positive samples of " if kind == "eod" else "samples of "
-        raise ValueError(
-            f"the {kind.upper()} proxy is undefined: {what}privileged={n_priv}, unprivileged={n_unpriv}."
-        )
+        raise ValueError(f"the {kind.upper()} proxy is undefined: {what}privileged={n_priv}, unprivileged={n_unpriv}.")
     return unpriv.to(torch.float32) / n_unpriv - priv.to(torch.float32) / n_priv
 
 

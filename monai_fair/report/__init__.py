@@ -4,6 +4,15 @@
 from __future__ import annotations
 
 from .aggregate import aggregate_results, bootstrap_mean_interval
+from .group_plots import (
+    figure_to_array,
+    figure_to_png,
+    plot_group_calibration,
+    plot_group_metric_bars,
+    plot_group_roc,
+    reliability_curve,
+    roc_curve_points,
+)
 from .html import html_table, image_data_uri, render_study_html, write_html
 from .results import RECORD_METRICS, SPLITS, STUDY_RESULTS_FORMAT, StudyResults
 from .study_plots import method_colors, plot_method_bars, plot_tradeoff, plot_trajectories
@@ -16,13 +25,4 @@ from .tables import (
     summary_display_table,
     summary_markdown,
     write_csv,
-)
-from .group_plots import (
-    figure_to_array,
-    figure_to_png,
-    plot_group_calibration,
-    plot_group_metric_bars,
-    plot_group_roc,
-    reliability_curve,
-    roc_curve_points,
 )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .cxr import CenterCropToSquared, CXRChannelsd, HistogramEqualized, cxr_preprocess_transforms, equalize_histogram
 from .dicom_demographics import DicomDemographicsd, DicomDemographicsD, DicomDemographicsDict
 from .ght import MET_CASE, OTSU_CASE, ght_scores, percentile_case, threshold_ght
 from .gray_world import GrayWorld, GrayWorldd, gray_world
@@ -26,4 +27,3 @@ from .ita import (
     srgb_to_lab,
     trimmed_median,
 )
-from .cxr import CenterCropToSquared, CXRChannelsd, HistogramEqualized, cxr_preprocess_transforms, equalize_histogram

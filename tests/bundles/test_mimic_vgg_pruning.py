@@ -21,25 +21,39 @@ MULTI_GPU = str(BUNDLE / "configs" / "multi_gpu_train.json")
 
 # a small, fast configuration of the whole study (every method, tiny steps)
 SMALL = [
-    "--demo_params", "{'n_subjects': 400}",
-    "--epochs", "2",
-    "--input_size", "32",
-    "--n_bootstrap", "20",
-    "--debiasers#random_perturbation#trials", "3",
-    "--debiasers#adversarial#epochs", "1",
-    "--debiasers#adversarial#critic_steps", "3",
-    "--debiasers#adversarial#actor_steps", "2",
-    "--debiasers#pruning#max_steps", "2",
-    "--debiasers#adaptive_pruning#max_steps", "2",
-    "--debiasers#bias_gda#epochs", "1",
-    "--debiasers#engineered_bias_gradient#epochs", "1",
+    "--demo_params",
+    "{'n_subjects': 400}",
+    "--epochs",
+    "2",
+    "--input_size",
+    "32",
+    "--n_bootstrap",
+    "20",
+    "--debiasers#random_perturbation#trials",
+    "3",
+    "--debiasers#adversarial#epochs",
+    "1",
+    "--debiasers#adversarial#critic_steps",
+    "3",
+    "--debiasers#adversarial#actor_steps",
+    "2",
+    "--debiasers#pruning#max_steps",
+    "2",
+    "--debiasers#adaptive_pruning#max_steps",
+    "2",
+    "--debiasers#bias_gda#epochs",
+    "1",
+    "--debiasers#engineered_bias_gradient#epochs",
+    "1",
 ]
 
 
 def _run(args: list[str], env: dict[str, str], cwd: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise AssertionError(f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -69,8 +83,16 @@ class TestMimicVggPruningBundle(unittest.TestCase):
         self.assertEqual(set(table["method"]), methods)
         self.assertIn("DEMO DATA", (eval_dir / "summary.md").read_text())
         # every saved debiased model / post-processor reloads and reproduces its test figures exactly
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{EVALUATE}']", *SMALL,
-               *self._paths("a")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            f"['{TRAIN}','{EVALUATE}']",
+            *SMALL,
+            *self._paths("a"),
+        ]
         _run(cmd, self.env, cwd=str(self.out))
         again = pd.read_csv(eval_dir / "reevaluated" / "results_per_seed.csv")
         cols = ["method", "split", "balanced_accuracy", "eod", "spd"]
@@ -81,10 +103,23 @@ class TestMimicVggPruningBundle(unittest.TestCase):
             pd.testing.assert_series_equal(test_rows[col], test_rows[f"{col}_re"], check_names=False, atol=1e-9)
         # TorchScript export of the trained standard model
         ts = self.out / "model.ts"
-        cmd = [sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(ts),
-               "--ckpt_file", str(self.out / "a" / "models" / "seed_42" / "model.pt"),
-               "--meta_file", str(BUNDLE / "configs" / "metadata.json"), "--config_file", TRAIN,
-               "--input_size", "32"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "ckpt_export",
+            "network_def",
+            "--filepath",
+            str(ts),
+            "--ckpt_file",
+            str(self.out / "a" / "models" / "seed_42" / "model.pt"),
+            "--meta_file",
+            str(BUNDLE / "configs" / "metadata.json"),
+            "--config_file",
+            TRAIN,
+            "--input_size",
+            "32",
+        ]
         _run(cmd, self.env, cwd=str(self.out))
         self.assertTrue(ts.is_file())
 
@@ -97,10 +132,30 @@ class TestMimicVggPruningBundle(unittest.TestCase):
         table["patient_id"] = table["image_id"]
         manifest = self.out / "manifest.csv"
         table.to_csv(manifest, index=False)
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("m"),
-               "--dataset", "manifest", "--manifest_file", str(manifest), "--label", "melanoma",
-               "--privileged", "M", "--unprivileged", "F", "--methods", "['reject_option']",
-               "--val_batch_size", "8"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            TRAIN,
+            *SMALL,
+            *self._paths("m"),
+            "--dataset",
+            "manifest",
+            "--manifest_file",
+            str(manifest),
+            "--label",
+            "melanoma",
+            "--privileged",
+            "M",
+            "--unprivileged",
+            "F",
+            "--methods",
+            "['reject_option']",
+            "--val_batch_size",
+            "8",
+        ]
         proc = _run(cmd, self.env, cwd=str(self.out))
         self.assertNotIn("DEMO DATA", (self.out / "m" / "eval" / "summary.md").read_text())
         self.assertIn("dataset=manifest", proc.stdout + proc.stderr)
@@ -108,9 +163,23 @@ class TestMimicVggPruningBundle(unittest.TestCase):
         self.assertEqual(set(result["method"]), {"standard", "reject_option"})
 
     def test_multi_process_training(self):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-               "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{MULTI_GPU}']", *SMALL,
-               "--methods", "['reject_option','pruning']", *self._paths("ddp")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nnodes=1",
+            "--nproc_per_node=2",
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            f"['{TRAIN}','{MULTI_GPU}']",
+            *SMALL,
+            "--methods",
+            "['reject_option','pruning']",
+            *self._paths("ddp"),
+        ]
         _run(cmd, self.env, cwd=str(self.out))
         table = pd.read_csv(self.out / "ddp" / "eval" / "results_per_seed.csv")
         self.assertEqual(set(table["method"]), {"standard", "reject_option", "pruning"})

@@ -27,8 +27,9 @@ class TestEvaluateHardPredictions(unittest.TestCase):
         rng = np.random.default_rng(0)
         y, g = rng.integers(0, 2, 400), rng.integers(0, 2, 400)
         y_hat = (rng.random(400) < 0.3 + 0.3 * y + 0.1 * g).astype(int)
-        out = evaluate_hard_predictions(torch.tensor(y_hat), torch.tensor(y), torch.tensor(g), privileged=1,
-                                        metric="spd", epsilon=0.05)
+        out = evaluate_hard_predictions(
+            torch.tensor(y_hat), torch.tensor(y), torch.tensor(g), privileged=1, metric="spd", epsilon=0.05
+        )
         self.assertAlmostEqual(out["balanced_accuracy"], balanced_accuracy_score(y, y_hat), places=6)
         tpr = lambda m: y_hat[m & (y == 1)].mean()  # noqa: E731
         fpr = lambda m: y_hat[m & (y == 0)].mean()  # noqa: E731
@@ -70,8 +71,17 @@ class TestDebiasingStudy(unittest.TestCase):
             "pruning": PruningDebiaser(step_size=5, max_steps=3, rho=0.6, privileged=1, epsilon=0.05),
         }
         with tempfile.TemporaryDirectory() as d:
-            study = DebiasingStudy(copy.deepcopy(net), val_loader, test_loader, debiasers, output_dir=d,
-                                   privileged=1, epsilon=0.05, n_bootstrap=20, seed=7)
+            study = DebiasingStudy(
+                copy.deepcopy(net),
+                val_loader,
+                test_loader,
+                debiasers,
+                output_dir=d,
+                privileged=1,
+                epsilon=0.05,
+                n_bootstrap=20,
+                seed=7,
+            )
             out = study.run()
             methods = [r["method"] for r in out["records"] if r["split"] == "test"]
             self.assertEqual(methods, ["standard", "reject_option", "pruning"])
@@ -86,17 +96,34 @@ class TestDebiasingStudy(unittest.TestCase):
             # saved artefacts reload into the same predictions
             pp, thr = load_debiased(copy.deepcopy(net), d, "reject_option")
             probs = torch.sigmoid(net(test["image"])[:, 0]).detach()
-            self.assertTrue(torch.equal(pp.predict(probs, test["sex"]), debiasers["reject_option"].fit(
-                copy.deepcopy(net), val_loader).postprocessor.predict(probs, test["sex"])))
+            self.assertTrue(
+                torch.equal(
+                    pp.predict(probs, test["sex"]),
+                    debiasers["reject_option"]
+                    .fit(copy.deepcopy(net), val_loader)
+                    .postprocessor.predict(probs, test["sex"]),
+                )
+            )
             pruned, thr = load_debiased(copy.deepcopy(net), d, "pruning")
             self.assertAlmostEqual(thr, rec["pruning"]["threshold"])
             # re-evaluation from the saved files reproduces the test figures exactly
-            again = DebiasingStudy(copy.deepcopy(net), val_loader, test_loader, debiasers, output_dir=d,
-                                   privileged=1, epsilon=0.05, n_bootstrap=20, seed=7).run(fit=False)
+            again = DebiasingStudy(
+                copy.deepcopy(net),
+                val_loader,
+                test_loader,
+                debiasers,
+                output_dir=d,
+                privileged=1,
+                epsilon=0.05,
+                n_bootstrap=20,
+                seed=7,
+            ).run(fit=False)
             for r1, r2 in zip(out["records"], again["records"]):
                 if r1["split"] == "test":
-                    self.assertEqual((r1["method"], r1["eod"], r1["balanced_accuracy"]),
-                                     (r2["method"], r2["eod"], r2["balanced_accuracy"]))
+                    self.assertEqual(
+                        (r1["method"], r1["eod"], r1["balanced_accuracy"]),
+                        (r2["method"], r2["eod"], r2["balanced_accuracy"]),
+                    )
             paths = write_debiasing_report([out, None], Path(d) / "report", metric="eod", epsilon=0.05, demo=True)
             self.assertTrue(Path(paths["report_html"]).is_file())
 
