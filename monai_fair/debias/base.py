@@ -8,7 +8,7 @@ positive class is taken from one output channel (sigmoid of a single logit, or a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,6 +320,3 @@ class Debiaser:
     def fit(self, model: torch.nn.Module, loader: Iterable[Mapping[str, Any]], **kwargs: Any) -> DebiasResult:
         """Debias ``model`` on validation data ``loader``; see subclasses."""
         raise NotImplementedError(f"{type(self).__name__} must implement fit().")
-
-
-TrajectoryCallback = Callable[[str, int, BinaryEvaluation], None]
