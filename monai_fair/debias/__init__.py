@@ -13,6 +13,7 @@ from .base import (
     check_binary_fit_data,
     collect_outputs,
     evaluate_binary,
+    evaluate_hard_predictions,
     positive_probability,
 )
 from .bias_gradient import BiasGradientDebiaser, freeze_batchnorm_
@@ -27,7 +28,7 @@ from .influence import FullSetProxyWeights, unit_influence
 from .pruning import PruningDebiaser
 from .random_perturbation import RandomPerturbation, bootstrap_objective, bootstrap_weights
 from .reject_option import RejectOptionClassification, RejectOptionPostprocessor, reject_option_grid
-from .study import DebiasingStudy, evaluate_hard_predictions, load_debiased, write_debiasing_report
+from .study import DebiasingStudy, load_debiased, write_debiasing_report
 from .unit_mask import (
     UnitMaskedLayer,
     UnitMaskSet,

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from monai_fair.metrics import best_balanced_accuracy_threshold, compute_binary_bias, constrained_objective
+from monai_fair.metrics import BIAS_KINDS, best_balanced_accuracy_threshold, compute_binary_bias, constrained_objective
 
 __all__ = [
     "BinaryEvaluation",
@@ -24,6 +24,7 @@ __all__ = [
     "check_binary_fit_data",
     "collect_outputs",
     "evaluate_binary",
+    "evaluate_hard_predictions",
     "positive_probability",
 ]
 
@@ -135,6 +136,65 @@ def collect_outputs(
     return torch.cat(probs), torch.cat(labels), torch.cat(groups)
 
 
+def evaluate_hard_predictions(
+    y_hat: torch.Tensor,
+    labels: torch.Tensor,
+    groups: torch.Tensor,
+    privileged: int = 1,
+    metric: str = "eod",
+    epsilon: float = 0.05,
+    n_bootstrap: int = 0,
+    ci_level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Balanced accuracy, EOD, SPD, AOD and the objective of hard predictions, with bootstrap intervals.
+
+    Resamples are drawn all at once (an index matrix), so the bootstrap is one batched computation.
+
+    Args:
+        y_hat: hard predictions ``(N,)``.
+        labels: binary labels ``(N,)``.
+        groups: group codes ``(N,)``.
+        privileged: privileged group code.
+        metric: the study's bias metric (``bias`` in the output).
+        epsilon: objective tolerance.
+        n_bootstrap: number of resamples (0: point estimates only).
+        ci_level: interval level.
+        seed: resampling seed.
+
+    Returns:
+        flat dict with ``balanced_accuracy, eod, spd, aod, bias, objective`` and, when bootstrapping,
+        ``<name>_ci_low``/``<name>_ci_high`` and ``<name>_boot_mean``.
+    """
+    y_hat = torch.as_tensor(y_hat).reshape(-1).float()
+    labels = torch.as_tensor(labels, device=y_hat.device).reshape(-1).float()
+    groups = torch.as_tensor(groups, device=y_hat.device).reshape(-1)
+
+    def figures(yh: torch.Tensor, y: torch.Tensor, g: torch.Tensor) -> dict[str, torch.Tensor]:
+        pos = y > 0.5
+        tpr = (yh * pos).sum(-1) / pos.sum(-1)
+        tnr = ((1 - yh) * ~pos).sum(-1) / (~pos).sum(-1)
+        out = {"balanced_accuracy": 0.5 * (tpr + tnr)}
+        for kind in BIAS_KINDS:
+            out[kind] = compute_binary_bias(yh, y, g, privileged, kind)
+        out["bias"] = out[metric]
+        out["objective"] = constrained_objective(out["balanced_accuracy"], out["bias"], epsilon)
+        return out
+
+    point = {k: float(v) for k, v in figures(y_hat, labels, groups).items()}
+    if n_bootstrap > 0:
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        idx = torch.randint(0, y_hat.numel(), (n_bootstrap, y_hat.numel()), generator=gen).to(y_hat.device)
+        boot = figures(y_hat[idx], labels[idx], groups[idx])
+        alpha = (1.0 - ci_level) / 2
+        for k, v in boot.items():
+            v = v.double()
+            point[f"{k}_boot_mean"] = float(torch.nanmean(v))
+            q = torch.nanquantile(v, torch.tensor([alpha, 1 - alpha], dtype=torch.float64, device=v.device))
+            point[f"{k}_ci_low"], point[f"{k}_ci_high"] = float(q[0]), float(q[1])
+    return point
+
+
 @dataclass
 class BinaryEvaluation:
     """Evaluation of scores at the balanced-accuracy-optimal threshold."""
@@ -178,15 +238,12 @@ def evaluate_binary(
     """
     if threshold is None:
         threshold, _ = best_balanced_accuracy_threshold(probs, labels, num_thresholds)
-    y_hat = (probs > threshold).long()
-    pos = labels > 0.5
-    ba = 0.5 * ((y_hat[pos] == 1).float().mean() + (y_hat[~pos] == 0).float().mean())
-    bias = compute_binary_bias(y_hat, labels, groups, privileged, kind)
+    figures = evaluate_hard_predictions((probs > threshold).long(), labels, groups, privileged, kind, epsilon)
     return BinaryEvaluation(
         threshold=float(threshold),
-        balanced_accuracy=float(ba),
-        bias=float(bias),
-        objective=float(constrained_objective(ba, bias, epsilon)),
+        balanced_accuracy=figures["balanced_accuracy"],
+        bias=figures["bias"],
+        objective=figures["objective"],
     )
 
 
