@@ -7,6 +7,7 @@ Each generator plants a documented, tunable bias, is deterministic per seed, and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -46,12 +47,35 @@ def mark_complete(folder: Path, info: dict[str, Any]) -> None:
     (folder / "DEMO_COMPLETE.json").write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
 
 
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """Hold an exclusive lock on ``lock_path`` (POSIX ``flock``; a no-op where it is unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def make_demo_dataset(name: str, root: str | Path | None = None, seed: int = 0, **params: Any) -> Path:
-    """Make (or reuse) the demo dataset ``name``; see :data:`DEMO_DATASETS`."""
+    """Make (or reuse) the demo dataset ``name``; see :data:`DEMO_DATASETS`.
+
+    Generation holds a lock, so processes started together (e.g. the ranks of a ``torchrun`` job) generate the data
+    once and the others wait for it and reuse it instead of reading a half-written folder.
+    """
     if name not in DEMO_DATASETS:
         raise ValueError(f"unknown demo dataset {name!r}; choose one of {sorted(DEMO_DATASETS)}.")
     module, func = DEMO_DATASETS[name].split(":")
     import importlib
 
     fn: Callable[..., Path] = getattr(importlib.import_module(module), func)
-    return fn(root, seed=seed, **params)
+    folder = Path(root).parent if root is not None else default_demo_root()
+    with _exclusive(folder / f".{name}-seed{seed}.lock"):
+        return fn(root, seed=seed, **params)
