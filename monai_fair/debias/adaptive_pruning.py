@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from monai_fair.debias.pruning import PruningDebiaser, PruningRun
-from monai_fair.debias.unit_mask import UnitMaskSet
+from monai_fair.debias.unit_mask import NORM_LAYER_TYPES, UnitMaskSet
 
 __all__ = ["AdaptivePruningDebiaser", "kmeans", "minmax_normalize", "unit_weight_magnitude"]
 
@@ -40,25 +40,48 @@ def minmax_normalize(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch
     return (x - lo) / span
 
 
+def _producing_conv(model: nn.Module, name: str) -> nn.Module | None:
+    """The last convolution registered before submodule ``name`` (the producer of a conv → norm pair)."""
+    conv = None
+    for n, m in model.named_modules():
+        if n == name:
+            return conv
+        if isinstance(m, nn.modules.conv._ConvNd):
+            conv = m
+    return None
+
+
 @torch.no_grad()
-def unit_weight_magnitude(masks: UnitMaskSet) -> torch.Tensor:
+def unit_weight_magnitude(masks: UnitMaskSet, model: nn.Module | None = None) -> torch.Tensor:
     """L1 norm of the weights producing each unit, flat in ``masks`` order.
 
-    Convolution: ``sum |W[c_out]|`` broadcast over the output positions; linear: the row's L1 norm.
+    Convolution: ``sum |W[c_out]|`` broadcast over the output positions; linear: the row's L1 norm; normalisation
+    layer (the masked layer of a conv → norm pair): its per-channel scale ``|γ_c|``, or without an affine scale the
+    L1 norm of the convolution that feeds it (found in ``model``).
+
+    Args:
+        masks: the masked layers.
+        model: the network holding them; needed only for normalisation layers without an affine scale.
 
     Raises:
-        ValueError: a masked layer without a weight whose first dimension indexes its output channels.
+        ValueError: a masked layer without usable weights, or whose weight does not index its output channels.
     """
     parts = []
     for name, layer in zip(masks.names, masks.layers):
         module, shape = layer.module, layer.mask_shape
         weight = getattr(module, "weight", None)
+        if weight is None and isinstance(module, NORM_LAYER_TYPES) and model is not None:
+            producer = _producing_conv(model, name)
+            weight = None if producer is None else producer.weight
+            module = producer if producer is not None else module
         if not isinstance(weight, torch.Tensor):
             raise ValueError(f"layer {name!r} ({type(module).__name__}) has no weight; adaptive pruning needs one.")
         if isinstance(module, nn.modules.conv._ConvTransposeNd):
             if module.groups != 1:
                 raise ValueError(f"layer {name!r}: grouped transposed convolutions are not supported.")
             per_channel = weight.abs().transpose(0, 1).flatten(1).sum(1)
+        elif weight.ndim == 1:  # affine normalisation: its scale produces the unit
+            per_channel = weight.abs()
         else:
             per_channel = weight.abs().flatten(1).sum(1)
         if per_channel.numel() != shape[0]:
@@ -165,7 +188,7 @@ class AdaptivePruningDebiaser(PruningDebiaser):
     def _cluster(self, run: PruningRun, step: int) -> None:
         saliency = self.influence(run)
         if "magnitude" not in run.cache:
-            run.cache["magnitude"] = unit_weight_magnitude(run.masks)
+            run.cache["magnitude"] = unit_weight_magnitude(run.masks, run.model)
         kept = run.masks.flat_mask()
         features = torch.stack(
             [minmax_normalize(saliency, kept)[kept], minmax_normalize(run.cache["magnitude"], kept)[kept]], dim=1

@@ -50,6 +50,7 @@ from .base import (
     DebiasResult,
     Trajectory,
     _autocast,
+    batch_tensors,
     check_binary_fit_data,
     positive_probability,
 )
@@ -185,10 +186,7 @@ class AdversarialFineTuning(Debiaser):
 
     # --- pieces -------------------------------------------------------------------------------------------------
     def _batch(self, batch: Mapping[str, Any], device: torch.device):
-        x = batch[self.image_key].to(device, non_blocking=True)
-        y = torch.as_tensor(batch[self.label_key]).to(device).reshape(len(x), -1)[:, 0].float()
-        g = torch.as_tensor(batch[self.attribute_key]).to(device).reshape(-1).long()
-        return x, y, g
+        return batch_tensors(batch, self.image_key, self.label_key, self.attribute_key, device)
 
     def _forward(self, model: nn.Module, hook: FeatureHook, x: torch.Tensor, device: torch.device):
         with _autocast(device, self.amp):

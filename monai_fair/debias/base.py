@@ -94,6 +94,29 @@ def check_binary_fit_data(
     return labels.float(), groups
 
 
+def as_plain_tensor(x: Any) -> torch.Tensor:
+    """A plain ``torch.Tensor`` view of ``x`` (a MONAI ``MetaTensor`` loses its metadata overhead)."""
+    as_tensor = getattr(x, "as_tensor", None)
+    if callable(as_tensor) and isinstance(x, torch.Tensor) and type(x) is not torch.Tensor:
+        return as_tensor()
+    return torch.as_tensor(x)
+
+
+def batch_tensors(
+    batch: Mapping[str, Any], image_key: str, label_key: str, group_key: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(image, label, group)`` of a dict batch as plain tensors on ``device``: labels 1-D float (first column of a
+    ``(B, 1)`` label), groups 1-D long.
+
+    Plain tensors matter: a ``MetaTensor`` label makes every weight and loss computed from it a ``MetaTensor``, whose
+    extra autograd aliasing loses the gradients that tensor hooks on intermediate activations must see.
+    """
+    x = as_plain_tensor(batch[image_key]).to(device, non_blocking=True)
+    y = as_plain_tensor(batch[label_key]).to(device).reshape(len(x), -1)[:, 0].float()
+    g = as_plain_tensor(batch[group_key]).to(device).reshape(-1).long()
+    return x, y, g
+
+
 def _autocast(device: torch.device, amp: bool):
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -123,12 +146,12 @@ def collect_outputs(
     probs, labels, groups = [], [], []
     try:
         for batch in loader:
-            x = batch[image_key].to(device, non_blocking=True)
+            x, y, g = batch_tensors(batch, image_key, label_key, group_key, device)
             with _autocast(device, amp):
                 out = model(x)
             probs.append(positive_probability(out, activation, index))
-            labels.append(torch.as_tensor(batch[label_key]).to(device).reshape(len(x), -1)[:, 0].float())
-            groups.append(torch.as_tensor(batch[group_key]).to(device).reshape(-1).long())
+            labels.append(y)
+            groups.append(g)
     finally:
         model.train(was_training)
     if not probs:

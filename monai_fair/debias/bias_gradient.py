@@ -13,9 +13,12 @@ The per-batch proxy is the batch's share of the full-set proxy (weights counted 
 :class:`~monai_fair.debias.influence.FullSetProxyWeights`) scaled by ``N / B``: an unbiased estimate of the full-set
 proxy that is never NaN, also for batches that lack a group.
 
-Training passes run in train mode (dropout as in training) with BatchNorm frozen by default: the small validation
-set should not overwrite the running statistics, and eval-mode BatchNorm keeps the fine-tuned function equal to the
-one that is evaluated.
+Training passes run in train mode, as in the reference (``model.train()``): dropout on, and BatchNorm normalising
+with batch statistics while its running statistics follow the validation data (which is what the evaluations use).
+On a batch-norm network trained on a 3 : 1 privileged : unprivileged set, that re-estimation on the 1 : 1
+validation set is part of what removes the bias (measured on the demo: validation EOD -0.078 → 0.001 at balanced
+accuracy 0.896 → 0.879, against -0.036 at 0.866 with frozen statistics). ``freeze_batchnorm=True`` keeps BatchNorm
+in eval mode instead (running statistics untouched; needed for batches of one sample).
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from monai_fair.debias.base import Debiaser, DebiasResult, Trajectory, _autocast, positive_probability
-from monai_fair.debias.influence import FullSetProxyWeights, as_plain_tensor
+from monai_fair.debias.base import Debiaser, DebiasResult, Trajectory, _autocast, batch_tensors, positive_probability
+from monai_fair.debias.influence import FullSetProxyWeights
 from monai_fair.debias.pruning import PROXY_KINDS, check_reiterable
 
 __all__ = ["BiasGradientDebiaser", "freeze_batchnorm_"]
@@ -55,7 +58,8 @@ class BiasGradientDebiaser(Debiaser):
             minus ``rho_relative`` (>= 0), i.e. "stay within ``rho_relative`` of the standard model"; the bound used
             is reported in ``state["rho"]``.
         stop_balanced_accuracy: stop once balanced accuracy falls to this level or below (0.52).
-        freeze_batchnorm: keep BatchNorm in eval mode during the training passes (default True).
+        freeze_batchnorm: keep BatchNorm in eval mode during the training passes (default False: train mode, as in
+            the reference).
         weight_decay: Adam weight decay (0).
         kwargs: :class:`~monai_fair.debias.base.Debiaser` arguments; ``metric`` must be ``"spd"`` or ``"eod"``.
 
@@ -75,7 +79,7 @@ class BiasGradientDebiaser(Debiaser):
         rho: float = 0.75,
         rho_relative: float | None = None,
         stop_balanced_accuracy: float = 0.52,
-        freeze_batchnorm: bool = True,
+        freeze_batchnorm: bool = False,
         weight_decay: float = 0.0,
         **kwargs: Any,
     ) -> None:
@@ -161,9 +165,7 @@ class BiasGradientDebiaser(Debiaser):
         iteration = 0
         for epoch in range(self.epochs):
             for i, batch in enumerate(loader):
-                x = as_plain_tensor(batch[self.image_key]).to(device, non_blocking=True)
-                y = torch.as_tensor(batch[self.label_key]).to(device).reshape(len(x), -1)[:, 0].float()
-                g = torch.as_tensor(batch[self.attribute_key]).to(device).reshape(-1).long()
+                x, y, g = batch_tensors(batch, self.image_key, self.label_key, self.attribute_key, device)
                 w = weights(y, g)
                 iteration += 1
                 if not self._skip_batch(w):

@@ -20,19 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from monai_fair.debias.base import _autocast, positive_probability
+from monai_fair.debias.base import _autocast, as_plain_tensor, batch_tensors, positive_probability
 from monai_fair.debias.unit_mask import UnitMaskSet
 from monai_fair.metrics import proxy_weights
 
 __all__ = ["FullSetProxyWeights", "as_plain_tensor", "unit_influence"]
-
-
-def as_plain_tensor(x: Any) -> torch.Tensor:
-    """A plain ``torch.Tensor`` view of ``x`` (a MONAI ``MetaTensor`` loses its metadata overhead)."""
-    as_tensor = getattr(x, "as_tensor", None)
-    if callable(as_tensor) and isinstance(x, torch.Tensor) and type(x) is not torch.Tensor:
-        return as_tensor()
-    return torch.as_tensor(x)
 
 
 class FullSetProxyWeights:
@@ -142,10 +134,7 @@ def unit_influence(
     model.eval()
     try:
         for batch in loader:
-            labels = torch.as_tensor(batch[label_key]).to(device)
-            x = as_plain_tensor(batch[image_key]).to(device, non_blocking=True)
-            labels = labels.reshape(len(x), -1)[:, 0].float()
-            groups = torch.as_tensor(batch[group_key]).to(device).reshape(-1).long()
+            x, labels, groups = batch_tensors(batch, image_key, label_key, group_key, device)
             w = weights(labels, groups)
             keep = w != 0
             if not bool(keep.any()):

@@ -70,19 +70,39 @@ class UnitMaskedLayer(nn.Module):
         return f"mask_shape={self.mask_shape}"
 
 
-def prunable_layer_names(model: nn.Module) -> list[str]:
-    """Names of every convolution layer of ``model`` (1D/2D/3D, transposed included), in module order.
+NORM_LAYER_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
-    A convolution already wrapped by :class:`UnitMaskedLayer` is reported by the wrapper's name.
+
+def _inside_wrapper(model: nn.Module, name: str) -> bool:
+    parent = name.rsplit(".", 1)[0] if "." in name else ""
+    return name.endswith(".module") and isinstance(model.get_submodule(parent), UnitMaskedLayer)
+
+
+def prunable_layer_names(model: nn.Module) -> list[str]:
+    """Names of the layers whose output elements are the prunable units of ``model``, in module order.
+
+    One per convolution (1D/2D/3D, transposed included): the convolution itself, or the normalisation layer that
+    directly follows it (the next leaf module in registration order, as in ``conv → BatchNorm → ReLU`` of VGG-BN and
+    MONAI's ``Convolution`` with ``NDA`` ordering). Zeroing a unit must remove it: a zeroed convolution output fed
+    into batch normalisation would come out as the constant ``β - γ·μ/σ`` instead of 0 (eval mode), so there the
+    normalised output is masked. A layer already wrapped by :class:`UnitMaskedLayer` is reported by the wrapper's name.
     """
+    leaves = [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, UnitMaskedLayer) or (len(list(module.children())) == 0 and name)
+    ]
     names = []
-    for name, module in model.named_modules():
+    for i, (name, module) in enumerate(leaves):
         if isinstance(module, UnitMaskedLayer):
             names.append(name)
-        elif isinstance(module, nn.modules.conv._ConvNd):
-            parent = name.rsplit(".", 1)[0] if "." in name else ""
-            if not (name.endswith(".module") and isinstance(model.get_submodule(parent), UnitMaskedLayer)):
-                names.append(name)
+            continue
+        if not isinstance(module, nn.modules.conv._ConvNd) or _inside_wrapper(model, name):
+            continue
+        nxt = leaves[i + 1][1] if i + 1 < len(leaves) else None
+        if isinstance(nxt, UnitMaskedLayer) and isinstance(nxt.module, NORM_LAYER_TYPES):
+            continue  # its normalisation is already wrapped, and reported by the wrapper's name
+        names.append(leaves[i + 1][0] if isinstance(nxt, NORM_LAYER_TYPES) else name)
     return names
 
 

@@ -166,8 +166,14 @@ class FairVGG(nn.Module):
         return f"classifier.{len(self.classifier) - 1}"
 
     def prunable_layer_names(self) -> list[str]:
-        """Names of the convolutions (``features.N``) in network order: the units that pruning may remove."""
-        return [f"features.{i}" for i, m in enumerate(self.features) if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+        """Names of the layers (``features.N``) whose outputs hold the units that pruning may remove, in network order.
+
+        The convolutions, or with ``batch_norm`` the batch normalisations right after them (zeroing a convolution
+        output before batch normalisation would not remove the unit; see
+        :func:`monai_fair.debias.unit_mask.prunable_layer_names`, which gives the same names).
+        """
+        convs = [i for i, m in enumerate(self.features) if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+        return [f"features.{i + 1 if self.batch_norm else i}" for i in convs]
 
 
 def fair_vgg11(**kwargs: Any) -> FairVGG:

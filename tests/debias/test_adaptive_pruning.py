@@ -75,6 +75,21 @@ class TestFeatures(unittest.TestCase):
         np.testing.assert_allclose(
             unit_weight_magnitude(masks_t).numpy(), np.repeat(np.abs(wt).sum((0, 2, 3)), 16), rtol=1e-6
         )
+        # conv → norm pairs: the masked norm's units weigh |gamma|, or without affine scale the conv's filter norm
+        bn_net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU())
+        with torch.no_grad():
+            bn_net[1].weight.copy_(torch.tensor([0.5, -2.0, 1.0]))
+        bn_masks = add_unit_masks(bn_net, example_input=torch.randn(1, 2, 4, 4))
+        self.assertEqual(bn_masks.names, ["1"])
+        np.testing.assert_allclose(unit_weight_magnitude(bn_masks).numpy(), np.repeat([0.5, 2.0, 1.0], 16))
+        in_net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.InstanceNorm2d(3), nn.ReLU())
+        in_masks = add_unit_masks(in_net, example_input=torch.randn(1, 2, 4, 4))
+        w_in = in_net[0].weight.detach().numpy()
+        np.testing.assert_allclose(
+            unit_weight_magnitude(in_masks, in_net).numpy(), np.repeat(np.abs(w_in).sum((1, 2, 3)), 16), rtol=1e-6
+        )
+        with self.assertRaisesRegex(ValueError, "no weight"):
+            unit_weight_magnitude(in_masks)  # without the model the producing conv cannot be found
         pool = nn.Sequential(nn.MaxPool2d(2))
         pool[0] = UnitMaskedLayer(pool[0], (2, 1, 1))
         from monai_fair.debias.unit_mask import UnitMaskSet

@@ -48,13 +48,14 @@ class TestBiasGradient(unittest.TestCase):
     def test_group_free_batches_no_nan_and_batchnorm_frozen(self):
         order = torch.argsort(self.val["sex"] * 2 + self.val["label"].long(), stable=True)
         loader = make_loader(self.val, 3, order)  # batches hold one group (and often one class) only
-        result = BiasGradientDebiaser(lr=1e-3, epochs=1, n_evals=2, rho=0.0).fit(self.net, loader)
+        frozen = BiasGradientDebiaser(lr=1e-3, epochs=1, n_evals=2, rho=0.0, freeze_batchnorm=True)
+        result = frozen.fit(self.net, loader)
         self.assertTrue(all(torch.isfinite(p).all() for p in result.model.parameters()))
         self.assertFalse(any(math.isnan(b) for b in result.trajectory.bias))
         bn, bn0 = result.model.features[1], self.net.features[1]
         self.assertTrue(torch.equal(bn.running_mean, bn0.running_mean))  # frozen running statistics
         self.assertFalse(torch.equal(bn.weight, bn0.weight))  # the affine parameters are trained
-        unfrozen = BiasGradientDebiaser(lr=1e-3, epochs=1, n_evals=1, rho=0.0, freeze_batchnorm=False)
+        unfrozen = BiasGradientDebiaser(lr=1e-3, epochs=1, n_evals=1, rho=0.0)  # default: train mode, as the reference
         result = unfrozen.fit(self.net, make_loader(self.val, 64))
         self.assertFalse(torch.equal(result.model.features[1].running_mean, bn0.running_mean))
 

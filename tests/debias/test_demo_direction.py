@@ -1,19 +1,14 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
-"""Slow check of the *direction* of the intra-processing debiasers on the MIMIC-CXR demo's planted sex bias.
+"""Slow check of the intra-processing debiasers on the MIMIC-CXR demo's planted sex bias, at the bundle's demo scale.
 
 The standard VGG of the ``mimic_vgg_pruning`` bundle (demo scale, its own config) under-diagnoses women on
-validation (EOD about -0.17). With the bundle's demo settings (fewer steps), each debiaser must keep validation
-balanced accuracy within the configured ``rho_relative`` of the standard model, and:
+validation (EOD about -0.14: the demo's sex-dependent prevalence, learnt as a shortcut). With the bundle's demo
+settings, pruning, bias GD/A and the engineered bias gradient must each bring validation |EOD| below ε = 0.03 while
+keeping validation balanced accuracy within the configured ``rho_relative`` (0.02) of the standard model.
 
-* bias GD/A and the engineered bias gradient must reduce validation |EOD| (observed: -0.170 -> -0.140 and -0.125);
-* pruning must not make it worse (observed: no pruning step lowers |EOD| within the accuracy bound on this demo, so it
-  keeps the unpruned model).
-
-The demo's bias comes mostly from a weaker disease cue in women's images, so the gap cannot be closed to epsilon
-without giving up more than 0.03 balanced accuracy; the direction is what is checked. The debiased models are
-re-evaluated here (outputs collected again, EOD and BA computed with numpy at the returned threshold), so a debiaser
-that went the wrong way, broke its accuracy bound, or reported figures its model does not reproduce fails.
-Run with ``pytest -m slow`` (about 1.5 minutes on 2 CPU cores).
+The debiased models are re-evaluated here (outputs collected again, EOD and BA computed with numpy at the returned
+threshold), so a debiaser that went the wrong way, broke its accuracy bound, or reported figures its model does not
+reproduce fails. Run with ``pytest -m slow`` (about 4 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -31,8 +26,6 @@ BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "mimic_vgg_pruning"
 METHODS = ("pruning", "bias_gda", "engineered_bias_gradient")
 # a clearly visible bias before (validation |EOD| units)
 MIN_STANDARD_ABS_EOD = 0.1
-# methods that must strictly reduce |EOD| on the demo; the others must not increase it
-MUST_REDUCE = ("bias_gda", "engineered_bias_gradient")
 
 
 def _ba_eod(probs: np.ndarray, labels: np.ndarray, groups: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -44,7 +37,7 @@ def _ba_eod(probs: np.ndarray, labels: np.ndarray, groups: np.ndarray, threshold
 
 @pytest.mark.slow
 class TestDemoDebiasingDirection(unittest.TestCase):
-    def test_debiasers_reduce_eod_within_rho_relative(self):
+    def test_debiasers_reach_epsilon_within_rho_relative(self):
         from monai.bundle import ConfigParser
         from monai.utils import set_determinism
 
@@ -57,11 +50,8 @@ class TestDemoDebiasingDirection(unittest.TestCase):
             parser["output_dir"] = str(Path(tmp) / "eval")
             parser["ckpt_dir"] = str(Path(tmp) / "models")
             parser["device"] = "cpu"
-            # fewer debiasing steps than the bundle's demo defaults
-            parser["debiasers"]["pruning"]["max_steps"] = 8
-            for m in ("bias_gda", "engineered_bias_gradient"):
-                parser["debiasers"][m]["epochs"] = 3
             parser.parse()
+            epsilon = float(parser.get_parsed_content("epsilon"))
             set_determinism(seed=42)
             parser.get_parsed_content("train#trainer").run()
             net = parser.get_parsed_content("network")
@@ -87,10 +77,7 @@ class TestDemoDebiasingDirection(unittest.TestCase):
                     ba, eod = figures(result.model, result.threshold)
                     self.assertAlmostEqual(ba, result.validation.balanced_accuracy, places=6)
                     self.assertAlmostEqual(eod, result.validation.bias, places=6)
-                    if method in MUST_REDUCE:
-                        self.assertLess(abs(eod), abs(eod0) - 1e-9, f"{method}: EOD {eod0:+.3f} -> {eod:+.3f}")
-                    else:
-                        self.assertLessEqual(abs(eod), abs(eod0) + 1e-9, f"{method}: EOD {eod0:+.3f} -> {eod:+.3f}")
+                    self.assertLess(abs(eod), epsilon, f"{method}: EOD {eod0:+.3f} -> {eod:+.3f}")
                     self.assertGreaterEqual(
                         ba, ba0 - debiaser.rho_relative - 1e-9, f"{method}: BA {ba0:.3f} -> {ba:.3f}"
                     )

@@ -87,7 +87,7 @@ class TestUnitInfluence(unittest.TestCase):
         net = TinyConvNet(2, batchnorm=True, dropout=0.5)
         net.train()
         masks = add_unit_masks(net, example_input=data["image"][:1])
-        bn = net.features[1]
+        bn = net.features[1].module  # the masked layer after a conv → BN pair is the BN
         running = bn.running_mean.clone()
         weights = FullSetProxyWeights(data["label"], data["sex"])
         loader = make_loader(data, 5)
@@ -99,6 +99,22 @@ class TestUnitInfluence(unittest.TestCase):
         self.assertTrue(all(p.grad is None for p in net.parameters()))
         self.assertFalse(loader[0]["image"].requires_grad)
 
+    def test_metatensor_batches(self):
+        # MONAI pipelines collate labels into MetaTensors; the influence must not depend on it (a MetaTensor proxy
+        # weight used to lose the activation gradients behind a masked BatchNorm + in-place ReLU)
+        from monai.data import MetaTensor
+
+        torch.manual_seed(0)
+        data = make_planted_data(24, seed=6)
+        net = TinyConvNet(2, batchnorm=True).eval()
+        masks = add_unit_masks(net, example_input=data["image"][:1])
+        weights = FullSetProxyWeights(data["label"], data["sex"])
+        plain = unit_influence(net, masks, make_loader(data, 8), weights)
+        meta = [{k: MetaTensor(v) for k, v in b.items()} for b in make_loader(data, 8)]
+        wrapped = unit_influence(net, masks, meta, weights)
+        self.assertGreater(float(plain.abs().max()), 0.0)
+        torch.testing.assert_close(wrapped, plain)
+
     def test_pruned_units_keep_gradient(self):
         # a pruned unit's output is zero, but the gradient w.r.t. it is not zero in general (here a BatchNorm with a
         # positive shift follows the masked convolution): callers must exclude pruned units explicitly (pruning does)
@@ -107,7 +123,8 @@ class TestUnitInfluence(unittest.TestCase):
         net = TinyConvNet(2, batchnorm=True)
         with torch.no_grad():
             net.features[1].bias.fill_(1.0)
-        masks = add_unit_masks(net, example_input=data["image"][:1])
+        # mask the convolution itself (not the default, which masks the BN after it)
+        masks = add_unit_masks(net, ["features.0", "features.3", "features.6"], example_input=data["image"][:1])
         masks.prune(torch.arange(0, 256))  # the whole first layer
         weights = FullSetProxyWeights(data["label"], data["sex"])
         infl = unit_influence(net, masks, make_loader(data, 20), weights)

@@ -20,6 +20,7 @@ from monai_fair.debias import (
     load_unit_masked_state_dict,
     prunable_layer_names,
 )
+from monai_fair.networks import FairVGG
 from tests.debias.planted_bias import TinyConvNet
 
 VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
@@ -83,6 +84,38 @@ class TestUnitCounts(unittest.TestCase):
         masks = add_unit_masks(net, example_input=x)
         self.assertEqual(masks.n_units, 13_547_520)
         self.assertEqual(masks.offsets[1], 64 * 224 * 224)
+
+
+class TestNormalisedUnits(unittest.TestCase):
+    def test_conv_norm_pairs_mask_the_norm(self):
+        net = TinyConvNet(2, batchnorm=True)
+        self.assertEqual(prunable_layer_names(net), ["features.1", "features.3", "features.6"])
+        vgg = FairVGG(spatial_dims=2, in_channels=1, out_channels=1, width=1 / 16, fc_channels=8, batch_norm=True)
+        self.assertEqual(prunable_layer_names(vgg), vgg.prunable_layer_names())
+        monai_net = monai_classifier(2)  # Convolution(conv, ADN(N, D, A)): the InstanceNorm is masked
+        names = prunable_layer_names(monai_net)
+        self.assertIn("net.layer_0.conv.unit0.adn.N", names)
+        self.assertNotIn("net.layer_0.conv.unit0.conv", names)
+        add_unit_masks(monai_net, example_input=torch.rand(1, 2, 8, 8))
+        self.assertEqual(prunable_layer_names(monai_net), names)  # wrapped norms are reported once, by name
+
+    def test_pruned_unit_is_removed_after_batch_norm(self):
+        # zeroing a conv output before an eval-mode BN would leave beta - gamma*mean/std; the default masks the BN
+        torch.manual_seed(0)
+        net = TinyConvNet(2, batchnorm=True)
+        bn = net.features[1]
+        with torch.no_grad():
+            bn.running_mean.uniform_(-1, 1)
+            bn.bias.fill_(2.0)  # every unit positive after ReLU unless removed
+        net.eval()
+        masks = add_unit_masks(net, example_input=torch.rand(1, 2, 8, 8))
+        masks.prune(torch.arange(0, 64))  # channel 0 of the first layer: 8 x 8 positions
+        seen = {}
+        net.features[2].register_forward_hook(lambda m, i, o: seen.setdefault("relu", o.detach().clone()))
+        with torch.no_grad():
+            net(torch.rand(3, 2, 8, 8))
+        self.assertTrue(bool((seen["relu"][:, 0] == 0).all()))
+        self.assertTrue(bool((seen["relu"][:, 1:] > 0).all()))
 
 
 class TestUnitMask(unittest.TestCase):

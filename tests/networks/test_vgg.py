@@ -60,7 +60,9 @@ class TestFairVGGLayout(unittest.TestCase):
         with torch.device("meta"):
             plain, bn = fair_vgg16(), fair_vgg16(batch_norm=True)
         self.assertEqual(plain.prunable_layer_names(), [f"features.{i}" for i in VGG16_CONV_IDX])
-        self.assertEqual(bn.prunable_layer_names(), [f"features.{i}" for i in VGG16_BN_CONV_IDX])
+        # with batch norm the units are the normalised conv outputs (the BN layer right after each conv)
+        self.assertEqual(bn.prunable_layer_names(), [f"features.{i + 1}" for i in VGG16_BN_CONV_IDX])
+        self.assertTrue(all(isinstance(bn.get_submodule(n), torch.nn.BatchNorm2d) for n in bn.prunable_layer_names()))
         keys = set(plain.state_dict())
         self.assertTrue(
             {"features.28.weight", "classifier.0.weight", "classifier.3.bias", "classifier.6.weight"} <= keys
