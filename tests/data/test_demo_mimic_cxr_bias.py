@@ -1,7 +1,9 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
-"""Slow check that the MIMIC-CXR demo's planted bias shows up: a tiny CNN trained with the Marcinkevics protocol
-(train 3 : 1 M : F) learns the disease (BA >= 0.75) but under-diagnoses women (EOD = TPR_F - TPR_M <= -0.1) at the
-balanced-accuracy-optimal validation threshold. Run with ``pytest -m slow`` (about 1-2 min on 2 CPU cores)."""
+"""Slow check that the MIMIC-CXR demo's planted bias shows up in a model other than the bundle's: a tiny CNN trained
+with the Marcinkevics protocol (train 3 : 1 M : F, the bundle's demo-scale 25/20/55 split) learns the disease
+(BA >= 0.75) but under-diagnoses women at the balanced-accuracy-optimal validation threshold: EOD = TPR_F - TPR_M is
+negative beyond sampling noise (below -2.58 binomial standard errors, and below -0.05). Run with ``pytest -m slow``
+(about 2 min on 2 CPU cores)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class TestPlantedBias(unittest.TestCase):
         torch.manual_seed(0)
         with tempfile.TemporaryDirectory() as tmp:
             root = make_mimic_cxr_demo(Path(tmp) / "mimic", seed=0)
-            data, _ = marcinkevics_study_data(dataset_dir=root, seed=42)
+            data, _ = marcinkevics_study_data(dataset_dir=root, seed=42, fractions=(0.25, 0.2, 0.55))
             (xt, yt, _), (xv, yv, _), (xe, ye, ge) = (_load(data[k]) for k in ("train", "val", "test"))
         net = torch.nn.Sequential(
             torch.nn.Conv2d(1, 16, 3, padding=1),
@@ -75,9 +77,12 @@ class TestPlantedBias(unittest.TestCase):
         t = _ba_threshold(sv, yv.numpy())
         pred, y, g = se > t, ye.numpy() == 1, ge.numpy()
         ba = 0.5 * (pred[y].mean() + (~pred[~y]).mean())
-        eod = pred[y & (g == 0)].mean() - pred[y & (g == 1)].mean()
+        tpr_f, tpr_m = pred[y & (g == 0)].mean(), pred[y & (g == 1)].mean()
+        se = np.sqrt(tpr_f * (1 - tpr_f) / (y & (g == 0)).sum() + tpr_m * (1 - tpr_m) / (y & (g == 1)).sum())
+        eod = tpr_f - tpr_m
         self.assertGreaterEqual(ba, 0.75)
-        self.assertLessEqual(eod, -0.1)
+        self.assertLess(eod, -0.05)
+        self.assertLess(eod, -2.58 * se, f"EOD {eod:+.3f} is within sampling noise (se {se:.3f})")
 
 
 if __name__ == "__main__":
