@@ -10,6 +10,8 @@ from .base import (
     Debiaser,
     DebiasResult,
     Trajectory,
+    as_plain_tensor,
+    batch_tensors,
     check_binary_fit_data,
     collect_outputs,
     evaluate_binary,

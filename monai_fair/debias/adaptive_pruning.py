@@ -72,8 +72,8 @@ def unit_weight_magnitude(masks: UnitMaskSet, model: nn.Module | None = None) ->
         weight = getattr(module, "weight", None)
         if weight is None and isinstance(module, NORM_LAYER_TYPES) and model is not None:
             producer = _producing_conv(model, name)
-            weight = None if producer is None else producer.weight
-            module = producer if producer is not None else module
+            if producer is not None:
+                module, weight = producer, producer.weight
         if not isinstance(weight, torch.Tensor):
             raise ValueError(f"layer {name!r} ({type(module).__name__}) has no weight; adaptive pruning needs one.")
         if isinstance(module, nn.modules.conv._ConvTransposeNd):

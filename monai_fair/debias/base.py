@@ -21,6 +21,8 @@ __all__ = [
     "DebiasResult",
     "Debiaser",
     "Trajectory",
+    "as_plain_tensor",
+    "batch_tensors",
     "check_binary_fit_data",
     "collect_outputs",
     "evaluate_binary",

@@ -20,11 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from monai_fair.debias.base import _autocast, as_plain_tensor, batch_tensors, positive_probability
+from monai_fair.debias.base import _autocast, batch_tensors, positive_probability
 from monai_fair.debias.unit_mask import UnitMaskSet
 from monai_fair.metrics import proxy_weights
 
-__all__ = ["FullSetProxyWeights", "as_plain_tensor", "unit_influence"]
+__all__ = ["FullSetProxyWeights", "unit_influence"]
 
 
 class FullSetProxyWeights:

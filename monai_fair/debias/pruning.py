@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from monai_fair.debias.base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory
-from monai_fair.debias.influence import FullSetProxyWeights, as_plain_tensor, unit_influence
+from monai_fair.debias.base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, as_plain_tensor
+from monai_fair.debias.influence import FullSetProxyWeights, unit_influence
 from monai_fair.debias.unit_mask import UnitMaskSet, add_unit_masks
 
 __all__ = ["PruningDebiaser", "check_reiterable"]

@@ -17,9 +17,9 @@ Planted bias (all knobs are parameters of :func:`make_mimic_cxr_demo`, recorded 
   over the lower lung fields (``breast_shadow``), a narrower torso and a slightly narrower heart/mediastinum at
   baseline. After the protocol's label balancing about 70 % of men's and 25 % of women's images are positive in
   every split, so a network trained on it learns "female → less likely enlarged" and under-calls women at any shared
-  threshold (EOD < 0). The disease cue itself is equally visible in both sexes and deliberately imperfect (it overlaps with normal anatomical
-  variation), so the shortcut matters; removing it costs little balanced accuracy, which is the situation the
-  debiasing methods are built for;
+  threshold (EOD < 0). The disease cue itself is equally visible in both sexes and deliberately imperfect (it
+  overlaps with normal anatomical variation), so the shortcut matters; removing it costs little balanced accuracy,
+  which is the situation the debiasing methods are built for;
 - **disease cue**: Enlarged Cardiomediastinum widens the mediastinum and heart by ``cue_width`` (fraction of the
   image width) × severity and brightens the heart by ``cue_contrast`` × severity for men, and ``female_cue_ratio``
   times as much for women (default 1: the same);
@@ -342,7 +342,8 @@ def make_mimic_cxr_demo(root: str | Path | None = None, seed: int = 0, **params:
     info["planted_bias"] = (
         "prevalence_* per sex (a shortcut: sex is visible through breast shadows and torso width); Enlarged "
         "Cardiomediastinum widens mediastinum+heart by cue_width*severity (men) and "
-        "cue_width*female_cue_ratio*severity (women); label_noise_* of true positives are labelled No Finding. DEMO DATA: synthetic, not MIMIC-CXR."
+        "cue_width*female_cue_ratio*severity (women); label_noise_* of true positives are labelled No Finding. "
+        "DEMO DATA: synthetic, not MIMIC-CXR."
     )
     mark_complete(out, info)
     return out
