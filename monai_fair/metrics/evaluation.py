@@ -1,0 +1,301 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""The one evaluation core of binary decisions: balanced accuracy, per-group rates, SPD/EOD/AOD and the objective.
+
+Every figure the debiasers, the study, the selection handler, the audit tool and the reports print about binary
+decisions comes from :func:`evaluate_binary_fairness`. It works on weighted per-cell sums (cell = group x class):
+
+* sample weights ``(B, N)`` give the point estimate (``B = 1``, unit weights) and any number of bootstrap
+  resamples (``B`` rows of resample counts from :func:`~monai_fair.metrics.bootstrap.bootstrap_weights`) in one
+  computation;
+* thresholds are a grid dimension ``T``: samples are sorted once by (cell, score), so the count of predicted
+  positives of every cell at every threshold is a difference of one cumulative sum (no ``B x T x N`` tensor);
+* hard predictions are scores with the threshold 0.5.
+
+Unknown group codes (negative, :data:`~monai_fair.data.codes.UNKNOWN` = -1) follow one policy (``docs/metrics.md``):
+
+* ``"exclude"`` (default): unknown samples belong to no group, so they enter no group figure and no gap, but the
+  overall balanced accuracy counts them (it is a property of the model on every sample). Their number is reported.
+* ``"group"``: unknown samples form a group of their own (code -1, named ``unknown``), reported like any other
+  group and pooled with the rest in privileged-vs-rest gaps.
+
+Groups with fewer than ``min_group_size`` (weighted) samples get NaN rates and gaps, never 0; a rate whose class
+cell is empty is NaN. The pooled privileged-vs-rest bias is NaN when the reference group or the pooled rest is
+below ``min_group_size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from monai_fair.data.codes import UNKNOWN
+
+from .objective import constrained_objective
+
+__all__ = [
+    "BIAS_KINDS",
+    "UNKNOWN_POLICIES",
+    "BinaryFairnessEvaluation",
+    "evaluate_binary_fairness",
+    "group_flag",
+]
+
+BIAS_KINDS = ("spd", "eod", "aod")
+UNKNOWN_POLICIES = ("exclude", "group")
+
+
+@dataclass
+class BinaryFairnessEvaluation:
+    """Result of :func:`evaluate_binary_fairness`; every tensor has leading dims ``(B, T)`` (weightings, thresholds).
+
+    Attributes:
+        group_codes: codes of the reported groups, ascending (the unknown code first under ``unknown="group"``).
+        reference: code of the reference (privileged) group.
+        balanced_accuracy: ``(B, T)`` overall balanced accuracy.
+        spd, eod, aod: ``(B, T)`` pooled "rest minus reference" gaps (rest: every reported group but the reference).
+        bias: ``(B, T)`` the gap named by ``metric``.
+        objective: ``(B, T)`` ``BA * [|bias| < epsilon]`` (NaN where the bias is NaN).
+        n: ``(B, G)`` weighted group sizes; ``positives``/``negatives`` likewise.
+        selection_rate, tpr, fpr: ``(B, T, G)`` per-group rates (NaN for too small groups or empty cells).
+        group_gaps: ``"spd"``, ``"eod"``, ``"aod"`` → ``(B, T, G)`` "group minus reference" gaps.
+        n_unknown: ``(B,)`` weighted number of samples with an unknown code (all policies).
+        min_group_size: the size below which group figures are NaN.
+    """
+
+    group_codes: list[int]
+    reference: int
+    balanced_accuracy: torch.Tensor
+    spd: torch.Tensor
+    eod: torch.Tensor
+    aod: torch.Tensor
+    bias: torch.Tensor
+    objective: torch.Tensor
+    n: torch.Tensor
+    positives: torch.Tensor
+    negatives: torch.Tensor
+    selection_rate: torch.Tensor
+    tpr: torch.Tensor
+    fpr: torch.Tensor
+    group_gaps: dict[str, torch.Tensor] = field(default_factory=dict)
+    n_unknown: torch.Tensor | None = None
+    min_group_size: int = 1
+
+    def point(self, b: int = 0, t: int = 0) -> dict[str, float]:
+        """Flat dict of the pooled figures of weighting ``b`` at threshold ``t`` (``balanced_accuracy``, ``spd``,
+        ``eod``, ``aod``, ``bias``, ``objective``)."""
+        return {k: float(getattr(self, k)[b, t]) for k in ("balanced_accuracy", "spd", "eod", "aod", "bias", "objective")}
+
+    def flags(self, b: int = 0) -> dict[int, str]:
+        """Group code → why its figures are NaN (``""`` when estimable), for weighting ``b``."""
+        return {
+            c: group_flag(float(self.n[b, g]), float(self.positives[b, g]), float(self.negatives[b, g]), self.min_group_size)
+            for g, c in enumerate(self.group_codes)
+        }
+
+
+def group_flag(n: float, positives: float, negatives: float, min_group_size: int) -> str:
+    """The reason a group's rates are (partly) NaN, ``""`` when all are estimable."""
+    if n == 0:
+        return "empty group"
+    if n < min_group_size:
+        return f"too small (n={n:g} < min_group_size={min_group_size})"
+    reasons = []
+    if positives == 0:
+        reasons.append("no positives (TPR undefined)")
+    if negatives == 0:
+        reasons.append("no negatives (FPR undefined)")
+    return "; ".join(reasons)
+
+
+def _as_weights(weights: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
+    if weights is None:
+        return torch.ones(1, n, dtype=torch.float64, device=device)
+    w = torch.as_tensor(weights, device=device).to(torch.float64)
+    if w.ndim == 1:
+        w = w.unsqueeze(0)
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(f"weights must have shape (N,) or (B, N) with N={n}, got {tuple(w.shape)}.")
+    if not bool((w >= 0).all()):
+        raise ValueError("weights must be non-negative and not NaN.")
+    return w
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+    nan = torch.full_like(num, float("nan"))
+    return torch.where(ok & (den > 0), num / den.clamp_min(1e-300), nan)
+
+
+def _cell_counts_above(
+    scores: torch.Tensor, cell: torch.Tensor, num_cells: int, w: torch.Tensor, thresholds: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted totals ``(B, K)`` of each cell and weighted counts ``(B, K, T)`` of ``score > t`` in each cell.
+
+    ``thresholds`` is ``(T,)`` (shared) or ``(K, T)`` (one row per cell).
+    """
+    by_score = torch.argsort(scores, stable=True)
+    order = by_score[torch.argsort(cell[by_score], stable=True)]
+    sorted_scores = scores[order]
+    sizes = torch.bincount(cell, minlength=num_cells)
+    offsets = torch.nn.functional.pad(torch.cumsum(sizes, 0), (1, 0))
+    cw = torch.nn.functional.pad(torch.cumsum(w[:, order], dim=1), (1, 0))  # (B, N + 1)
+    bounds = [int(v) for v in offsets.tolist()]
+    per_cell = thresholds if thresholds.ndim == 2 else thresholds.unsqueeze(0).expand(num_cells, -1)
+    cuts = torch.empty(num_cells, per_cell.shape[1], dtype=torch.int64, device=scores.device)
+    for k in range(num_cells):  # cells are few (2 per group)
+        s, e = bounds[k], bounds[k + 1]
+        cuts[k] = s + torch.searchsorted(sorted_scores[s:e].contiguous(), per_cell[k].contiguous(), right=True)
+    end = offsets[1:]
+    total = cw[:, end] - cw[:, offsets[:-1]]  # (B, K)
+    above = cw[:, end].unsqueeze(-1) - cw[:, cuts.reshape(-1)].reshape(w.shape[0], num_cells, -1)
+    return total, above
+
+
+def _slot_thresholds(thresholds, codes: list[int], dev: torch.device) -> torch.Tensor:
+    """``(T,)`` shared thresholds, or ``(2S, T)`` rows per cell (slot order: ``codes``, then unknown)."""
+    if not isinstance(thresholds, Mapping):
+        return torch.as_tensor(thresholds, dtype=torch.float64, device=dev).reshape(-1)
+    rows = []
+    for c in codes + [UNKNOWN]:
+        key = c if c in thresholds else None
+        if key not in thresholds:
+            raise ValueError(f"thresholds give no row for group {c} and no default (key None).")
+        rows.append(torch.as_tensor(thresholds[key], dtype=torch.float64, device=dev).reshape(-1))
+    if len({r.numel() for r in rows}) != 1:
+        raise ValueError("every group's thresholds must have the same length.")
+    return torch.stack(rows).repeat_interleave(2, dim=0)
+
+
+def evaluate_binary_fairness(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    groups: torch.Tensor,
+    reference: int,
+    *,
+    thresholds: torch.Tensor | Sequence[float] | float | Mapping[int | None, torch.Tensor] = 0.5,
+    weights: torch.Tensor | None = None,
+    metric: str = "eod",
+    epsilon: float = 0.05,
+    unknown: str = "exclude",
+    min_group_size: int = 1,
+    group_codes: Sequence[int] | None = None,
+) -> BinaryFairnessEvaluation:
+    """Evaluate the binary decisions ``score > t`` per group and reference-vs-rest (see the module docstring).
+
+    Args:
+        scores: probabilities or hard 0/1 predictions ``(N,)``.
+        labels: binary labels ``(N,)``.
+        groups: integer group codes ``(N,)``; negative codes are unknown.
+        reference: code of the reference (privileged) group.
+        thresholds: one threshold or a grid ``(T,)``; hard predictions use 0.5. Group-dependent decisions (e.g.
+            reject-option classification) give a mapping ``{code: (T,)}``; the entry ``None`` is used for every code
+            not listed (unknown samples included).
+        weights: ``None``, ``(N,)`` or ``(B, N)`` non-negative sample weights (bootstrap resample counts).
+        metric: the gap reported as ``bias`` (``"spd"``, ``"eod"`` or ``"aod"``).
+        epsilon: tolerance of the objective.
+        unknown: unknown-code policy, ``"exclude"`` or ``"group"``.
+        min_group_size: groups (and the pooled rest) with fewer weighted samples get NaN figures.
+        group_codes: declared known codes; a declared code without samples is reported as an empty group.
+
+    Returns:
+        a :class:`BinaryFairnessEvaluation`.
+
+    Raises:
+        ValueError: mismatched lengths, NaN scores, non-binary labels, an unknown ``metric`` or ``unknown`` policy,
+            or a negative reference code.
+    """
+    if metric not in BIAS_KINDS:
+        raise ValueError(f"metric must be one of {BIAS_KINDS}, got {metric!r}.")
+    if unknown not in UNKNOWN_POLICIES:
+        raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}.")
+    s = torch.as_tensor(scores).reshape(-1)
+    dev = s.device
+    s = s.to(torch.float64)
+    y = torch.as_tensor(labels, device=dev).reshape(-1)
+    g = torch.as_tensor(groups, device=dev).reshape(-1)
+    if y.numel() != s.numel() or g.numel() != s.numel():
+        raise ValueError(f"scores, labels and groups must have the same length, got {s.numel()}, {y.numel()}, {g.numel()}.")
+    if bool(torch.isnan(s).any()):
+        raise ValueError("scores contain NaN; fix the model output or remove those samples explicitly.")
+    if not bool(((y == 0) | (y == 1)).all()):
+        raise ValueError(f"labels must be binary 0/1, got values {torch.unique(y).tolist()[:10]}.")
+    if g.is_floating_point():
+        if bool(torch.isnan(g).any()) or not bool((g == g.round()).all()):
+            raise ValueError("group codes must be integers (unknown membership is the code -1, not NaN).")
+    g = g.long()
+    reference = int(reference)
+    if reference < 0:
+        raise ValueError(f"the reference group must be a known code (>= 0), got {reference}.")
+    w = _as_weights(weights, s.numel(), dev)
+
+    known = g >= 0
+    codes = sorted(set(int(c) for c in torch.unique(g[known]).tolist()) | set(int(c) for c in (group_codes or [])))
+    if reference not in codes:
+        codes = sorted(codes + [reference])
+    reported = ([UNKNOWN] if unknown == "group" else []) + codes
+    # the unknown samples always have a cell (the overall BA counts them); under "exclude" it is not reported
+    lut_codes = torch.as_tensor(codes, dtype=torch.int64, device=dev)
+    gi = torch.full_like(g, len(codes))  # unknown → last slot
+    if known.any():
+        gi[known] = torch.searchsorted(lut_codes, g[known])
+    num_slots = len(codes) + 1
+    t = _slot_thresholds(thresholds, codes, dev)
+    cell = gi * 2 + y.long()
+    total, above = _cell_counts_above(s, cell, 2 * num_slots, w, t)  # (B, 2S), (B, 2S, T)
+    neg_n, pos_n = total[:, 0::2], total[:, 1::2]  # (B, S)
+    fp, tp = above[:, 0::2], above[:, 1::2]  # (B, S, T)
+
+    all_pos, all_neg = pos_n.sum(1, keepdim=True), neg_n.sum(1, keepdim=True)  # (B, 1)
+    tpr_all = _ratio(tp.sum(1), all_pos, torch.ones_like(all_pos, dtype=torch.bool))
+    tnr_all = 1.0 - _ratio(fp.sum(1), all_neg, torch.ones_like(all_neg, dtype=torch.bool))
+    ba = 0.5 * (tpr_all + tnr_all)  # (B, T)
+
+    slots = ([len(codes)] if unknown == "group" else []) + list(range(len(codes)))
+    sl = torch.as_tensor(slots, dtype=torch.int64, device=dev)
+    n_g, p_g, q_g = (pos_n + neg_n)[:, sl], pos_n[:, sl], neg_n[:, sl]  # (B, G)
+    ok = (n_g >= max(min_group_size, 1)).unsqueeze(1)  # (B, 1, G)
+    tp_g, fp_g = tp[:, sl].transpose(1, 2), fp[:, sl].transpose(1, 2)  # (B, T, G)
+    sel = _ratio(tp_g + fp_g, n_g.unsqueeze(1), ok)
+    tpr = _ratio(tp_g, p_g.unsqueeze(1), ok)
+    fpr = _ratio(fp_g, q_g.unsqueeze(1), ok)
+
+    r = reported.index(reference)
+    gaps = {"spd": sel - sel[..., r : r + 1], "eod": tpr - tpr[..., r : r + 1]}
+    gaps["aod"] = 0.5 * ((fpr - fpr[..., r : r + 1]) + gaps["eod"])
+
+    rest = torch.ones(len(reported), dtype=torch.bool, device=dev)
+    rest[r] = False
+    ok_ref = (n_g[:, r] >= max(min_group_size, 1)).unsqueeze(1)  # (B, 1)
+    n_rest = n_g[:, rest].sum(1, keepdim=True)
+    ok_pool = ok_ref & (n_rest >= max(min_group_size, 1))
+    tp_r, fp_r = tp_g[..., rest].sum(-1), fp_g[..., rest].sum(-1)  # (B, T)
+    sel_rest = _ratio(tp_r + fp_r, n_rest, ok_pool)
+    tpr_rest = _ratio(tp_r, p_g[:, rest].sum(1, keepdim=True), ok_pool)
+    fpr_rest = _ratio(fp_r, q_g[:, rest].sum(1, keepdim=True), ok_pool)
+    sel_ref = _ratio(tp_g[..., r] + fp_g[..., r], n_g[:, r : r + 1], ok_pool)
+    tpr_ref = _ratio(tp_g[..., r], p_g[:, r : r + 1], ok_pool)
+    fpr_ref = _ratio(fp_g[..., r], q_g[:, r : r + 1], ok_pool)
+    spd = sel_rest - sel_ref
+    eod = tpr_rest - tpr_ref
+    aod = 0.5 * ((fpr_rest - fpr_ref) + eod)
+    bias = {"spd": spd, "eod": eod, "aod": aod}[metric]
+    return BinaryFairnessEvaluation(
+        group_codes=reported,
+        reference=reference,
+        balanced_accuracy=ba,
+        spd=spd,
+        eod=eod,
+        aod=aod,
+        bias=bias,
+        objective=constrained_objective(ba, bias, epsilon),
+        n=n_g,
+        positives=p_g,
+        negatives=q_g,
+        selection_rate=sel,
+        tpr=tpr,
+        fpr=fpr,
+        group_gaps=gaps,
+        n_unknown=(pos_n + neg_n)[:, len(codes)],
+        min_group_size=int(min_group_size),
+    )
