@@ -24,5 +24,11 @@ from .objective import constrained_objective
 from .proxies import compute_bias_proxy, proxy_weights
 from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
-from .evaluation import UNKNOWN_POLICIES, BinaryFairnessEvaluation, evaluate_binary_fairness, group_flag
+from .evaluation import (
+    UNKNOWN_POLICIES,
+    BinaryFairnessEvaluation,
+    evaluate_binary_fairness,
+    group_flag,
+    summarize_binary_fairness,
+)
 from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes

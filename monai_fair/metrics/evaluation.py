@@ -40,6 +40,7 @@ __all__ = [
     "BinaryFairnessEvaluation",
     "evaluate_binary_fairness",
     "group_flag",
+    "summarize_binary_fairness",
 ]
 
 BIAS_KINDS = ("spd", "eod", "aod")
@@ -299,3 +300,60 @@ def evaluate_binary_fairness(
         n_unknown=(pos_n + neg_n)[:, len(codes)],
         min_group_size=int(min_group_size),
     )
+
+
+def summarize_binary_fairness(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    groups: torch.Tensor,
+    reference: int,
+    *,
+    threshold: float = 0.5,
+    n_bootstrap: int = 0,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    bootstrap_mean: bool = False,
+    metric: str = "eod",
+    epsilon: float = 0.05,
+    unknown: str = "exclude",
+    min_group_size: int = 1,
+) -> dict[str, float]:
+    """Pooled figures of ``score > threshold`` with bootstrap means and percentile intervals, as a flat dict.
+
+    The point estimate and the ``n_bootstrap`` resamples (drawn over the whole set, unstratified, by
+    :func:`~monai_fair.metrics.bootstrap.bootstrap_weights` with a CPU generator seeded by ``seed``, so the draws
+    do not depend on the device) are one call of :func:`evaluate_binary_fairness`.
+
+    Args:
+        scores, labels, groups, reference, metric, epsilon, unknown, min_group_size: see
+            :func:`evaluate_binary_fairness`.
+        threshold: decision threshold (0.5 for hard predictions).
+        n_bootstrap: number of resamples (0: point estimates only).
+        ci_level: level of the equal-tailed percentile intervals.
+        seed: resampling seed.
+        bootstrap_mean: report the bootstrap means as the figures themselves (the studies' validation protocol).
+
+    Returns:
+        ``balanced_accuracy, spd, eod, aod, bias, objective`` and, with resamples, ``<name>_boot_mean``,
+        ``<name>_ci_low``, ``<name>_ci_high`` (NaN replicates are ignored).
+    """
+    from .bootstrap import bootstrap_weights, make_generator, percentile_interval
+
+    s = torch.as_tensor(scores).reshape(-1)
+    n = s.numel()
+    kwargs = dict(metric=metric, epsilon=epsilon, unknown=unknown, min_group_size=min_group_size)
+    point = evaluate_binary_fairness(s, labels, groups, reference, thresholds=threshold, **kwargs).point()
+    if n_bootstrap <= 0:
+        return point
+    w = bootstrap_weights([n], int(n_bootstrap), stratified=False, generator=make_generator(seed, "cpu"))
+    boot = evaluate_binary_fairness(s, labels, groups, reference, thresholds=threshold, weights=w.to(s.device), **kwargs)
+    out = dict(point)
+    for k in point:
+        v = getattr(boot, k)[:, 0]
+        out[f"{k}_boot_mean"] = float(torch.nanmean(v))
+        lo, hi = percentile_interval(v, ci_level)
+        out[f"{k}_ci_low"], out[f"{k}_ci_high"] = float(lo), float(hi)
+    if bootstrap_mean:
+        for k in point:
+            out[k] = out[f"{k}_boot_mean"]
+    return out
