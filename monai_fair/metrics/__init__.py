@@ -8,6 +8,13 @@ from .bias import BIAS_KINDS, compute_binary_bias
 from .bootstrap import bootstrap_intervals, bootstrap_replicates, bootstrap_weights, make_generator, percentile_interval
 from .calibration import compute_group_ece
 from .cumulative import FairnessCumulative, as_group_batch, as_prediction_batch
+from .evaluation import (
+    UNKNOWN_POLICIES,
+    BinaryFairnessEvaluation,
+    evaluate_binary_fairness,
+    group_flag,
+    summarize_binary_fairness,
+)
 from .fairness_table import FairnessTable, compute_fairness_table, resolve_group_names
 from .gaps import (
     GAP_KEYS,
@@ -22,13 +29,6 @@ from .group_stats import GROUP_STAT_KEYS, compute_group_stats
 from .grouped_scores import GroupedScores, build_grouped_scores
 from .objective import constrained_objective
 from .proxies import compute_bias_proxy, proxy_weights
+from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes
 from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
-from .evaluation import (
-    UNKNOWN_POLICIES,
-    BinaryFairnessEvaluation,
-    evaluate_binary_fairness,
-    group_flag,
-    summarize_binary_fairness,
-)
-from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes

@@ -86,12 +86,16 @@ class BinaryFairnessEvaluation:
     def point(self, b: int = 0, t: int = 0) -> dict[str, float]:
         """Flat dict of the pooled figures of weighting ``b`` at threshold ``t`` (``balanced_accuracy``, ``spd``,
         ``eod``, ``aod``, ``bias``, ``objective``)."""
-        return {k: float(getattr(self, k)[b, t]) for k in ("balanced_accuracy", "spd", "eod", "aod", "bias", "objective")}
+        return {
+            k: float(getattr(self, k)[b, t]) for k in ("balanced_accuracy", "spd", "eod", "aod", "bias", "objective")
+        }
 
     def flags(self, b: int = 0) -> dict[int, str]:
         """Group code → why its figures are NaN (``""`` when estimable), for weighting ``b``."""
         return {
-            c: group_flag(float(self.n[b, g]), float(self.positives[b, g]), float(self.negatives[b, g]), self.min_group_size)
+            c: group_flag(
+                float(self.n[b, g]), float(self.positives[b, g]), float(self.negatives[b, g]), self.min_group_size
+            )
             for g, c in enumerate(self.group_codes)
         }
 
@@ -216,7 +220,9 @@ def evaluate_binary_fairness(
     y = torch.as_tensor(labels, device=dev).reshape(-1)
     g = torch.as_tensor(groups, device=dev).reshape(-1)
     if y.numel() != s.numel() or g.numel() != s.numel():
-        raise ValueError(f"scores, labels and groups must have the same length, got {s.numel()}, {y.numel()}, {g.numel()}.")
+        raise ValueError(
+            f"scores, labels and groups must have the same length, got {s.numel()}, {y.numel()}, {g.numel()}."
+        )
     if bool(torch.isnan(s).any()):
         raise ValueError("scores contain NaN; fix the model output or remove those samples explicitly.")
     if not bool(((y == 0) | (y == 1)).all()):
@@ -346,7 +352,9 @@ def summarize_binary_fairness(
     if n_bootstrap <= 0:
         return point
     w = bootstrap_weights([n], int(n_bootstrap), stratified=False, generator=make_generator(seed, "cpu"))
-    boot = evaluate_binary_fairness(s, labels, groups, reference, thresholds=threshold, weights=w.to(s.device), **kwargs)
+    boot = evaluate_binary_fairness(
+        s, labels, groups, reference, thresholds=threshold, weights=w.to(s.device), **kwargs
+    )
     out = dict(point)
     for k in point:
         v = getattr(boot, k)[:, 0]
