@@ -8,7 +8,17 @@ import functools
 import torch
 from torch import nn
 
-__all__ = ["TinyConvNet", "biased_classifier", "make_loader", "make_planted_data", "train_classifier"]
+from monai_fair.metrics import FairnessSpec
+
+__all__ = [
+    "SPEC",
+    "TinyConvNet",
+    "biased_classifier",
+    "make_loader",
+    "make_planted_data",
+    "planted_spec",
+    "train_classifier",
+]
 
 
 class TinyConvNet(nn.Module):
@@ -44,6 +54,14 @@ class TinyConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def planted_spec(**kwargs) -> FairnessSpec:
+    """The planted data's fairness spec: attribute ``sex``, reference (privileged) group 1 (overrides: ``kwargs``)."""
+    return FairnessSpec(**{"attributes": "sex", "reference": 1, **kwargs})
+
+
+SPEC = planted_spec()
 
 
 def make_planted_data(
