@@ -36,11 +36,15 @@ def planted_scores(n=400, n_groups=2, seed=0, gap=0.15):
     return probs.double(), y, groups
 
 
-def loop_oracle(scores, y, groups, priv, kind, lb, ub, compat=False, n_t=100, n_m=50):
-    """AIF360 RejectOptionClassification.fit, written as its double loop (groups not swapped)."""
+def loop_oracle(scores, y, groups, priv, kind, lb, ub, compat=False, n_t=100, n_m=50, unknown="group"):
+    """AIF360 RejectOptionClassification.fit, written as its double loop (groups not swapped).
+
+    Every non-reference sample gets the favourable band; with ``unknown="exclude"`` negative codes are no group of
+    the constraint (they still count in balanced accuracy).
+    """
     scores, y, groups = (np.asarray(a) for a in (scores, y, groups))
     is_priv = groups == priv
-    others = [c for c in np.unique(groups) if c != priv]
+    others = [c for c in np.unique(groups) if c != priv and (c >= 0 or unknown == "group")]
     rows = []
     for t in np.linspace(0.01, 0.99, n_t):
         for m in np.linspace(0.0, min(t, 1.0 - t), n_m):
@@ -56,7 +60,8 @@ def loop_oracle(scores, y, groups, priv, kind, lb, ub, compat=False, n_t=100, n_
                 return tpr if kind == "eod" else 0.5 * (tpr + pred[mask & (y == 0)].mean())
 
             gaps = [stat(groups == c) - stat(is_priv) for c in others]
-            rows.append((t, m, ba, gaps))
+            pooled = stat(np.isin(groups, others)) - stat(is_priv)
+            rows.append((t, m, ba, gaps, pooled))
     feas = [i for i, r in enumerate(rows) if all(lb <= g <= ub for g in r[3])]
     if feas:
         best = max(feas, key=lambda i: (rows[i][2], -i))
@@ -77,7 +82,7 @@ class TestRejectOptionGrid(unittest.TestCase):
             spec=planted_spec(metric=kind, epsilon=0.03), num_class_thresh=n_t, num_roc_margin=n_m
         )
         res = roc.fit(probs=probs, labels=y, groups=groups)
-        (t, m, ba, gaps), n_settings = loop_oracle(probs, y, groups, 1, kind, -0.03, 0.03, n_t=n_t, n_m=n_m)
+        (t, m, ba, gaps, _), n_settings = loop_oracle(probs, y, groups, 1, kind, -0.03, 0.03, n_t=n_t, n_m=n_m)
         self.assertEqual(n_settings, n_t * n_m)
         self.assertEqual(len(res.trajectory), n_t)
         self.assertTrue(res.state["feasible"])
@@ -88,6 +93,30 @@ class TestRejectOptionGrid(unittest.TestCase):
         for got, want in zip(res.state["group_gaps"].values(), gaps):
             self.assertAlmostEqual(got, want, places=10)
             self.assertLessEqual(abs(got), 0.03 + 1e-12)
+
+    @parameterized.expand([["eod", "exclude"], ["eod", "group"], ["spd", "exclude"], ["aod", "group"]])
+    def test_random_case_with_unknown_codes_matches_numpy(self, kind, unknown):
+        probs, y, groups = planted_scores(300, 3, seed=7)
+        groups[torch.rand(300, generator=torch.Generator().manual_seed(8)) < 0.15] = -1
+        spec = planted_spec(metric=kind, epsilon=0.04, unknown=unknown)
+        res = RejectOptionClassification(spec=spec, num_class_thresh=30, num_roc_margin=15).fit(
+            probs=probs, labels=y, groups=groups
+        )
+        (t, m, ba, gaps, pooled), _ = loop_oracle(
+            probs, y, groups, 1, kind, -0.04, 0.04, n_t=30, n_m=15, unknown=unknown
+        )
+        self.assertAlmostEqual(res.threshold, t, places=12)
+        self.assertAlmostEqual(res.state["margin"], m, places=12)
+        self.assertAlmostEqual(res.validation.balanced_accuracy, ba, places=12)
+        self.assertAlmostEqual(res.validation.bias, pooled, places=12)
+        self.assertEqual(sorted(res.state["group_gaps"]), ([-1] if unknown == "group" else []) + [0, 2])
+        for got, want in zip(res.state["group_gaps"].values(), gaps):
+            self.assertAlmostEqual(got, want, places=12)
+        # the fitted post-processor reproduces the decisions (unknown samples get the favourable band)
+        pred = res.postprocessor.predict(probs, groups).numpy().astype(bool)
+        t_ref = probs.numpy() > t + m
+        t_rest = probs.numpy() > t - m
+        np.testing.assert_array_equal(pred, np.where(groups.numpy() == 1, t_ref, t_rest))
 
     @parameterized.expand([[False], [True]])
     def test_infeasible_fallback(self, compat):
@@ -102,7 +131,7 @@ class TestRejectOptionGrid(unittest.TestCase):
         )
         with self.assertWarnsRegex(UserWarning, "no \\(threshold, margin\\)"):
             res = roc.fit(probs=probs, labels=y, groups=groups)
-        (t, m, _, gaps), _ = loop_oracle(probs, y, groups, 1, "eod", 1.01, 2.0, compat=compat, n_t=40, n_m=20)
+        (t, m, _, gaps, _), _ = loop_oracle(probs, y, groups, 1, "eod", 1.01, 2.0, compat=compat, n_t=40, n_m=20)
         self.assertFalse(res.state["feasible"])
         self.assertAlmostEqual(res.threshold, t, places=12)
         self.assertAlmostEqual(res.state["margin"], m, places=12)
