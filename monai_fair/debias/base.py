@@ -58,7 +58,7 @@ def positive_probability(output: torch.Tensor, activation: str = "sigmoid", inde
 
 
 def as_spec(spec: FairnessSpec | Mapping[str, Any] | None) -> FairnessSpec:
-    """``spec`` as a :class:`~monai_fair.metrics.FairnessSpec` (``None``: the default spec; a mapping: its arguments)."""
+    """``spec`` as a :class:`~monai_fair.metrics.FairnessSpec` (``None``: the default; a mapping: its arguments)."""
     if spec is None:
         return FairnessSpec()
     if isinstance(spec, FairnessSpec):

@@ -9,8 +9,8 @@ linear in ``x``
     TPR~_g = TPR_g x_{g,1} + FNR_g x_{g,0},   FPR~_g = FPR_g x_{g,1} + TNR_g x_{g,0},
 
 and a linear program (``scipy.optimize.linprog``, HiGHS) chooses ``x in [0, 1]^{2G}`` so that every group has the
-reference (privileged) group's TPR~ and FPR~ (``2(G-1)`` equality rows; with two groups these are AIF360's two rows), while
-minimising
+reference (privileged) group's TPR~ and FPR~ (``2(G-1)`` equality rows; with two groups these are AIF360's two
+rows), while minimising
 
 * ``"aif360"`` (default): ``sum_g (FPR~_g - TPR~_g)``, every group weighted equally (AIF360 / Pleiss et al.);
 * ``"hardt"``: the expected error rate over the whole population, ``sum_g (FP~_g + FN~_g) / N``, which weights
