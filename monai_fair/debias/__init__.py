@@ -27,6 +27,7 @@ from .equalized_odds import (
     group_confusion_rates,
 )
 from .influence import FullSetProxyWeights, unit_influence
+from .linear_erasure import INLPEraser, LeaceEraser, attribute_matrix
 from .postprocessor import Postprocessor
 from .pruning import PruningDebiaser, check_proxy_metric, check_reiterable
 from .random_perturbation import RandomPerturbation, bootstrap_evaluation, resample_weights
@@ -41,8 +42,17 @@ from .unit_mask import (
     load_unit_masked_state_dict,
     prunable_layer_names,
 )
+from .vae_debias import ADVERSARY_INPUTS, LAMBDA_SCHEDULES, VAE_SCHEMES, VAEDebiaser, ganin_lambda
 
 __all__ = [
+    "ADVERSARY_INPUTS",
+    "INLPEraser",
+    "LAMBDA_SCHEDULES",
+    "LeaceEraser",
+    "VAEDebiaser",
+    "VAE_SCHEMES",
+    "attribute_matrix",
+    "ganin_lambda",
     "AdaptivePruningDebiaser",
     "add_unit_masks",
     "AdversarialFineTuning",

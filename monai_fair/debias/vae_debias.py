@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from monai_fair.metrics import make_generator
 from monai_fair.networks.fair_vae import VAE_OUTPUTS, FairVAE
 
-__all__ = ["VAE_SCHEMES", "LAMBDA_SCHEDULES", "VAEDebiaser", "ganin_lambda"]
+__all__ = ["ADVERSARY_INPUTS", "VAE_SCHEMES", "LAMBDA_SCHEDULES", "VAEDebiaser", "ganin_lambda"]
 
 VAE_SCHEMES = ("grl", "alternating")
 LAMBDA_SCHEDULES = ("ganin", "constant")

@@ -32,3 +32,4 @@ from .proxies import compute_bias_proxy, proxy_weights
 from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes
 from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
+from .probes import PROBE_KINDS, make_probe, probe_attributes, probe_split, probe_task, weighted_roc_auc
