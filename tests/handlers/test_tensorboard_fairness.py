@@ -37,10 +37,10 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
                 samples,
                 additional_metrics={
                     "sex_fairness": GroupFairnessMetric(
-                        group_key="sex", group_names=NAMES, reference=1, min_group_size=5, n_bootstrap=20, seed=0
+                        attributes="sex", group_names=NAMES, reference=1, min_group_size=5, n_bootstrap=20, seed=0
                     ),
                     "sex_tpr": GroupFairnessMetric(
-                        group_key="sex", group_names=NAMES, metrics=["tpr"], prefix="sex_tpr/", min_group_size=5
+                        attributes="sex", group_names=NAMES, metrics=["tpr"], prefix="sex_tpr/", min_group_size=5
                     ),
                 },
                 val_handlers=[handler],
@@ -93,7 +93,7 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
             handler = FairnessTensorBoardHandler(log_dir=tmp, image_interval=2, log_scalars=False)
             evaluator = make_evaluator(
                 samples,
-                additional_metrics={"fair": GroupFairnessMetric(group_key="sex", min_group_size=5)},
+                additional_metrics={"fair": GroupFairnessMetric(attributes="sex", min_group_size=5)},
                 val_handlers=[handler],
             )
             for epoch in (1, 2, 3):
@@ -112,7 +112,7 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
             sync = FairnessTensorBoardHandler(log_dir=tmp, background=False, log_scalars=False, log_table=False)
             evaluator = make_evaluator(
                 samples,
-                additional_metrics={"fair": GroupFairnessMetric(group_key="sex", min_group_size=5)},
+                additional_metrics={"fair": GroupFairnessMetric(attributes="sex", min_group_size=5)},
                 val_handlers=[sync],
             )
             evaluator.run()
