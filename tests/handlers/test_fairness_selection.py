@@ -91,6 +91,10 @@ class TestSelectionValues(unittest.TestCase):
             FairnessSummaryMetric("worst_group_f1")
         with self.assertRaises(ValueError):
             FairnessSummaryMetric("eod")
+        self.assertTrue(FairnessSummaryMetric("worst_group_ba").higher_is_better)
+        gap = FairnessSummaryMetric("equalized_odds")
+        self.assertFalse(gap.higher_is_better)
+        self.assertEqual(gap.undefined_value, math.inf)
 
     def test_multilabel_label_index(self):
         samples = make_samples(100, seed=8, labels=2)
