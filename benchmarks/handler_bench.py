@@ -3,7 +3,7 @@
 
 A small CNN evaluates an in-memory dataset of ``--n`` 64×64 single-channel images (default 3000, batch 64). The
 "fair" evaluator adds every fairness piece a user would attach — ``GroupFairnessMetric`` (all metrics),
-``FairnessObjectiveMetric``, ``WorstGroupMetric``, ``FairnessGapMetric`` and ``FairnessTensorBoardHandler``
+``FairnessObjectiveMetric``, two ``FairnessSummaryMetric`` (worst-group AUC, EOD max–min) and ``FairnessTensorBoardHandler``
 (scalars, ROC + calibration images, Markdown table every epoch) — to the same baseline (``ROCAUC`` key metric). Epochs
 of the two evaluators are interleaved (order alternating) and the medians compared; the last line is the ratio.
 The time spent inside the fairness code is also measured directly (wrapped callables), which is far less sensitive
@@ -26,11 +26,10 @@ from monai.handlers import ROCAUC, from_engine
 from monai.transforms import Activationsd
 
 from monai_fair.handlers import (
-    FairnessGapMetric,
     FairnessObjectiveMetric,
+    FairnessSummaryMetric,
     FairnessTensorBoardHandler,
     GroupFairnessMetric,
-    WorstGroupMetric,
 )
 
 
@@ -85,10 +84,10 @@ def make_evaluator(
     if log_dir is not None:
         names = {0: "F", 1: "M"}
         additional = {
-            "sex_fairness": GroupFairnessMetric(group_key="sex", group_names=names, reference=1),
-            "objective": FairnessObjectiveMetric(group_key="sex", privileged=1),
-            "worst_auc": WorstGroupMetric(group_key="sex"),
-            "eod_gap": FairnessGapMetric(group_key="sex"),
+            "sex_fairness": GroupFairnessMetric(attributes="sex", group_names=names, reference=1),
+            "objective": FairnessObjectiveMetric(attributes="sex", reference=1),
+            "worst_auc": FairnessSummaryMetric("worst_group_auc", attributes="sex"),
+            "eod_gap": FairnessSummaryMetric("eod_max_min", attributes="sex"),
         }
         handlers = [FairnessTensorBoardHandler(log_dir=log_dir)]
         if watch is not None:  # instance attributes win over the methods ignite would register

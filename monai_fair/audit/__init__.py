@@ -1,4 +1,8 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
-"""monai_fair.audit"""
+"""Fairness audit of saved predictions: the library behind ``tools/audit.py``."""
 
 from __future__ import annotations
+
+from .evaluate import POOLED_KEYS, AuditResult, encode_group_columns, resolve_threshold, run_audit
+from .inputs import AuditInputError, check_columns, encode_groups, load_audit_frame, parse_group_names, read_predictions
+from .outputs import BAR_METRICS, TABLE_METRICS, render_report, wide_tables, write_outputs

@@ -9,9 +9,8 @@ from .fairness_metric import (
     FairnessDetails,
     GroupBufferMetric,
     GroupFairnessMetric,
-    ci_flat_dict,
-    group_batch_transform,
-    select_flat_metrics,
+    batch_group_codes,
+    resolve_spec,
 )
-from .fairness_selection import FairnessGapMetric, FairnessObjectiveMetric, WorstGroupMetric, lower_is_better
+from .fairness_selection import FairnessObjectiveMetric, FairnessSummaryMetric, lower_is_better
 from .tensorboard_fairness import FairnessTensorBoardHandler, fairness_markdown

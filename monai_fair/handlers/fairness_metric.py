@@ -2,30 +2,31 @@
 """Ignite metric that reports the per-group fairness table of an evaluator run as flat scalars.
 
 :class:`GroupFairnessMetric` is the shell around :class:`~monai_fair.metrics.cumulative.FairnessCumulative`. It
-reads ``(pred, label)`` from ``engine.state.output`` and the group codes from ``engine.state.batch`` (the batch keeps
-attribute keys such as ``sex`` next to ``image`` and ``label``), so one entry in ``additional_metrics`` of an
-existing ``SupervisedEvaluator`` is enough::
+reads ``(pred, label)`` from ``engine.state.output`` and the group codes from ``engine.state.batch`` through the
+:class:`~monai_fair.metrics.spec.FairnessSpec` (one attribute such as ``sex``, or several for intersectional groups),
+so one entry in ``additional_metrics`` of an existing ``SupervisedEvaluator`` is enough::
 
     "additional_metrics": {
         "sex_fairness": {
-            "_target_": "GroupFairnessMetric", "group_key": "sex", "group_names": {"0": "F", "1": "M"},
-            "reference": 1, "class_index": 1
+            "_target_": "GroupFairnessMetric", "attributes": "sex", "group_names": {"0": "F", "1": "M"},
+            "reference": "M", "output_index": 1
         }
     }
 
-``compute()`` returns a dict, which ignite writes flat into ``engine.state.metrics`` (``sex/tpr_F``,
-``sex/eod_F``, ``sex/auc_gap`` ...): ``StatsHandler``, ``MetricsSaver`` and ``TensorBoardStatsHandler`` pick the keys
-up. The full :class:`~monai_fair.metrics.fairness_table.FairnessTable` and the gathered raw buffers go to
-``engine.state.fairness_details[name]`` (a :class:`FairnessDetails`), which
+(or ``"spec": "@fairness"`` for the bundle's one spec). ``compute()`` returns a dict, which ignite writes flat into
+``engine.state.metrics`` (keys of :meth:`FairnessTable.as_flat_dict`: ``sex/tpr_F``, ``sex/eod_F``,
+``sex/auc_gap`` ...). The full :class:`~monai_fair.metrics.fairness_table.FairnessTable` and the gathered raw
+buffers go to ``engine.state.fairness_details[name]`` (a :class:`FairnessDetails`), which
 :class:`~monai_fair.handlers.tensorboard_fairness.FairnessTensorBoardHandler` draws. They are deliberately not put in
 ``engine.state.metric_details``: ``MetricsSaver(metric_details="*")`` would write them per image next to file names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -35,37 +36,24 @@ from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced
 from monai.handlers import from_engine
 
-from ..metrics.cumulative import FairnessCumulative
+from ..metrics.cumulative import FairnessCumulative, as_group_batch
 from ..metrics.fairness_table import FairnessTable
+from ..metrics.spec import FairnessSpec
 
 __all__ = [
     "FAIRNESS_DETAILS",
     "PRED_LABEL",
-    "group_batch_transform",
     "FairnessDetails",
     "GroupBufferMetric",
     "GroupFairnessMetric",
-    "ci_flat_dict",
-    "select_flat_metrics",
+    "batch_group_codes",
+    "resolve_spec",
 ]
 
 #: name of the ``engine.state`` attribute (a dict: metric name → :class:`FairnessDetails`)
 FAIRNESS_DETAILS = "fairness_details"
-#: ``engine.state`` attribute caching the normalised batch of the current iteration, shared by the fairness metrics
-_BATCH_CACHE = "_fairness_batch_cache"
-
-#: default ``output_transform`` of every fairness metric; one shared object, so that metrics attached to the same
-#: engine recognise identical inputs and normalise each batch once
+#: default ``output_transform`` of every fairness metric
 PRED_LABEL = from_engine(["pred", "label"])
-_GROUP_TRANSFORMS: dict[str, Callable] = {}
-
-
-def group_batch_transform(group_key: str) -> Callable:
-    """``from_engine([group_key])``, one shared object per key (see :data:`PRED_LABEL`)."""
-    if group_key not in _GROUP_TRANSFORMS:
-        _GROUP_TRANSFORMS[group_key] = from_engine([group_key])
-    return _GROUP_TRANSFORMS[group_key]
-
 
 logger = logging.getLogger(__name__)
 
@@ -93,94 +81,117 @@ class FairnessDetails:
     n_bins: int = 15
 
 
-def select_flat_metrics(
-    flat: Mapping[str, float], table: FairnessTable, metrics: Sequence[str] | None, prefix: str
-) -> dict[str, float]:
-    """Keep the flat entries whose metric stem is in ``metrics`` (all entries if ``metrics`` is None).
+def resolve_spec(spec: FairnessSpec | None = None, **fields: Any) -> FairnessSpec:
+    """The spec a handler works with: ``spec`` with the fields given (not ``None``) overridden, or a new spec.
 
-    A stem is the name of an entry of ``table.per_group``, ``table.gaps`` or ``table.summary`` (``"tpr"``,
-    ``"eod"``, ``"auc_gap"`` ...); it selects every group/label variant of that entry (``tpr_F``, ``tpr_M``,
-    ``tpr_<label>_<group>``) and their interval bounds, but not other metrics sharing its spelling as a prefix
-    (stem ``"auc"`` does not select ``auc_gap``).
+    Args:
+        spec: the bundle's :class:`FairnessSpec`, or ``None``.
+        fields: spec fields by their names (``attributes``, ``reference``, ``group_names``, ``metric``,
+            ``epsilon``, ``unknown``, ``output_index``, ``min_group_size``); ``None`` means "not given".
+    """
+    given = {k: v for k, v in fields.items() if v is not None}
+    if spec is None:
+        return FairnessSpec(**given)
+    if not isinstance(spec, FairnessSpec):
+        raise TypeError(f"spec must be a FairnessSpec, got {type(spec).__name__}.")
+    return dataclasses.replace(spec, **given) if given else spec
+
+
+def batch_group_codes(spec: FairnessSpec, batch: Any, owner: str = "fairness metric") -> torch.Tensor:
+    """The (intersectional) group codes of a batch dict or a decollated list of sample dicts.
 
     Raises:
-        ValueError: for a stem the table does not have.
+        KeyError: a sample lacks one of ``spec.attributes``; the message names ``owner`` and the key.
     """
-    if metrics is None:
-        return dict(flat)
-    known = set(table.per_group) | set(table.gaps) | set(table.summary)
-    unknown = [m for m in metrics if m not in known]
-    if unknown:
-        raise ValueError(f"unknown fairness metric(s) {unknown}; available: {sorted(known)}.")
-    # the longest matching stem owns a key: "auc_gap_..." belongs to "auc_gap", not to "auc"
-    stems = sorted(known, key=len, reverse=True)
-    wanted = set(metrics)
-    out = {}
-    for key, value in flat.items():
-        bare = key[len(prefix) :] if prefix and key.startswith(prefix) else key
-        owner = next((s for s in stems if bare == s or bare.startswith(s + "_")), None)
-        if owner in wanted:
-            out[key] = value
-    return out
+    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], Mapping):
+        first = batch[0]
+        _check_keys(spec, first, owner)
+        batch = {a: as_group_batch([d[a] for d in batch]) for a in spec.attributes}
+    elif isinstance(batch, Mapping):
+        _check_keys(spec, batch, owner)
+    else:
+        raise TypeError(f"{owner}: engine.state.batch must be a dict or a list of dicts, got {type(batch).__name__}.")
+    return spec.group_codes({a: as_group_batch(batch[a]) for a in spec.attributes})
 
 
-def ci_flat_dict(table: FairnessTable, prefix: str = "") -> dict[str, float]:
-    """Bootstrap interval bounds as flat keys ``<key>_ci_low`` / ``<key>_ci_high`` (empty without bootstrap).
-
-    ``<key>`` is the :meth:`FairnessTable.as_flat_dict` key of the same figure; counts have no interval.
-    """
-    if not table.ci:
-        return {}
-    out: dict[str, float] = {}
-    for side, idx in (("ci_low", 0), ("ci_high", 1)):
-        per_group = {k: v[idx] for k, v in _ci_part(table, "per_group").items()}
-        bounds = replace(
-            table,
-            per_group={"n": table.per_group["n"], **per_group},  # "n" only tells the layout; it has no interval
-            gaps={k: v[idx] for k, v in _ci_part(table, "gaps").items()},
-            summary={k: v[idx] for k, v in _ci_part(table, "summary").items()},
+def _check_keys(spec: FairnessSpec, sample: Mapping, owner: str) -> None:
+    missing = [a for a in spec.attributes if a not in sample]
+    if missing:
+        raise KeyError(
+            f"{owner}: the batch has no key {missing[0]!r} (attributes={list(spec.attributes)}); keys present: "
+            f"{sorted(map(str, sample))[:20]}. Keep the attribute code in every data dict or set 'attributes'."
         )
-        flat = bounds.as_flat_dict(prefix=prefix)
-        with_ci = [*per_group, *bounds.gaps, *bounds.summary]
-        out.update({f"{k}_{side}": v for k, v in select_flat_metrics(flat, bounds, with_ci, prefix).items()})
-    return out
-
-
-def _ci_part(table: FairnessTable, kind: str) -> dict[str, tuple]:
-    return {k.split("/", 1)[1]: v for k, v in table.ci.items() if k.startswith(kind + "/")}
 
 
 class GroupBufferMetric(Metric):
     """Base of the fairness metrics: buffers ``(pred, label, group)`` of every iteration in a
     :class:`~monai_fair.metrics.cumulative.FairnessCumulative`.
 
-    ``output_transform`` maps ``engine.state.output`` to ``(y_pred, y)``, or to ``(y_pred, y, groups)`` when the
-    group was copied into the output by post-processing (then set ``group_key=None``). Otherwise
-    ``batch_transform`` (default ``from_engine([group_key])``) reads the groups from ``engine.state.batch``.
-    ``y_pred`` must be probabilities.
+    ``output_transform`` maps ``engine.state.output`` to ``(y_pred, y)``; the group codes come from
+    ``engine.state.batch`` through ``spec.group_codes`` (or ``batch_transform``), or from ``output_transform`` when it
+    returns ``(y_pred, y, groups)`` (groups copied into the output by post-processing). ``y_pred`` must be
+    probabilities.
 
     Args:
-        group_key: batch key holding the integer group code, or ``None`` when ``output_transform`` returns it.
+        spec: the study's :class:`FairnessSpec`; the spec fields below override it (``None``: not given).
+        attributes, reference, group_names, unknown, min_group_size: spec fields (a spec is built from them when
+            ``spec`` is ``None``; ``attributes`` defaults to ``"sex"``).
+        output_index: positive-class column of multi-column predictions (e.g. ``1`` for a 2-class softmax);
+            ``None``: ``spec.output_index`` when a spec is given, else every column (multi-label).
         output_transform: ``engine.state.output`` → ``(y_pred, y)`` or ``(y_pred, y, groups)``.
-        batch_transform: ``engine.state.batch`` → groups; default reads ``group_key``.
-        cumulative_kwargs: options of :class:`FairnessCumulative`.
+        batch_transform: ``engine.state.batch`` → group codes; default ``spec.group_codes``.
+        cumulative_kwargs: further options of :class:`FairnessCumulative`.
         device: ignite metric device (unused for buffering: tensors stay where they are produced).
     """
 
     def __init__(
         self,
-        group_key: str | None = "sex",
+        spec: FairnessSpec | None = None,
+        attributes: str | Sequence[str] | None = None,
+        reference: int | str | Sequence[int | str] | None = None,
+        group_names: Mapping[Any, Any] | None = None,
+        unknown: str | None = None,
+        min_group_size: int | None = None,
+        output_index: int | None = None,
         output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
         cumulative_kwargs: Mapping[str, Any] | None = None,
         device: str | torch.device = "cpu",
+        **spec_fields: Any,
     ) -> None:
-        self.group_key = group_key
-        if batch_transform is None and group_key is not None:
-            batch_transform = group_batch_transform(group_key)
+        self.spec = resolve_spec(
+            spec,
+            attributes=attributes,
+            reference=reference,
+            group_names=group_names,
+            unknown=unknown,
+            min_group_size=min_group_size,
+            **spec_fields,
+        )
+        self.output_index = output_index if output_index is not None or spec is None else self.spec.output_index
         self.batch_transform = batch_transform
-        self.cumulative = FairnessCumulative(**dict(cumulative_kwargs or {}))
+        self._name = type(self).__name__
+        kwargs = dict(
+            reference=self.spec.reference,
+            unknown=self.spec.unknown,
+            min_group_size=self.spec.min_group_size,
+            output_index=self.output_index,
+        )
+        kwargs.update(cumulative_kwargs or {})
+        self.cumulative = FairnessCumulative(**kwargs)
         super().__init__(output_transform=output_transform, device=device)
+
+    def attach(self, engine: Engine, name: str, usage: Any = None) -> None:
+        """Attach as ignite does, remembering ``name`` for error messages."""
+        self._name = f"{type(self).__name__} {name!r}"
+        if usage is None:
+            super().attach(engine, name)
+        else:
+            super().attach(engine, name, usage)
+
+    def group_names(self, codes: Sequence[int]) -> dict[int, str]:
+        """Readable names of ``codes`` (``F × 60-79``, ``unknown``) from the spec."""
+        return self.spec.names([int(c) for c in codes])
 
     @reinit__is_reduced
     def reset(self) -> None:
@@ -190,43 +201,29 @@ class GroupBufferMetric(Metric):
     def update(self, output: Sequence[Any]) -> None:
         """Buffer one batch ``(y_pred, y, groups)``."""
         if len(output) != 3:
-            raise ValueError(
-                f"{type(self).__name__}.update expects (y_pred, y, groups), got {len(output)} items; set group_key "
-                "or batch_transform so the groups are read from the batch."
-            )
+            raise ValueError(f"{self._name}.update expects (y_pred, y, groups), got {len(output)} items.")
         self.cumulative.extend(*output)
 
     def iteration_completed(self, engine: Engine) -> None:
-        """Read predictions/labels from the output and groups from the batch, then buffer them.
-
-        Metrics on the same engine with the same transforms (the defaults are shared objects) normalise the batch
-        once per iteration and share the result.
-        """
-        key = (id(self._output_transform), id(self.batch_transform), self.cumulative.class_index)
-        stamp = (engine.state.epoch, engine.state.iteration, id(engine.state.output), id(engine.state.batch))
-        cache = getattr(engine.state, _BATCH_CACHE, None)
-        if cache is None or cache[0] != stamp:
-            cache = (stamp, {})
-            setattr(engine.state, _BATCH_CACHE, cache)
-        if key not in cache[1]:
-            cache[1][key] = self.cumulative.prepare(*self._read(engine))
-        self.cumulative.extend_prepared(*cache[1][key])
-
-    def _read(self, engine: Engine) -> tuple[Any, Any, Any]:
+        """Read predictions/labels from the output and groups from the batch, then buffer them."""
         output = self._output_transform(engine.state.output)
         if isinstance(output, Mapping):
             output = (output["y_pred"], output["y"], *([output["groups"]] if "groups" in output else []))
         output = tuple(output)
         if len(output) == 2:
-            if self.batch_transform is None:
-                raise ValueError("no group source: output_transform returned 2 items and group_key is None.")
-            output = (*output, self.batch_transform(engine.state.batch))
+            batch = engine.state.batch
+            groups = (
+                self.batch_transform(batch)
+                if self.batch_transform is not None
+                else batch_group_codes(self.spec, batch, self._name)
+            )
+            output = (*output, groups)
         if len(output) != 3:
             raise ValueError(
-                f"{type(self).__name__}: output_transform must return (y_pred, y) or (y_pred, y, groups), got "
+                f"{self._name}: output_transform must return (y_pred, y) or (y_pred, y, groups), got "
                 f"{len(output)} items."
             )
-        return output
+        self.cumulative.extend(*output)
 
     def gathered(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The buffers of all ranks ``(y_pred, y, groups)``.
@@ -236,8 +233,16 @@ class GroupBufferMetric(Metric):
         """
         buffers = self.cumulative.get_buffer()
         if buffers is None or buffers[0].shape[0] == 0:
-            raise NotComputableError(f"{type(self).__name__} must see at least one batch before compute().")
+            raise NotComputableError(f"{self._name} must see at least one batch before compute().")
         return buffers[0], buffers[1], buffers[2]
+
+    def table(self) -> FairnessTable:
+        """The fairness table of the gathered buffers, with the spec's group names."""
+        _, _, groups = self.gathered()
+        self.cumulative.group_names = self.group_names(
+            torch.unique(groups).tolist() + (self.cumulative.group_codes or [])
+        )
+        return self.cumulative.aggregate()
 
     def _store_details(self, engine: Engine, name: str, details: Any) -> None:
         store = getattr(engine.state, FAIRNESS_DETAILS, None)
@@ -250,27 +255,28 @@ class GroupBufferMetric(Metric):
 class GroupFairnessMetric(GroupBufferMetric):
     """Per-group performance, signed gaps to the reference group and max–min gaps, as flat scalars.
 
-    The result keys are ``{prefix}{stem}_{group}`` for per-group values and signed gaps (``sex/tpr_F``,
-    ``sex/eod_F``), ``{prefix}{stem}`` for summaries (``sex/auc_gap``), with ``_{label}`` before the group for
-    multi-label predictions — exactly :meth:`FairnessTable.as_flat_dict`. Undefined values (small or single-class
-    groups) are NaN; the reason is in ``table.flags``.
+    The result is :meth:`FairnessTable.as_flat_dict` (``sex/tpr_F``, ``sex/eod_F``, ``sex/auc_gap``, with CI bounds
+    under bootstrap). Undefined values (small or single-class groups) are NaN; the reason is in ``table.flags`` and
+    logged.
 
     Args:
-        group_key: batch key holding the integer group code (``sex``, ``age_group``, ``race``, ``ita_group`` ...),
-            or ``None`` when ``output_transform`` returns ``(y_pred, y, groups)``.
-        group_names: code→name map (JSON string keys accepted), e.g. ``{"0": "F", "1": "M"}``.
-        reference: reference (privileged) group code for signed gaps.
+        spec: the study's :class:`FairnessSpec` (fields given below override it).
+        attributes: batch key(s) of the group code: ``"sex"``, or ``["sex", "age_group"]`` for intersectional
+            groups (``F × 60-79``).
+        reference: reference (privileged) group: code, name or one per attribute; ``None`` = largest group.
+        group_names: code → name (one attribute) or ``{attribute: {code: name}}``.
+        unknown: unknown-code policy ``"exclude"`` / ``"group"``.
+        min_group_size: smaller groups are flagged and get NaN.
         threshold: decision threshold, or ``"ba-optimal"``.
         metrics: stems to report (``["tpr", "eod", "auc_gap"]``); ``None`` reports everything.
-        prefix: key prefix; default ``f"{group_key}/"`` (``"fairness/"`` without a group key).
+        prefix: key prefix; default ``"<attribute>/"`` (attributes joined by ``+``).
         output_transform: ``engine.state.output`` → ``(y_pred, y)`` (probabilities and binary labels).
-        batch_transform: ``engine.state.batch`` → group codes; default ``from_engine([group_key])``.
-        group_codes: groups to report, in order.
+        batch_transform: ``engine.state.batch`` → group codes; default ``spec.group_codes``.
+        group_codes: groups to report, in order (declared groups without samples are reported empty).
         label_names: names of the label columns of multi-label predictions.
-        class_index: positive-class column of multi-column predictions (e.g. ``1`` for a 2-class softmax).
+        output_index: positive-class column of multi-column predictions.
         n_bootstrap: bootstrap resamples for confidence intervals (0 = none).
         ci_level: confidence level.
-        min_group_size: smaller groups are flagged and get NaN.
         n_bins: calibration bins (ECE, reliability plots).
         seed: bootstrap seed.
         save_details: store a :class:`FairnessDetails` in ``engine.state.fairness_details[name]``.
@@ -279,9 +285,12 @@ class GroupFairnessMetric(GroupBufferMetric):
 
     def __init__(
         self,
-        group_key: str | None = "sex",
-        group_names: Mapping[Any, str] | Sequence[str] | None = None,
-        reference: int | None = None,
+        spec: FairnessSpec | None = None,
+        attributes: str | Sequence[str] | None = None,
+        reference: int | str | Sequence[int | str] | None = None,
+        group_names: Mapping[Any, Any] | None = None,
+        unknown: str | None = None,
+        min_group_size: int | None = None,
         threshold: float | str = 0.5,
         metrics: Sequence[str] | None = None,
         prefix: str | None = None,
@@ -289,31 +298,31 @@ class GroupFairnessMetric(GroupBufferMetric):
         batch_transform: Callable | None = None,
         group_codes: Sequence[int] | None = None,
         label_names: Sequence[str] | None = None,
-        class_index: int | None = None,
+        output_index: int | None = None,
         n_bootstrap: int = 0,
         ci_level: float = 0.95,
-        min_group_size: int = 10,
         n_bins: int = 15,
         seed: int | None = None,
         save_details: bool = True,
         device: str | torch.device = "cpu",
     ) -> None:
         self.metrics = None if metrics is None else [str(m) for m in metrics]
-        self.prefix = prefix if prefix is not None else (f"{group_key}/" if group_key else "fairness/")
         self.save_details = save_details
         self._details: FairnessDetails | None = None
         super().__init__(
-            group_key=group_key,
+            spec,
+            attributes=attributes,
+            reference=reference,
+            group_names=group_names,
+            unknown=unknown,
+            min_group_size=min_group_size,
+            output_index=output_index,
             output_transform=output_transform,
             batch_transform=batch_transform,
             cumulative_kwargs=dict(
                 threshold=threshold,
-                reference=reference,
                 group_codes=group_codes,
-                group_names=group_names,
                 label_names=label_names,
-                class_index=class_index,
-                min_group_size=min_group_size,
                 n_bins=n_bins,
                 n_bootstrap=n_bootstrap,
                 ci_level=ci_level,
@@ -321,35 +330,17 @@ class GroupFairnessMetric(GroupBufferMetric):
             ),
             device=device,
         )
-
-    def compute_table(self) -> FairnessTable:
-        """The fairness table of the gathered buffers (no engine needed)."""
-        self.gathered()
-        return self.cumulative.aggregate()
+        self.prefix = prefix if prefix is not None else "+".join(self.spec.attributes) + "/"
 
     def compute(self) -> dict[str, float]:
         """Flat ``{key: float}`` of the selected metrics of the gathered data (plus CI bounds with bootstrap)."""
         y_pred, y, groups = self.gathered()
-        table = self.cumulative.aggregate()
-        flat = table.as_flat_dict(prefix=self.prefix)
-        flat.update(ci_flat_dict(table, prefix=self.prefix))
-        values = select_flat_metrics(flat, table, self.metrics, self.prefix)
-        notes = [
-            f"{name}: {table.flags[code]}"
-            for code, name in zip(table.group_codes, table.group_names)
-            if table.flags.get(code)
-        ]
+        table = self.table()
+        values = table.as_flat_dict(prefix=self.prefix, metrics=self.metrics)
+        notes = [f"{n}: {table.flags[c]}" for c, n in zip(table.group_codes, table.group_names) if table.flags.get(c)]
         if notes:
             logger.info("%s NaN reasons: %s", self.prefix or "fairness", " | ".join(notes))
-        self._details = FairnessDetails(
-            table=table,
-            values=values,
-            y_pred=y_pred,
-            y=y,
-            groups=groups,
-            prefix=self.prefix,
-            n_bins=self.cumulative.n_bins,
-        )
+        self._details = FairnessDetails(table, values, y_pred, y, groups, self.prefix, self.cumulative.n_bins)
         return values
 
     def completed(self, engine: Engine, name: str) -> None:

@@ -1,15 +1,15 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
 """Scalar fairness metrics for model selection (``key_val_metric`` / ``CheckpointSaver``).
 
-A key metric must be one number per epoch. Three selection rules, each a small ignite metric on the same
-cumulative core as :class:`~monai_fair.handlers.fairness_metric.GroupFairnessMetric`:
+A key metric must be one number per epoch. Two selection rules, each a small ignite metric on the same cumulative
+core as :class:`~monai_fair.handlers.fairness_metric.GroupFairnessMetric`:
 
-* :class:`FairnessObjectiveMetric` — the studies' ε-constrained objective: balanced accuracy at the
-  BA-optimal threshold if ``|bias| < ε`` there, else 0 (higher is better).
-* :class:`WorstGroupMetric` — the worst group's AUC or balanced accuracy (higher is better).
-* :class:`FairnessGapMetric` — a max–min gap such as ``eod_max_min`` (**lower is better**): use
-  ``"metric_cmp_fn": "$monai_fair.handlers.lower_is_better"`` on the evaluator and
-  ``"key_metric_negative_sign": true`` on ``CheckpointSaver``.
+* :class:`FairnessObjectiveMetric` — the studies' ε-constrained objective from the evaluation core: balanced
+  accuracy at the BA-optimal threshold if ``|bias| < ε`` there, else 0 (higher is better).
+* :class:`FairnessSummaryMetric` — one summary of the fairness table: ``worst_group_auc`` / ``worst_group_ba``
+  (higher is better) or a max–min gap such as ``eod_max_min`` (**lower is better**: use
+  ``"metric_cmp_fn": "$monai_fair.handlers.lower_is_better"`` on the evaluator and ``"key_metric_negative_sign":
+  true`` on ``CheckpointSaver``; ``metric.higher_is_better`` says which).
 
 An undefined value (e.g. a group without positives) would be NaN, and NaN never compares better than anything, so
 once saved a NaN checkpoint would never be replaced. These metrics therefore report the *worst* possible value
@@ -26,12 +26,11 @@ from typing import Any
 import torch
 from ignite.engine import Engine
 
-from ..metrics.bias import BIAS_KINDS, compute_binary_bias
-from ..metrics.objective import constrained_objective
-from ..metrics.thresholds import best_balanced_accuracy_threshold
+from ..metrics.gaps import HIGHER_IS_BETTER_SUMMARIES, SUMMARY_KEYS
+from ..metrics.spec import FairnessSpec
 from .fairness_metric import PRED_LABEL, GroupBufferMetric
 
-__all__ = ["FairnessObjectiveMetric", "WorstGroupMetric", "FairnessGapMetric", "lower_is_better"]
+__all__ = ["FairnessObjectiveMetric", "FairnessSummaryMetric", "lower_is_better"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +56,11 @@ def _column(x: torch.Tensor, j: int) -> torch.Tensor:
 class _ScalarFairnessMetric(GroupBufferMetric):
     """Shared plumbing: label selection, undefined-value policy, component logging."""
 
-    higher_is_better = True
-
     def __init__(
         self,
-        group_key: str | None,
+        spec: FairnessSpec | None,
+        spec_fields: Mapping[str, Any],
+        higher_is_better: bool,
         output_transform: Callable,
         batch_transform: Callable | None,
         label_index: int | None,
@@ -70,14 +69,22 @@ class _ScalarFairnessMetric(GroupBufferMetric):
         device: str | torch.device,
     ) -> None:
         self.label_index = label_index
-        worst = -math.inf if self.higher_is_better else math.inf
+        self.higher_is_better = higher_is_better
+        worst = -math.inf if higher_is_better else math.inf
         self.undefined_value = worst if undefined_value is None else float(undefined_value)
         self._components: dict[str, float] = {}
-        super().__init__(group_key, output_transform, batch_transform, cumulative_kwargs, device)
+        super().__init__(
+            spec,
+            output_transform=output_transform,
+            batch_transform=batch_transform,
+            cumulative_kwargs=cumulative_kwargs,
+            device=device,
+            **spec_fields,
+        )
 
     def _finish(self, value: float, reason: str) -> float:
         if math.isnan(value):
-            logger.warning("%s is undefined (%s); reporting %s.", type(self).__name__, reason, self.undefined_value)
+            logger.warning("%s is undefined (%s); reporting %s.", self._name, reason, self.undefined_value)
             return self.undefined_value
         return value
 
@@ -91,23 +98,21 @@ class _ScalarFairnessMetric(GroupBufferMetric):
 class FairnessObjectiveMetric(_ScalarFairnessMetric):
     """ε-constrained objective ``φ = BA(t*) · [|bias(t*)| < ε]`` at the balanced-accuracy-optimal threshold ``t*``.
 
-    ``t*`` maximises the balanced accuracy of ``y_pred > t`` on a grid of ``n_thresholds`` points in ``[0, 1]``
-    over the whole (gathered) data; ``bias`` is the signed privileged-vs-rest gap of the hard predictions at
-    ``t*`` (:func:`~monai_fair.metrics.compute_binary_bias`: every non-privileged code is pooled; samples with a
-    negative code, i.e. unknown attribute, are left out of the bias and kept in the balanced accuracy). With
-    several labels (and no ``label_index``) the mean objective over labels is reported.
+    Every figure comes from :meth:`FairnessSpec.evaluate` (the evaluation core) on a grid of ``n_thresholds``
+    thresholds in ``[0, 1]`` over the whole (gathered) data: ``t*`` is the first grid point of maximal balanced
+    accuracy, ``bias`` the spec's pooled reference-vs-rest gap at ``t*``. Unknown codes follow ``spec.unknown``
+    (``"exclude"``: in no group, counted in the balanced accuracy); the reference and the pooled rest need
+    ``spec.min_group_size`` samples. With several labels (and no ``label_index``) the mean objective is reported.
 
     Besides ``engine.state.metrics[name]`` it writes ``name/balanced_accuracy``, ``name/bias`` and
     ``name/threshold`` (means over labels).
 
     Args:
-        group_key: batch key of the group code (``None`` if ``output_transform`` returns the groups).
-        privileged: privileged group code.
-        epsilon: tolerance on ``|bias|``.
-        bias: ``"eod"``, ``"spd"`` or ``"aod"``.
+        spec: the study's :class:`FairnessSpec` (fields given below override it).
+        attributes, reference, group_names, metric, epsilon, unknown, min_group_size: spec fields.
         n_thresholds: threshold grid size (101 as in the studies).
         label_index: label column to score for multi-label predictions (``None``: mean over labels).
-        class_index: positive-class column of multi-column predictions (e.g. ``1`` for a 2-class softmax).
+        output_index: positive-class column of multi-column predictions (default: the spec's).
         output_transform: ``engine.state.output`` → ``(y_pred, y)``.
         batch_transform: ``engine.state.batch`` → groups.
         undefined_value: value reported when the objective is undefined (default ``-inf``).
@@ -116,175 +121,125 @@ class FairnessObjectiveMetric(_ScalarFairnessMetric):
 
     def __init__(
         self,
-        group_key: str | None = "sex",
-        privileged: int = 1,
-        epsilon: float = 0.05,
-        bias: str = "eod",
+        spec: FairnessSpec | None = None,
+        attributes: str | Sequence[str] | None = None,
+        reference: int | str | Sequence[int | str] | None = None,
+        group_names: Mapping[Any, Any] | None = None,
+        metric: str | None = None,
+        epsilon: float | None = None,
+        unknown: str | None = None,
+        min_group_size: int | None = None,
         n_thresholds: int = 101,
         label_index: int | None = None,
-        class_index: int | None = None,
+        output_index: int | None = None,
         output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
         undefined_value: float | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        if bias not in BIAS_KINDS:
-            raise ValueError(f"bias must be one of {BIAS_KINDS}, got {bias!r}.")
-        self.privileged = int(privileged)
-        self.epsilon = float(epsilon)
-        self.bias = bias
         self.n_thresholds = int(n_thresholds)
+        fields = dict(
+            attributes=attributes,
+            reference=reference,
+            group_names=group_names,
+            metric=metric,
+            epsilon=epsilon,
+            unknown=unknown,
+            min_group_size=min_group_size,
+            output_index=output_index,
+        )
         super().__init__(
-            group_key,
-            output_transform,
-            batch_transform,
-            label_index,
-            undefined_value,
-            {"class_index": class_index},
-            device,
+            spec, fields, True, output_transform, batch_transform, label_index, undefined_value, {}, device
         )
 
     def compute(self) -> float:
         y_pred, y, groups = self.gathered()
-        known = groups >= 0
+        grid = torch.linspace(0.0, 1.0, self.n_thresholds, dtype=torch.float64)
         objs, bas, biases, thrs = [], [], [], []
         for j in _columns(y_pred, self.label_index):
-            s, t = _column(y_pred, j), _column(y, j)
-            try:
-                thr, ba = best_balanced_accuracy_threshold(s, t, self.n_thresholds)
-            except ValueError:
-                thr, ba = math.nan, math.nan
-            hard = (s > thr).to(torch.float64)
-            b = float(compute_binary_bias(hard[known], t[known], groups[known], self.privileged, self.bias))
-            objs.append(float(constrained_objective(ba, b, self.epsilon)))
-            bas.append(ba)
-            biases.append(b)
-            thrs.append(thr)
+            ev = self.spec.evaluate(_column(y_pred, j), _column(y, j), groups, thresholds=grid)
+            ba = ev.balanced_accuracy[0]
+            if bool(torch.isnan(ba).all()):  # a single class: no threshold is better than another
+                objs.append(math.nan), bas.append(math.nan), biases.append(math.nan), thrs.append(math.nan)
+                continue
+            best = int(torch.argmax(torch.nan_to_num(ba, nan=-1.0)))
+            objs.append(float(ev.objective[0, best]))
+            bas.append(float(ba[best]))
+            biases.append(float(ev.bias[0, best]))
+            thrs.append(float(grid[best]))
         mean = lambda v: float(torch.tensor(v, dtype=torch.float64).mean())  # noqa: E731
         self._components = {"balanced_accuracy": mean(bas), "bias": mean(biases), "threshold": mean(thrs)}
-        return self._finish(mean(objs), "single-class labels or an empty privileged/unprivileged cell")
+        return self._finish(mean(objs), "single-class labels, or a reference group or pooled rest below min_group_size")
 
 
-class WorstGroupMetric(_ScalarFairnessMetric):
-    """Worst-group AUC or balanced accuracy (``summary["worst_group_auc"]`` / ``["worst_group_ba"]``).
+class FairnessSummaryMetric(_ScalarFairnessMetric):
+    """One summary of the fairness table (``table.summary[summary]``) as the selection scalar.
 
-    Groups flagged by the fairness table (too small, single class) do not count as the worst group; if no group is
-    defined the value is undefined. With several labels (and no ``label_index``) the mean over labels is reported.
-
-    Args:
-        group_key: batch key of the group code.
-        metric: ``"auc"`` or ``"balanced_accuracy"``.
-        threshold: decision threshold for balanced accuracy (number or ``"ba-optimal"``).
-        group_codes: groups to consider.
-        min_group_size: smaller groups are excluded (flagged NaN in the table).
-        label_index: label column for multi-label predictions (``None``: mean over labels).
-        class_index: positive-class column of multi-column predictions.
-        output_transform: ``engine.state.output`` → ``(y_pred, y)``.
-        batch_transform: ``engine.state.batch`` → groups.
-        undefined_value: value reported when undefined (default ``-inf``).
-        device: ignite metric device.
-    """
-
-    _KEYS = {"auc": "worst_group_auc", "balanced_accuracy": "worst_group_ba", "ba": "worst_group_ba"}
-
-    def __init__(
-        self,
-        group_key: str | None = "sex",
-        metric: str = "auc",
-        threshold: float | str = 0.5,
-        group_codes: Sequence[int] | None = None,
-        min_group_size: int = 10,
-        label_index: int | None = None,
-        class_index: int | None = None,
-        output_transform: Callable = PRED_LABEL,
-        batch_transform: Callable | None = None,
-        undefined_value: float | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        if metric not in self._KEYS:
-            raise ValueError(f"metric must be one of {sorted(self._KEYS)}, got {metric!r}.")
-        self.summary_key = self._KEYS[metric]
-        super().__init__(
-            group_key,
-            output_transform,
-            batch_transform,
-            label_index,
-            undefined_value,
-            {
-                "threshold": threshold,
-                "group_codes": group_codes,
-                "min_group_size": min_group_size,
-                "class_index": class_index,
-            },
-            device,
-        )
-
-    def compute(self) -> float:
-        self.gathered()
-        table = self.cumulative.aggregate()
-        return self._finish(_reduce(table.summary[self.summary_key], self.label_index), "no group is defined")
-
-
-class FairnessGapMetric(_ScalarFairnessMetric):
-    """A max–min gap of the fairness table (``summary[gap]``), for selection where **lower is better**.
-
-    Pair it with ``"metric_cmp_fn": "$monai_fair.handlers.lower_is_better"`` on the evaluator and
-    ``"key_metric_negative_sign": true`` on ``CheckpointSaver``.
+    ``worst_group_auc`` and ``worst_group_ba`` are higher-is-better; every max–min gap (``eod_max_min``,
+    ``spd_max_min``, ``fpr_max_min``, ``aod_max_min``, ``equalized_odds``, ``auc_gap``, ``ece_gap``) is
+    lower-is-better (``higher_is_better`` says which; pair a gap with ``"metric_cmp_fn":
+    "$monai_fair.handlers.lower_is_better"`` and ``"key_metric_negative_sign": true`` on ``CheckpointSaver``).
+    Groups flagged by the table (too small, single class) are left out of the summary; with fewer defined groups than
+    the summary needs the value is undefined. With several labels (and no ``label_index``) the mean is reported.
 
     Args:
-        group_key: batch key of the group code.
-        gap: a summary key: ``"eod_max_min"``, ``"spd_max_min"``, ``"fpr_max_min"``, ``"aod_max_min"``,
-            ``"equalized_odds"``, ``"auc_gap"`` or ``"ece_gap"``.
+        summary: a key of :data:`~monai_fair.metrics.gaps.SUMMARY_KEYS`.
+        spec: the study's :class:`FairnessSpec` (fields given below override it).
+        attributes, reference, group_names, unknown, min_group_size: spec fields.
         threshold: decision threshold (number or ``"ba-optimal"``).
         group_codes: groups to consider.
-        min_group_size: smaller groups are excluded (flagged NaN in the table).
         label_index: label column for multi-label predictions (``None``: mean over labels).
-        class_index: positive-class column of multi-column predictions.
+        output_index: positive-class column of multi-column predictions.
         output_transform: ``engine.state.output`` → ``(y_pred, y)``.
         batch_transform: ``engine.state.batch`` → groups.
-        undefined_value: value reported when undefined (default ``+inf``).
+        undefined_value: value reported when undefined (default the worst: ``-inf`` or ``+inf``).
         device: ignite metric device.
     """
 
-    higher_is_better = False
-    GAPS = ("spd_max_min", "eod_max_min", "fpr_max_min", "aod_max_min", "equalized_odds", "auc_gap", "ece_gap")
-
     def __init__(
         self,
-        group_key: str | None = "sex",
-        gap: str = "eod_max_min",
+        summary: str = "worst_group_auc",
+        spec: FairnessSpec | None = None,
+        attributes: str | Sequence[str] | None = None,
+        reference: int | str | Sequence[int | str] | None = None,
+        group_names: Mapping[Any, Any] | None = None,
+        unknown: str | None = None,
+        min_group_size: int | None = None,
         threshold: float | str = 0.5,
         group_codes: Sequence[int] | None = None,
-        min_group_size: int = 10,
         label_index: int | None = None,
-        class_index: int | None = None,
+        output_index: int | None = None,
         output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
         undefined_value: float | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        if gap not in self.GAPS:
-            raise ValueError(f"gap must be one of {self.GAPS}, got {gap!r}.")
-        self.gap = gap
+        if summary not in SUMMARY_KEYS:
+            raise ValueError(f"summary must be one of {SUMMARY_KEYS}, got {summary!r}.")
+        self.summary = summary
+        fields = dict(
+            attributes=attributes,
+            reference=reference,
+            group_names=group_names,
+            unknown=unknown,
+            min_group_size=min_group_size,
+            output_index=output_index,
+        )
         super().__init__(
-            group_key,
+            spec,
+            fields,
+            summary in HIGHER_IS_BETTER_SUMMARIES,
             output_transform,
             batch_transform,
             label_index,
             undefined_value,
-            {
-                "threshold": threshold,
-                "group_codes": group_codes,
-                "min_group_size": min_group_size,
-                "class_index": class_index,
-            },
+            {"threshold": threshold, "group_codes": group_codes},
             device,
         )
 
     def compute(self) -> float:
-        self.gathered()
-        table = self.cumulative.aggregate()
-        return self._finish(_reduce(table.summary[self.gap], self.label_index), "fewer than two defined groups")
+        value = _reduce(self.table().summary[self.summary], self.label_index)
+        return self._finish(value, "too few groups are defined (small or single-class groups are left out)")
 
 
 def _reduce(value: torch.Tensor, label_index: int | None) -> float:

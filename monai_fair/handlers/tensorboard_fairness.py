@@ -21,9 +21,10 @@ import pandas as pd
 from ignite.engine import Engine, Events
 from torch.utils.tensorboard import SummaryWriter
 
+from ..metrics.spec import FairnessSpec
 from ..report.group_plots import figure_to_array, plot_group_calibration, plot_group_roc
 from ..report.tables import markdown_table
-from .fairness_metric import FAIRNESS_DETAILS, FairnessDetails
+from .fairness_metric import FAIRNESS_DETAILS, FairnessDetails, resolve_spec
 
 __all__ = ["FairnessTensorBoardHandler", "fairness_markdown"]
 
@@ -36,12 +37,14 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def fairness_markdown(details: FairnessDetails, digits: int = 4) -> str:
+def fairness_markdown(details: FairnessDetails, digits: int = 4, spec: FairnessSpec | None = None) -> str:
     """Markdown rendering of a fairness table: per-group rows (with CIs when present), summary, flags.
 
     Args:
         details: what the fairness metric stored for one epoch.
         digits: significant digits.
+        spec: with a spec, its settings head the text and the groups whose signed gap ``spec.metric`` to the
+            reference reaches ``spec.epsilon`` are listed.
 
     Returns:
         Markdown text (pipe tables), aggregates only.
@@ -51,6 +54,16 @@ def fairness_markdown(details: FairnessDetails, digits: int = 4) -> str:
     df = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
     cells = df.map(lambda v: _fmt(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
     parts = [markdown_table(cells)]
+    if spec is not None:
+        settings = ", ".join(f"{k}={v}" for k, v in spec.as_dict().items())
+        gap = table.gaps[spec.metric].detach().cpu().reshape(len(table.group_codes), -1)
+        beyond = [
+            f"{name} ({_fmt(float(gap[i].abs().max()))})"
+            for i, name in enumerate(table.group_names)
+            if bool((gap[i].abs() >= spec.epsilon).any())
+        ]
+        verdict = ", ".join(beyond) if beyond else "none"
+        parts.insert(0, f"spec: {settings}\n\n|{spec.metric}| ≥ {spec.epsilon:g} vs {table.reference_name}: {verdict}")
     summary = details.values
     picked = {k: v for k, v in summary.items() if not any(k.endswith(f"_{g}") for g in table.group_names)}
     if picked:
@@ -94,6 +107,9 @@ class FairnessTensorBoardHandler:
         global_epoch_transform: maps ``engine.state.epoch`` to the TensorBoard step (as in MONAI's
             ``TensorBoardStatsHandler``).
         background: draw and write the figures in a worker thread (``False``: synchronously, in the handler).
+        spec: the study's :class:`~monai_fair.metrics.spec.FairnessSpec`; its settings and the groups beyond its
+            ``epsilon`` on its ``metric`` are written with the Markdown table.
+        metric, epsilon: spec fields (override the spec's, or make one with the default attribute).
     """
 
     def __init__(
@@ -109,7 +125,15 @@ class FairnessTensorBoardHandler:
         image_interval: int = 1,
         global_epoch_transform: Callable[[int], int] = lambda x: x,
         background: bool = True,
+        spec: FairnessSpec | None = None,
+        metric: str | None = None,
+        epsilon: float | None = None,
     ) -> None:
+        self.spec = (
+            None
+            if spec is None and metric is None and epsilon is None
+            else resolve_spec(spec, metric=metric, epsilon=epsilon)
+        )
         self._writer = summary_writer
         self._own_writer = summary_writer is None
         self.log_dir = log_dir
@@ -164,7 +188,7 @@ class FairnessTensorBoardHandler:
                 self.writer.add_scalar(f"{self.tag_prefix}{key}", float(value), step)
             self._update_layout(details)
         if self.log_table:
-            self.writer.add_text(f"{base}table", fairness_markdown(details), step)
+            self.writer.add_text(f"{base}table", fairness_markdown(details, spec=self.spec), step)
         if self.log_images and draw_images:
             self._submit(self._write_images, details, step)
 

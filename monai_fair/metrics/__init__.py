@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from .auc import compute_group_roc_auc
-from .bias import BIAS_KINDS, compute_binary_bias
+from .bias import compute_binary_bias
 from .bootstrap import bootstrap_intervals, bootstrap_replicates, bootstrap_weights, make_generator, percentile_interval
 from .calibration import compute_group_ece
 from .cumulative import FairnessCumulative, as_group_batch, as_prediction_batch
 from .evaluation import (
+    BIAS_KINDS,
     UNKNOWN_POLICIES,
     BinaryFairnessEvaluation,
     evaluate_binary_fairness,
@@ -18,6 +19,7 @@ from .evaluation import (
 from .fairness_table import FairnessTable, compute_fairness_table, resolve_group_names
 from .gaps import (
     GAP_KEYS,
+    HIGHER_IS_BETTER_SUMMARIES,
     SUMMARY_KEYS,
     compute_gap_summary,
     compute_signed_gaps,

@@ -16,7 +16,7 @@ when the true gap is near 0 (max–min is).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -108,6 +108,7 @@ def bootstrap_replicates(
     generator: torch.Generator | None = None,
     keys: Sequence[str] | None = None,
     chunk_size: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every table figure for ``n_bootstrap`` resamples, as ``(B, ...)`` tensors.
 
@@ -124,6 +125,7 @@ def bootstrap_replicates(
         keys: the figures to keep (default all, see
             :func:`~monai_fair.metrics.weighted_table.compute_weighted_table`).
         chunk_size: replicates per chunk (default: about 4M weight elements per chunk).
+        on_chunk: called with the number of replicates of each finished chunk (e.g. a progress bar's update).
 
     Returns:
         dict key → ``(B, G, L)`` or ``(B, L)`` float64 replicates.
@@ -149,6 +151,8 @@ def bootstrap_replicates(
             if keys is None or k in keys:
                 parts.setdefault(k, []).append(v)
         done += b
+        if on_chunk is not None:
+            on_chunk(b)
     return {k: torch.cat(v, 0) for k, v in parts.items()}
 
 
@@ -165,6 +169,7 @@ def bootstrap_intervals(
     stratified: bool = True,
     generator: torch.Generator | None = None,
     chunk_size: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Percentile intervals of the figures in ``point`` (same keys and shapes, e.g. ``"gaps/eod"`` ``(G, L)``).
 
@@ -174,7 +179,7 @@ def bootstrap_intervals(
         reference_index: position of the reference group.
         point: point estimates keyed like :func:`~monai_fair.metrics.weighted_table.compute_weighted_table`
             without the replicate dim; NaN point estimates get NaN intervals.
-        n_bootstrap, ci_level, min_group_size, n_bins, stratified, generator, chunk_size: see
+        n_bootstrap, ci_level, min_group_size, n_bins, stratified, generator, chunk_size, on_chunk: see
             :func:`bootstrap_replicates` and :func:`percentile_interval`.
 
     Returns:
@@ -191,6 +196,7 @@ def bootstrap_intervals(
         generator=generator,
         keys=list(point),
         chunk_size=chunk_size,
+        on_chunk=on_chunk,
     )
     out = {}
     for k, est in point.items():

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import ignite.distributed as idist
 import numpy as np
 import torch
+import torch.distributed as dist
 from monai.metrics import Cumulative
 from monai.utils import evenly_divisible_all_gather
 
@@ -55,18 +55,29 @@ def _plain(t: torch.Tensor) -> torch.Tensor:
     return t.as_tensor() if hasattr(t, "as_tensor") else t
 
 
-def as_prediction_batch(y_pred: Any, y: Any, class_index: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _gather_device() -> torch.device:
+    """The device collectives of the default process group run on (CUDA for NCCL, else CPU)."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def as_prediction_batch(y_pred: Any, y: Any, output_index: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalise predictions and labels to ``(B,)`` (one label) or ``(B, L)`` (multi-label) float tensors.
 
     Accepts batch-first tensors ``(B,)``, ``(B, 1)``, ``(B, L)`` and decollated lists of per-sample tensors of
-    shape ``()``, ``(1,)`` or ``(L,)``. With ``class_index`` a multi-column prediction (e.g. a 2-class softmax)
+    shape ``()``, ``(1,)`` or ``(L,)``. With ``output_index`` a multi-column prediction (e.g. a 2-class softmax)
     is reduced to that column; the label is then either the same column of a one-hot label or ``label ==
-    class_index`` for class-index labels.
+    output_index`` for class-index labels. A single-column prediction has only column 0, whose label is the label.
 
     Args:
         y_pred: predicted probabilities.
         y: labels.
-        class_index: column of ``y_pred`` holding the positive-class probability, or ``None`` to keep all columns.
+        output_index: column of ``y_pred`` holding the positive-class probability, or ``None`` to keep all columns.
 
     Returns:
         ``(y_pred, y)`` with identical shapes.
@@ -76,17 +87,18 @@ def as_prediction_batch(y_pred: Any, y: Any, class_index: int | None = None) -> 
     """
     p = _stack(y_pred, "y_pred")
     t = _stack(y, "y").to(p.device)
-    if class_index is not None:
-        if p.ndim != 2 or not 0 <= class_index < p.shape[1]:
+    single = p.ndim == 1 or (p.ndim == 2 and p.shape[1] == 1)
+    if output_index is not None and not (single and output_index == 0):
+        if p.ndim != 2 or not 0 <= output_index < p.shape[1]:
             raise ValueError(
-                f"class_index={class_index} needs y_pred of shape (B, C>{class_index}), got {tuple(p.shape)}."
+                f"output_index={output_index} needs y_pred of shape (B, C>{output_index}), got {tuple(p.shape)}."
             )
         n_classes = p.shape[1]
-        p = p[:, class_index]
+        p = p[:, output_index]
         if t.ndim == 2 and t.shape[1] == n_classes and n_classes > 1:
-            t = t[:, class_index]  # one-hot label
+            t = t[:, output_index]  # one-hot label
         else:
-            t = (t.reshape(-1) == class_index).to(p.dtype)  # class-index label
+            t = (t.reshape(-1) == output_index).to(p.dtype)  # class-index label
     p = p.reshape(p.shape[0], -1)
     t = t.reshape(t.shape[0], -1)
     if p.shape[1] == 1 and t.shape[1] == 1:
@@ -149,8 +161,11 @@ class FairnessCumulative(Cumulative):
         group_codes: groups to report, in order (groups absent from the data are reported with n=0).
         group_names: code→name map (JSON string keys are accepted) or names in ``group_codes`` order.
         label_names: one name per label column for multi-label predictions.
-        class_index: positive-class column of multi-column predictions (e.g. ``1`` for a 2-class softmax).
+        output_index: positive-class column of multi-column predictions (e.g. ``1`` for a 2-class softmax);
+            ``None`` keeps every column (multi-label).
         min_group_size: groups smaller than this are flagged and their metrics are NaN.
+        unknown: unknown-code policy, ``"exclude"`` or ``"group"`` (see
+            :func:`~monai_fair.metrics.fairness_table.compute_fairness_table`).
         n_bins: calibration bins.
         n_bootstrap: bootstrap resamples for confidence intervals (0 = none).
         ci_level: confidence level of the intervals.
@@ -164,12 +179,13 @@ class FairnessCumulative(Cumulative):
         group_codes: Sequence[int] | None = None,
         group_names: Mapping[Any, str] | Sequence[str] | None = None,
         label_names: Sequence[str] | None = None,
-        class_index: int | None = None,
+        output_index: int | None = None,
         min_group_size: int = 10,
         n_bins: int = 15,
         n_bootstrap: int = 0,
         ci_level: float = 0.95,
         seed: int | None = None,
+        unknown: str = "exclude",
     ) -> None:
         super().__init__()
         if isinstance(threshold, str) and threshold != "ba-optimal":
@@ -179,7 +195,8 @@ class FairnessCumulative(Cumulative):
         self.group_codes = None if group_codes is None else [int(c) for c in group_codes]
         self.group_names = normalise_group_names(group_names)
         self.label_names = None if label_names is None else [str(n) for n in label_names]
-        self.class_index = class_index
+        self.output_index = output_index
+        self.unknown = unknown
         self.min_group_size = int(min_group_size)
         self.n_bins = int(n_bins)
         self.n_bootstrap = int(n_bootstrap)
@@ -209,7 +226,7 @@ class FairnessCumulative(Cumulative):
 
         Fixed dtypes make every rank all-gather identical layouts. Metrics sharing one engine reuse the result.
         """
-        p, t = as_prediction_batch(y_pred, y, self.class_index)
+        p, t = as_prediction_batch(y_pred, y, self.output_index)
         g = as_group_batch(groups, p.shape[0]).to(p.device)
         return p.detach().to(torch.float64), t.detach().to(torch.float64), g.detach()
 
@@ -237,11 +254,13 @@ class FairnessCumulative(Cumulative):
         if self._synced:
             return
         local = None if self._buffers is None else [torch.cat(b, dim=0) for b in self._buffers]
-        if idist.get_world_size() > 1:
+        if _world_size() > 1:
             # every rank must join each all_gather with tensors of the same rank: agree on the label width first
             # (-1: this rank saw no sample; 0: single label; L: multi-label)
             width = -1 if local is None else (local[0].shape[1] if local[0].ndim == 2 else 0)
-            widths = [int(w) for w in idist.all_gather(width)]
+            widths: list[Any] = [None] * _world_size()
+            dist.all_gather_object(widths, width)
+            widths = [int(w) for w in widths]
             known = {w for w in widths if w >= 0}
             if not known:
                 self._synced_tensors, self._synced = None, True
@@ -251,7 +270,7 @@ class FairnessCumulative(Cumulative):
             if local is None:
                 w = known.pop()
                 shape = (0,) if w == 0 else (0, w)
-                dev = idist.device()
+                dev = _gather_device()
                 local = [
                     torch.zeros(shape, dtype=torch.float64, device=dev),
                     torch.zeros(shape, dtype=torch.float64, device=dev),
@@ -311,6 +330,7 @@ class FairnessCumulative(Cumulative):
             n_bootstrap=self.n_bootstrap,
             ci_level=self.ci_level,
             seed=self.seed,
+            unknown=self.unknown,
         )
 
 

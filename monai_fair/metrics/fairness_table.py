@@ -8,13 +8,17 @@ share. Definitions of every figure: ``docs/metrics.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import torch
 
+from monai_fair.data.codes import UNKNOWN
+
 from .bootstrap import bootstrap_intervals, make_generator
 from .calibration import bin_edges, check_probabilities
+from .evaluation import UNKNOWN_POLICIES
 from .gaps import GAP_KEYS, SUMMARY_KEYS, SUMMARY_SOURCES
 from .group_stats import threshold_tensor
 from .grouped_scores import GroupedScores, build_grouped_scores
@@ -43,6 +47,9 @@ class FairnessTable:
         ci_level: confidence level of ``ci``.
         n_bootstrap: number of bootstrap replicates behind ``ci`` (0: none).
         threshold: the decision threshold(s) used (predicted positive iff ``score > threshold``).
+        n_unknown: number of samples with an unknown (negative) group code.
+        unknown: the unknown-code policy: ``"exclude"`` (those samples are in no group) or ``"group"`` (they are
+            the group -1 named ``unknown``).
     """
 
     group_codes: list[int]
@@ -57,6 +64,8 @@ class FairnessTable:
     ci_level: float = 0.95
     n_bootstrap: int = 0
     threshold: torch.Tensor | None = None
+    n_unknown: int = 0
+    unknown: str = "exclude"
 
     @property
     def multilabel(self) -> bool:
@@ -73,13 +82,59 @@ class FairnessTable:
         num = self.per_group["n"].shape[1]
         return list(self.label_names) if self.label_names is not None else [str(i) for i in range(num)]
 
-    def as_flat_dict(self, prefix: str = "") -> dict[str, float]:
+    @property
+    def stems(self) -> list[str]:
+        """Names of every figure of the flat view (``"tpr"``, ``"eod"``, ``"auc_gap"``, ``"n_unknown"`` ...)."""
+        return [*self.per_group, *self.gaps, *self.summary, "n_unknown"]
+
+    def as_flat_dict(
+        self, prefix: str = "", metrics: Sequence[str] | None = None, with_ci: bool = True
+    ) -> dict[str, float]:
         """Flat ``{name: float}`` view for loggers (NaN stays NaN).
 
         Keys: ``f"{prefix}{metric}_{group_name}"`` for per-group metrics and signed gaps, ``f"{prefix}{summary}"``
         for summaries; multi-label adds the label: ``f"{prefix}{metric}_{label}_{group_name}"`` and
-        ``f"{prefix}{summary}_{label}"``.
+        ``f"{prefix}{summary}_{label}"``. ``f"{prefix}n_unknown"`` is the number of samples with an unknown code
+        (under ``unknown="group"`` it is the ``n`` of the group named ``unknown``). With bootstrap intervals (and
+        ``with_ci``), every figure but the counts also has ``<key>_ci_low`` / ``<key>_ci_high``.
+
+        Args:
+            prefix: key prefix, e.g. ``"sex/"``.
+            metrics: stems to keep (:attr:`stems`); ``None`` keeps every figure. A stem selects every group/label
+                variant of its figure and their bounds, never another figure sharing its spelling (``"auc"`` does
+                not select ``auc_gap``).
+            with_ci: add the interval bounds.
+
+        Raises:
+            ValueError: a stem the table does not have.
         """
+        out = self._flat(prefix)
+        if "n_unknown" not in {k[len(prefix) :] for k in out}:
+            out[prefix + "n_unknown"] = float(self.n_unknown)
+        if with_ci and self.ci:
+            out.update(self._ci_flat(prefix))
+        return self.select_flat(out, metrics, prefix)
+
+    def select_flat(self, flat: Mapping[str, float], metrics: Sequence[str] | None, prefix: str = "") -> dict:
+        """The entries of a flat view whose stem is in ``metrics`` (all of them if ``metrics`` is None)."""
+        if metrics is None:
+            return dict(flat)
+        known = set(self.stems)
+        missing = [m for m in metrics if m not in known]
+        if missing:
+            raise ValueError(f"unknown fairness metric(s) {missing}; available: {sorted(known)}.")
+        # the longest matching stem owns a key: "auc_gap_..." belongs to "auc_gap", not to "auc"
+        stems = sorted(known, key=len, reverse=True)
+        wanted = set(metrics)
+        out = {}
+        for key, value in flat.items():
+            bare = key[len(prefix) :] if prefix and key.startswith(prefix) else key
+            owner = next((s for s in stems if bare == s or bare.startswith(s + "_")), None)
+            if owner in wanted:
+                out[key] = value
+        return out
+
+    def _flat(self, prefix: str) -> dict[str, float]:
         out: dict[str, float] = {}
         labels = self._labels()
         for source in (self.per_group, self.gaps):
@@ -94,6 +149,26 @@ class FairnessTable:
             for li, label in enumerate(labels):
                 key = metric if label is None else f"{metric}_{label}"
                 out[prefix + key] = float(vals[li])
+        return out
+
+    def _ci_flat(self, prefix: str) -> dict[str, float]:
+        """Interval bounds keyed ``<key>_ci_low`` / ``<key>_ci_high`` (``<key>``: the flat key of the figure)."""
+        out: dict[str, float] = {}
+        for side, idx in (("ci_low", 0), ("ci_high", 1)):
+            part = {kind: {} for kind in ("per_group", "gaps", "summary")}
+            for k, v in self.ci.items():
+                kind, name = k.split("/", 1)
+                part[kind][name] = v[idx]
+            # "n" only tells the layout; counts have no interval
+            bounds = replace(
+                self,
+                per_group={"n": self.per_group["n"], **part["per_group"]},
+                gaps=part["gaps"],
+                summary=part["summary"],
+            )
+            flat = bounds._flat(prefix)
+            with_ci = [*part["per_group"], *part["gaps"], *part["summary"]]
+            out.update({f"{k}_{side}": v for k, v in bounds.select_flat(flat, with_ci, prefix).items()})
         return out
 
     def _grid(self, t: torch.Tensor) -> list[list[float]]:
@@ -112,7 +187,7 @@ class FairnessTable:
 
         Per-group metrics and signed gaps give one row per (label, group); summaries one row per label with
         ``group`` = ``<NA>``, ``group_name`` = ``"all"``, ``n`` = total samples, and a ``flag`` naming the groups
-        left out of the summary. ``label`` is ``None`` for a binary task. Gap rows whose reference group is not
+        left out of the summary. Under ``unknown="exclude"`` a summary-like row ``n_unknown`` counts the samples in no group. ``label`` is ``None`` for a binary task. Gap rows whose reference group is not
         estimable say so in ``flag``.
         """
         import pandas as pd
@@ -167,6 +242,21 @@ class FairnessTable:
                         "ci_high": high[li] if high else nan,
                         "n": total,
                         "flag": self._nan_note(SUMMARY_SOURCES[metric], li),
+                    }
+                )
+        if self.unknown == "exclude":
+            for label in labels:
+                rows.append(
+                    {
+                        "label": label,
+                        "group": pd.NA,
+                        "group_name": "all",
+                        "metric": "n_unknown",
+                        "value": float(self.n_unknown),
+                        "ci_low": nan,
+                        "ci_high": nan,
+                        "n": total + self.n_unknown,
+                        "flag": "samples with an unknown group code, in no group (unknown='exclude')",
                     }
                 )
         df = pd.DataFrame(
@@ -246,19 +336,21 @@ def compute_fairness_table(
     ci_level: float = 0.95,
     seed: int | None = None,
     stratified: bool = True,
+    unknown: str = "exclude",
+    on_chunk: Callable[[int], None] | None = None,
 ) -> FairnessTable:
     """Per-group metrics, signed gaps, max–min summaries, NaN flags and (optionally) bootstrap CIs.
 
     Args:
         y_score: probabilities ``(N,)`` or ``(N, L)`` in ``[0, 1]``.
         y: binary labels, same shape.
-        groups: integer group codes ``(N,)``.
+        groups: integer group codes ``(N,)``; negative codes (:data:`~monai_fair.data.codes.UNKNOWN`) are unknown.
         threshold: decision threshold, scalar or per label ``(L,)``; predicted positive iff ``score > threshold``.
-        reference: code of the reference (privileged) group for the signed gaps; default the largest group
+        reference: code of the reference (privileged) group for the signed gaps; default the largest known group
             (ties → the smallest code).
-        group_codes: declared codes; default the codes present. Declared codes without samples appear with
-            ``n = 0`` and a flag. Samples with undeclared codes are an error.
-        group_names: code → name (int or string keys); default ``str(code)``.
+        group_codes: declared known codes; default the codes present. Declared codes without samples appear with
+            ``n = 0`` and a flag. Samples with undeclared known codes are an error.
+        group_names: code → name (int or string keys); default ``str(code)`` (``"unknown"`` for the unknown group).
         label_names: names of the ``L`` labels (multi-label); default ``"0", "1", ...``.
         min_group_size: groups with fewer samples get NaN metrics and a flag (counts still reported).
         n_bins: equal-width bins of the ECE.
@@ -266,6 +358,10 @@ def compute_fairness_table(
         ci_level: confidence level of the intervals.
         seed: seed of the bootstrap ``torch.Generator`` (``None``: the global RNG).
         stratified: bootstrap within groups (group sizes fixed) instead of over the whole set.
+        unknown: unknown-code policy (the evaluation core's, ``docs/metrics.md``): ``"exclude"`` leaves samples
+            with a negative code out of every group (their number is ``table.n_unknown``); ``"group"`` reports
+            them as the group -1 named ``unknown``.
+        on_chunk: called with the number of replicates after each bootstrap chunk (progress bars).
 
     Returns:
         a :class:`FairnessTable` (tensors float64, on ``y_score``'s device).
@@ -274,13 +370,16 @@ def compute_fairness_table(
         ValueError: NaN scores/labels/codes, shape or length mismatch, non-binary labels, scores outside
             ``[0, 1]``, undeclared codes, an unknown reference, wrong ``label_names`` length, duplicate names.
     """
+    if unknown not in UNKNOWN_POLICIES:
+        raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}.")
+    y_score, y, groups, n_unknown, group_codes = _apply_unknown_policy(y_score, y, groups, group_codes, unknown)
     gs = build_grouped_scores(y_score, y, groups, group_codes)
     check_probabilities(gs)
     bin_edges(n_bins)
     if min_group_size < 0:
         raise ValueError(f"min_group_size must be >= 0, got {min_group_size}.")
     thr = threshold_tensor(threshold, gs.num_labels, gs.device)
-    names = resolve_group_names(gs.group_codes, group_names)
+    names = resolve_group_names(gs.group_codes, {UNKNOWN: "unknown", **dict(group_names or {})})
     if label_names is not None:
         label_names = [str(s) for s in label_names]
         if len(label_names) != gs.num_labels:
@@ -289,8 +388,14 @@ def compute_fairness_table(
         label_names = [str(i) for i in range(gs.num_labels)]
     counts = torch.bincount(gs.group_index, minlength=gs.num_groups)
     if reference is None:
-        reference_index = int(torch.argmax(counts))  # first maximum → smallest code on ties
+        known = torch.as_tensor(gs.group_codes, device=counts.device) >= 0
+        if not bool(known.any()):
+            raise ValueError("no known group code: cannot choose a reference group.")
+        # first maximum → smallest code on ties; the unknown group is never the reference
+        reference_index = int(torch.argmax(torch.where(known, counts, torch.full_like(counts, -1))))
     else:
+        if int(reference) < 0:
+            raise ValueError(f"the reference group must be a known code (>= 0), got {reference}.")
         if int(reference) not in gs.group_codes:
             raise ValueError(f"reference={reference} is not one of the group codes {gs.group_codes}.")
         reference_index = gs.group_codes.index(int(reference))
@@ -316,6 +421,7 @@ def compute_fairness_table(
             n_bins=int(n_bins),
             stratified=stratified,
             generator=make_generator(seed, gs.device),
+            on_chunk=on_chunk,
         )
         for k, (lo, hi) in intervals.items():
             ci[k] = (gs.squeeze(lo.unsqueeze(0), False), gs.squeeze(hi.unsqueeze(0), False))
@@ -335,4 +441,38 @@ def compute_fairness_table(
         ci_level=float(ci_level),
         n_bootstrap=int(n_bootstrap),
         threshold=thr if gs.multilabel else thr[0],
+        n_unknown=n_unknown,
+        unknown=unknown,
     )
+
+
+def _apply_unknown_policy(y_score, y, groups, group_codes, unknown: str):
+    """Drop (``"exclude"``) or declare (``"group"``) the samples with a negative group code.
+
+    Returns:
+        ``(y_score, y, groups, n_unknown, group_codes)`` ready for
+        :func:`~monai_fair.metrics.grouped_scores.build_grouped_scores`.
+    """
+    g = torch.as_tensor(groups)
+    if g.is_floating_point() and bool(torch.isnan(g).any()):
+        raise ValueError("group codes must not be NaN (unknown membership is the code -1).")
+    is_unknown = g.reshape(-1) < 0
+    n_unknown = int(is_unknown.sum())
+    declared = None if group_codes is None else [int(c) for c in group_codes if int(c) >= 0]
+    if unknown == "group":
+        if declared is None:
+            declared = sorted({int(c) for c in torch.unique(g.reshape(-1)[~is_unknown]).tolist()})
+        g = torch.where(is_unknown.reshape(g.shape), torch.full_like(g, UNKNOWN), g)
+        return y_score, y, g, n_unknown, [UNKNOWN] + declared
+    if n_unknown == 0:
+        return y_score, y, groups, 0, declared
+    keep = ~is_unknown
+    if not bool(keep.any()):
+        raise ValueError(f"every sample has an unknown group code ({n_unknown}); nothing to report per group.")
+    s, t = torch.as_tensor(y_score), torch.as_tensor(y)
+    if s.shape[0] != keep.numel() or t.shape[0] != keep.numel():
+        raise ValueError(
+            f"y_score, y and groups must have the same length, got {s.shape[0]}, {t.shape[0]}, {keep.numel()}."
+        )
+    keep = keep.to(s.device)
+    return s[keep], t[keep.to(t.device)], g.reshape(-1)[keep.to(g.device)], n_unknown, declared

@@ -26,6 +26,7 @@ import torch
 
 __all__ = [
     "GAP_KEYS",
+    "HIGHER_IS_BETTER_SUMMARIES",
     "SUMMARY_KEYS",
     "signed_gap",
     "max_min_gap",
@@ -46,6 +47,8 @@ SUMMARY_KEYS = (
     "worst_group_ba",
     "ece_gap",
 )
+# summaries where a larger value is better (the worst group's performance); every other summary is a gap
+HIGHER_IS_BETTER_SUMMARIES = ("worst_group_auc", "worst_group_ba")
 # per-group metric(s) behind each summary (used to name the groups a summary left out)
 SUMMARY_SOURCES = {
     "spd_max_min": ("selection_rate",),

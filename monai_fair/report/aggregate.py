@@ -24,6 +24,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
+
+from monai_fair.metrics import bootstrap_weights, make_generator, percentile_interval
 
 from .results import RECORD_METRICS, SPLITS, StudyResults
 
@@ -33,34 +36,36 @@ _KEYS = ("seed", "method", "split")
 
 
 def bootstrap_mean_interval(
-    values: np.ndarray, num_resamples: int = 2000, confidence: float = 0.95, random_state: int = 0
+    values: np.ndarray, n_bootstrap: int = 2000, ci_level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` (NaNs removed first), all resamples in one op.
 
+    Resamples are drawn by :func:`~monai_fair.metrics.bootstrap_weights` (the package's one resampling function),
+    so each resample mean is a weighted mean with multinomial counts.
+
     Args:
         values: 1-D per-seed values.
-        num_resamples: number of bootstrap resamples.
-        confidence: two-sided coverage, in (0, 1).
-        random_state: seed of the resampling generator (the interval is deterministic).
+        n_bootstrap: number of bootstrap resamples.
+        ci_level: two-sided coverage, in (0, 1).
+        seed: seed of the resampling generator (the interval is deterministic).
 
     Returns:
         ``(low, high)``; ``(nan, nan)`` with fewer than 2 finite values.
 
     Raises:
-        ValueError: ``confidence`` outside (0, 1) or ``num_resamples < 1``.
+        ValueError: ``ci_level`` outside (0, 1) or ``n_bootstrap < 1``.
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
-    if num_resamples < 1:
-        raise ValueError(f"num_resamples must be >= 1, got {num_resamples}.")
+    if not 0.0 < ci_level < 1.0:
+        raise ValueError(f"ci_level must be in (0, 1), got {ci_level}.")
+    if n_bootstrap < 1:
+        raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}.")
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size < 2:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(random_state)
-    means = v[rng.integers(0, v.size, size=(num_resamples, v.size))].mean(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    w = bootstrap_weights([v.size], int(n_bootstrap), stratified=False, generator=make_generator(seed, "cpu"))
+    means = (w @ torch.as_tensor(v, dtype=torch.float64)) / v.size
+    low, high = percentile_interval(means, ci_level)
     return float(low), float(high)
 
 
@@ -80,7 +85,7 @@ def aggregate_results(
     metrics: Sequence[str] | None = None,
     epsilon: float | None = None,
     seed_bootstrap: int = 0,
-    confidence: float = 0.95,
+    ci_level: float = 0.95,
     random_state: int = 0,
 ) -> pd.DataFrame:
     """Per method and split, aggregate the per-seed records (conventions in the module docstring).
@@ -95,7 +100,7 @@ def aggregate_results(
         epsilon: tolerance for ``fair_count`` / ``fair_rate``; ``None`` (default) uses ``results.epsilon`` when
             ``results`` is a :class:`StudyResults`, else leaves those columns out.
         seed_bootstrap: number of resamples of the over-seeds bootstrap interval of the mean; 0 disables it.
-        confidence: coverage of that interval.
+        ci_level: coverage of that interval.
         random_state: seed of that bootstrap.
 
     Returns:
@@ -156,7 +161,7 @@ def aggregate_results(
                         b = b[np.isfinite(b)]
                         row[f"{m}_ci_{side}_mean"] = float(b.mean()) if b.size else float("nan")
                 if seed_bootstrap > 0:
-                    lo, hi = bootstrap_mean_interval(v, seed_bootstrap, confidence, random_state)
+                    lo, hi = bootstrap_mean_interval(v, seed_bootstrap, ci_level, random_state)
                     row[f"{m}_boot_low"], row[f"{m}_boot_high"] = lo, hi
             if epsilon is not None and "bias" in sub.columns:
                 b = sub["bias"].to_numpy(dtype=float)

@@ -19,7 +19,7 @@ from monai.data import DataLoader, Dataset
 from monai.engines import SupervisedEvaluator
 from monai.transforms import Activationsd
 
-from monai_fair.handlers import FairnessGapMetric, FairnessObjectiveMetric, GroupFairnessMetric, WorstGroupMetric
+from monai_fair.handlers import FairnessObjectiveMetric, FairnessSummaryMetric, GroupFairnessMetric
 from monai_fair.metrics import FairnessCumulative
 
 N_SAMPLES = 101
@@ -51,18 +51,18 @@ def run_evaluation(rank_world: tuple[int, int] | None) -> dict[str, float]:
         val_data_loader=loader,
         network=network,
         postprocessing=Activationsd(keys="pred", sigmoid=True),
-        key_val_metric={"objective": FairnessObjectiveMetric(group_key="sex", privileged=1, epsilon=0.5)},
+        key_val_metric={"objective": FairnessObjectiveMetric(attributes="sex", reference=1, epsilon=0.5)},
         additional_metrics={
             "sex_fairness": GroupFairnessMetric(
-                group_key="sex",
+                attributes="sex",
                 group_names={"0": "F", "1": "M", "2": "O"},
                 reference=1,
                 min_group_size=5,
                 n_bootstrap=50,
                 seed=3,
             ),
-            "worst_auc": WorstGroupMetric(group_key="sex", min_group_size=5),
-            "eod_gap": FairnessGapMetric(group_key="sex", min_group_size=5),
+            "worst_auc": FairnessSummaryMetric("worst_group_auc", attributes="sex", min_group_size=5),
+            "eod_gap": FairnessSummaryMetric("eod_max_min", attributes="sex", min_group_size=5),
         },
         decollate=True,
     )

@@ -24,20 +24,20 @@ SNIPPET = {
         "key_metric": {
             "val_fair_objective": {
                 "_target_": "FairnessObjectiveMetric",
-                "group_key": "sex",
-                "privileged": 1,
+                "attributes": "sex",
+                "reference": 1,
                 "epsilon": 0.2,
             }
         },
         "additional_metrics": {
             "sex_fairness": {
                 "_target_": "GroupFairnessMetric",
-                "group_key": "sex",
+                "attributes": "sex",
                 "group_names": {"0": "F", "1": "M"},
                 "reference": 1,
                 "min_group_size": 5,
             },
-            "val_eod_gap": {"_target_": "FairnessGapMetric", "group_key": "sex", "gap": "eod_max_min"},
+            "val_eod_gap": {"_target_": "FairnessSummaryMetric", "attributes": "sex", "summary": "eod_max_min"},
         },
         "handlers": [
             {"_target_": "StatsHandler", "iteration_log": False},

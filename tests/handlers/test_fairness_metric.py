@@ -17,8 +17,8 @@ from monai.transforms import Activationsd, Compose, CopyItemsd
 from sklearn.metrics import roc_auc_score
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from monai_fair.handlers import GroupFairnessMetric, WorstGroupMetric, select_flat_metrics
-from monai_fair.metrics import compute_fairness_table
+from monai_fair.handlers import FairnessSummaryMetric, GroupFairnessMetric
+from monai_fair.metrics import FairnessSpec, compute_fairness_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluator_fixture import expected_scores, make_evaluator, make_samples  # noqa: E402
@@ -42,7 +42,7 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
                 key_val_metric={"val_auc": ROCAUC(output_transform=from_engine(["pred", "label"]))},
                 additional_metrics={
                     "sex_fairness": GroupFairnessMetric(
-                        group_key="sex", group_names=NAMES, reference=1, min_group_size=5
+                        attributes="sex", group_names=NAMES, reference=1, min_group_size=5
                     )
                 },
                 val_handlers=[
@@ -92,7 +92,7 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         samples = make_samples(64, seed=1)
         s, y, g = expected_scores(samples)
         metric = GroupFairnessMetric(
-            group_key="sex", group_names=NAMES, metrics=["tpr", "auc", "auc_gap"], min_group_size=5, prefix=""
+            attributes="sex", group_names=NAMES, metrics=["tpr", "auc", "auc_gap"], min_group_size=5, prefix=""
         )
         # collated dict batches and batch-tensor outputs (B, 1)
         evaluator = make_evaluator(
@@ -112,12 +112,10 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         samples = make_samples(64, seed=2)
         s, y, g = expected_scores(samples)
         post = Compose([Activationsd(keys="pred", sigmoid=True), CopyItemsd(keys="sex", names="group")])
-        metric = GroupFairnessMetric(
-            group_key=None, output_transform=from_engine(["pred", "label", "group"]), min_group_size=5
-        )
+        metric = GroupFairnessMetric(output_transform=from_engine(["pred", "label", "group"]), min_group_size=5)
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric}, postprocessing=post)
         evaluator.run()
-        ref = compute_fairness_table(s, y, g, min_group_size=5).as_flat_dict(prefix="fairness/")
+        ref = compute_fairness_table(s, y, g, min_group_size=5).as_flat_dict(prefix="sex/")
         for k, v in ref.items():
             self.assertTrue(math.isclose(evaluator.state.metrics[k], v, rel_tol=1e-6, abs_tol=1e-9), k)
 
@@ -125,7 +123,7 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         samples = make_samples(80, seed=3, labels=2)
         s, y, g = expected_scores(samples)
         metric = GroupFairnessMetric(
-            group_key="sex", group_names=NAMES, label_names=["a", "b"], n_bootstrap=40, seed=0, min_group_size=5
+            attributes="sex", group_names=NAMES, label_names=["a", "b"], n_bootstrap=40, seed=0, min_group_size=5
         )
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric})
         evaluator.run()
@@ -142,12 +140,12 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         s, y, g = expected_scores(samples)
         two_class = torch.nn.Sequential()
         two_class.forward = lambda x: torch.cat([-x.mean(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
-        metric = GroupFairnessMetric(group_key="sex", class_index=1, min_group_size=5, prefix="")
+        metric = GroupFairnessMetric(attributes="sex", output_index=1, min_group_size=5, prefix="")
         evaluator = make_evaluator(
             samples,
             additional_metrics={"fair": metric},
             network=two_class,
-            key_val_metric={"worst": WorstGroupMetric(class_index=1, min_group_size=5)},
+            key_val_metric={"worst": FairnessSummaryMetric("worst_group_auc", output_index=1, min_group_size=5)},
             postprocessing=Activationsd(keys="pred", softmax=True),
         )
         evaluator.run()
@@ -160,34 +158,34 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
 
     def test_errors(self):
         samples = make_samples(32)
-        metric = GroupFairnessMetric(group_key=None, min_group_size=1)
+        metric = GroupFairnessMetric(attributes=["sex", "age_group"], min_group_size=1)
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric})
-        with self.assertRaisesRegex(ValueError, "no group source"):
+        with self.assertRaisesRegex(KeyError, "GroupFairnessMetric 'fair': the batch has no key 'age_group'"):
             evaluator.run()
-        bad = GroupFairnessMetric(group_key="sex", metrics=["tpr_rate"], min_group_size=1)
+        bad = GroupFairnessMetric(attributes="sex", metrics=["tpr_rate"], min_group_size=1)
         with self.assertRaisesRegex(ValueError, "unknown fairness metric"):
             make_evaluator(samples, additional_metrics={"fair": bad}).run()
 
-    def test_metrics_share_the_normalised_batch(self):
-        samples = make_samples(48, seed=5)
-        a = GroupFairnessMetric(group_key="sex", min_group_size=5)
-        b = WorstGroupMetric(group_key="sex", min_group_size=5)
-        c = GroupFairnessMetric(
-            group_key="sex", min_group_size=5, prefix="custom/", output_transform=from_engine(["pred", "label"])
-        )
-        evaluator = make_evaluator(samples, additional_metrics={"a": a, "b": b, "c": c})
+    def test_spec_and_field_overrides(self):
+        spec = FairnessSpec(attributes="sex", group_names={0: "F", 1: "M"}, reference="M", min_group_size=5)
+        samples = make_samples(64, seed=6)
+        s, y, g = expected_scores(samples)
+        a = GroupFairnessMetric(spec, metrics=["tpr", "eod"])
+        b = GroupFairnessMetric(spec, reference="F", metrics=["eod"], prefix="ref_f/")
+        evaluator = make_evaluator(samples, additional_metrics={"a": a, "b": b})
         evaluator.run()
-        buffers = [m.cumulative._buffers[0] for m in (a, b, c)]
-        self.assertTrue(all(x is y for x, y in zip(buffers[0], buffers[1])))  # same default transforms: shared
-        self.assertFalse(any(x is y for x, y in zip(buffers[0], buffers[2])))  # own transform: own tensors
-        self.assertEqual(evaluator.state.metrics["sex/auc_0"], evaluator.state.metrics["custom/auc_0"])
+        m = evaluator.state.metrics
+        ref = compute_fairness_table(s, y, g, reference=1, group_names={0: "F", 1: "M"}, min_group_size=5)
+        self.assertAlmostEqual(m["sex/eod_F"], float(ref.gaps["eod"][0]), 9)
+        self.assertAlmostEqual(m["ref_f/eod_M"], -float(ref.gaps["eod"][0]), 9)
+        self.assertEqual(a.spec.reference, 1)
+        self.assertEqual(b.spec.reference, 0)
 
     def test_select_longest_stem(self):
         table = compute_fairness_table(
             torch.rand(40), (torch.arange(40) % 2).float(), torch.arange(40) % 2, min_group_size=1
         )
-        flat = table.as_flat_dict(prefix="p/")
-        picked = select_flat_metrics(flat, table, ["auc"], "p/")
+        picked = table.as_flat_dict(prefix="p/", metrics=["auc"])
         self.assertEqual(sorted(picked), ["p/auc_0", "p/auc_1"])  # not auc_gap / auc_diff_*
 
 

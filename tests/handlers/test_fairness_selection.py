@@ -17,20 +17,20 @@ from monai.handlers import CheckpointSaver
 from parameterized import parameterized
 from sklearn.metrics import balanced_accuracy_score, recall_score, roc_auc_score
 
-from monai_fair.handlers import FairnessGapMetric, FairnessObjectiveMetric, WorstGroupMetric, lower_is_better
+from monai_fair.handlers import FairnessObjectiveMetric, FairnessSummaryMetric, lower_is_better
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluator_fixture import MeanLogit, expected_scores, make_evaluator, make_samples  # noqa: E402
 
 
-def _objective_oracle(s, y, g, eps, privileged=1):
+def _objective_oracle(s, y, g, eps, reference=1):
     """BA-optimal threshold on the 101-grid with sklearn, then the privileged-vs-rest TPR gap."""
     grid = np.linspace(0, 1, 101)
     bas = [balanced_accuracy_score(y, (s > t).astype(int)) for t in grid]
     t = grid[int(np.argmax(bas))]
     hard = (s > t).astype(int)
-    tpr_u = recall_score(y[g != privileged], hard[g != privileged])
-    tpr_p = recall_score(y[g == privileged], hard[g == privileged])
+    tpr_u = recall_score(y[g != reference], hard[g != reference])
+    tpr_p = recall_score(y[g == reference], hard[g == reference])
     bias = tpr_u - tpr_p
     return (max(bas) if abs(bias) < eps else 0.0), max(bas), bias, t
 
@@ -40,7 +40,7 @@ class TestSelectionValues(unittest.TestCase):
     def test_objective_matches_sklearn(self, eps):
         samples = make_samples(120, seed=5)
         s, y, g = (x.numpy() for x in expected_scores(samples))
-        metric = FairnessObjectiveMetric(group_key="sex", privileged=1, epsilon=eps)
+        metric = FairnessObjectiveMetric(attributes="sex", reference=1, epsilon=eps)
         evaluator = make_evaluator(samples, key_val_metric={"phi": metric})
         evaluator.run()
         obj, ba, bias, thr = _objective_oracle(s, y, g, eps)
@@ -56,9 +56,9 @@ class TestSelectionValues(unittest.TestCase):
         evaluator = make_evaluator(
             samples,
             additional_metrics={
-                "worst_auc": WorstGroupMetric(group_key="sex", metric="auc", min_group_size=5),
-                "worst_ba": WorstGroupMetric(group_key="sex", metric="balanced_accuracy", min_group_size=5),
-                "eod_gap": FairnessGapMetric(group_key="sex", gap="eod_max_min", min_group_size=5),
+                "worst_auc": FairnessSummaryMetric("worst_group_auc", attributes="sex", min_group_size=5),
+                "worst_ba": FairnessSummaryMetric("worst_group_ba", attributes="sex", min_group_size=5),
+                "eod_gap": FairnessSummaryMetric(attributes="sex", summary="eod_max_min", min_group_size=5),
             },
         )
         evaluator.run()
@@ -76,8 +76,8 @@ class TestSelectionValues(unittest.TestCase):
             d["sex"] = 1  # no unprivileged group: bias and gaps are undefined
         evaluator = make_evaluator(
             samples,
-            key_val_metric={"phi": FairnessObjectiveMetric(group_key="sex")},
-            additional_metrics={"gap": FairnessGapMetric(group_key="sex", min_group_size=1)},
+            key_val_metric={"phi": FairnessObjectiveMetric(attributes="sex")},
+            additional_metrics={"gap": FairnessSummaryMetric("eod_max_min", attributes="sex", min_group_size=1)},
         )
         with self.assertLogs("monai_fair.handlers.fairness_selection", level="WARNING"):
             evaluator.run()
@@ -86,11 +86,15 @@ class TestSelectionValues(unittest.TestCase):
 
     def test_bad_arguments(self):
         with self.assertRaises(ValueError):
-            FairnessObjectiveMetric(bias="xyz")
+            FairnessObjectiveMetric(metric="xyz")
         with self.assertRaises(ValueError):
-            WorstGroupMetric(metric="f1")
+            FairnessSummaryMetric("worst_group_f1")
         with self.assertRaises(ValueError):
-            FairnessGapMetric(gap="eod")
+            FairnessSummaryMetric("eod")
+        self.assertTrue(FairnessSummaryMetric("worst_group_ba").higher_is_better)
+        gap = FairnessSummaryMetric("equalized_odds")
+        self.assertFalse(gap.higher_is_better)
+        self.assertEqual(gap.undefined_value, math.inf)
 
     def test_multilabel_label_index(self):
         samples = make_samples(100, seed=8, labels=2)
@@ -98,8 +102,8 @@ class TestSelectionValues(unittest.TestCase):
         evaluator = make_evaluator(
             samples,
             additional_metrics={
-                "worst_b": WorstGroupMetric(group_key="sex", label_index=1, min_group_size=5),
-                "worst_mean": WorstGroupMetric(group_key="sex", min_group_size=5),
+                "worst_b": FairnessSummaryMetric("worst_group_auc", attributes="sex", label_index=1, min_group_size=5),
+                "worst_mean": FairnessSummaryMetric("worst_group_auc", attributes="sex", min_group_size=5),
             },
         )
         evaluator.run()
@@ -135,7 +139,7 @@ class TestModelSelection(unittest.TestCase):
         # a negative scale flips the scores: BA-optimal threshold still finds a bad model -> lower objective
         with tempfile.TemporaryDirectory() as tmp:
             values, evaluator, state = self._run_epochs(
-                {"phi": FairnessObjectiveMetric(group_key="sex", epsilon=1.0)}, [0.2, 1.0, -1.0], tmp
+                {"phi": FairnessObjectiveMetric(attributes="sex", epsilon=1.0)}, [0.2, 1.0, -1.0], tmp
             )
             best = int(np.argmax(values))
             self.assertNotEqual(best, 2)  # the flipped model is not selected
@@ -146,7 +150,11 @@ class TestModelSelection(unittest.TestCase):
     def test_checkpoint_keeps_smallest_gap(self):
         with tempfile.TemporaryDirectory() as tmp:
             values, evaluator, state = self._run_epochs(
-                {"gap": FairnessGapMetric(group_key="sex", gap="spd_max_min", threshold=0.6, min_group_size=5)},
+                {
+                    "gap": FairnessSummaryMetric(
+                        attributes="sex", summary="spd_max_min", threshold=0.6, min_group_size=5
+                    )
+                },
                 [3.0, 0.05, 1.0],
                 tmp,
                 key_metric_negative_sign=True,

@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.custom_scalar import layout_pb2
 
 from monai_fair.handlers import FairnessTensorBoardHandler, GroupFairnessMetric, fairness_markdown
+from monai_fair.metrics import FairnessSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluator_fixture import make_evaluator, make_samples  # noqa: E402
@@ -37,10 +38,10 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
                 samples,
                 additional_metrics={
                     "sex_fairness": GroupFairnessMetric(
-                        group_key="sex", group_names=NAMES, reference=1, min_group_size=5, n_bootstrap=20, seed=0
+                        attributes="sex", group_names=NAMES, reference=1, min_group_size=5, n_bootstrap=20, seed=0
                     ),
                     "sex_tpr": GroupFairnessMetric(
-                        group_key="sex", group_names=NAMES, metrics=["tpr"], prefix="sex_tpr/", min_group_size=5
+                        attributes="sex", group_names=NAMES, metrics=["tpr"], prefix="sex_tpr/", min_group_size=5
                     ),
                 },
                 val_handlers=[handler],
@@ -93,7 +94,7 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
             handler = FairnessTensorBoardHandler(log_dir=tmp, image_interval=2, log_scalars=False)
             evaluator = make_evaluator(
                 samples,
-                additional_metrics={"fair": GroupFairnessMetric(group_key="sex", min_group_size=5)},
+                additional_metrics={"fair": GroupFairnessMetric(attributes="sex", min_group_size=5)},
                 val_handlers=[handler],
             )
             for epoch in (1, 2, 3):
@@ -112,7 +113,7 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
             sync = FairnessTensorBoardHandler(log_dir=tmp, background=False, log_scalars=False, log_table=False)
             evaluator = make_evaluator(
                 samples,
-                additional_metrics={"fair": GroupFairnessMetric(group_key="sex", min_group_size=5)},
+                additional_metrics={"fair": GroupFairnessMetric(attributes="sex", min_group_size=5)},
                 val_handlers=[sync],
             )
             evaluator.run()
@@ -145,6 +146,26 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
             evaluator = make_evaluator(samples, val_handlers=[handler])
             with self.assertLogs("monai_fair.handlers.tensorboard_fairness", level="WARNING"):
                 evaluator.run()
+            handler.close()
+
+    def test_spec_marks_groups_beyond_epsilon(self):
+        samples = make_samples(96, seed=2)  # F has a weaker signal: a large TPR gap to M
+        spec = FairnessSpec(attributes="sex", group_names={0: "F", 1: "M"}, reference="M", epsilon=0.01)
+        metric = GroupFairnessMetric(spec, min_group_size=5)
+        evaluator = make_evaluator(samples, additional_metrics={"fair": metric})
+        evaluator.run()
+        details = evaluator.state.fairness_details["fair"]
+        eod_f = abs(float(details.table.gaps["eod"][0]))
+        self.assertGreater(eod_f, 0.01)
+        text = fairness_markdown(details, spec=spec)
+        self.assertIn("metric=eod", text)
+        self.assertIn(f"|eod| ≥ 0.01 vs M: F ({eod_f:.4g})", text)
+        loose = fairness_markdown(details, spec=FairnessSpec(attributes="sex", reference=1, epsilon=1.0))
+        self.assertIn("|eod| ≥ 1 vs M: none", loose)
+        with tempfile.TemporaryDirectory() as tmp:
+            handler = FairnessTensorBoardHandler(log_dir=tmp, spec=spec, epsilon=0.5, log_images=False)
+            self.assertEqual(handler.spec.epsilon, 0.5)
+            self.assertEqual(handler.spec.reference, 1)
             handler.close()
 
 

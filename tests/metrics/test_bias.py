@@ -20,7 +20,7 @@ class TestBinaryBias(unittest.TestCase):
         y = (torch.rand(500, generator=gen) < 0.4).float()
         s = torch.rand(500, generator=gen) * 0.6 + 0.4 * y
         pred = (s > 0.5).float()
-        bias = compute_binary_bias(pred, y, a, privileged=1, kind=kind)
+        bias = compute_binary_bias(pred, y, a, reference=1, metric=kind)
         table = compute_fairness_table(s, y, a, reference=1)
         self.assertAlmostEqual(float(bias), float(table.gaps[gap][0]), places=12)
 
@@ -41,10 +41,19 @@ class TestBinaryBias(unittest.TestCase):
         self.assertEqual(out.tolist(), [1.0, 0.0])
         nan = compute_binary_bias(torch.tensor([1.0, 0]), torch.tensor([1.0, 0]), torch.tensor([0, 1]), 1, "eod")
         self.assertTrue(math.isnan(float(nan)))  # no privileged positives
-        with self.assertRaisesRegex(ValueError, "kind"):
-            compute_binary_bias(pred, y, a, kind="eo")
+        with self.assertRaisesRegex(ValueError, "metric"):
+            compute_binary_bias(pred, y, a, metric="eo")
         with self.assertRaisesRegex(ValueError, "same length"):
             compute_binary_bias(pred, y[:3], a)
+
+    def test_unknown_policy(self):
+        # rest = code 0 (TPR 1/2); the unknown positive is predicted negative
+        pred = torch.tensor([1.0, 0, 1, 1, 0, 0])
+        y = torch.tensor([1.0, 1, 1, 1, 0, 1])
+        a = torch.tensor([0, 0, 1, 1, 1, -1])
+        self.assertAlmostEqual(float(compute_binary_bias(pred, y, a, 1, "eod")), 1 / 2 - 1)
+        # "group": the unknown sample joins the rest, TPR_rest = 1/3
+        self.assertAlmostEqual(float(compute_binary_bias(pred, y, a, 1, "eod", unknown="group")), 1 / 3 - 1)
 
 
 if __name__ == "__main__":

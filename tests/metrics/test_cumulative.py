@@ -54,16 +54,21 @@ class TestNormalisation(unittest.TestCase):
         self.assertEqual(tuple(p.shape), (5, 3))
         self.assertNotIsInstance(p, MetaTensor)
 
-    def test_class_index(self):
+    def test_output_index(self):
         probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
         onehot = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
-        p, t = as_prediction_batch(probs, onehot, class_index=1)
+        p, t = as_prediction_batch(probs, onehot, output_index=1)
         torch.testing.assert_close(p, torch.tensor([0.1, 0.8, 0.6]))
         torch.testing.assert_close(t, torch.tensor([0.0, 1.0, 0.0]))
         p2, t2 = as_prediction_batch(list(probs), [torch.tensor([0]), torch.tensor([1]), torch.tensor([0])], 1)
         torch.testing.assert_close(t2, t)
         with self.assertRaises(ValueError):
-            as_prediction_batch(probs, onehot, class_index=2)
+            as_prediction_batch(probs, onehot, output_index=2)
+        # a single-column (sigmoid) output has only column 0, and its label is the label, not "label == 0"
+        p3, t3 = as_prediction_batch(torch.tensor([[0.3], [0.7]]), torch.tensor([[0.0], [1.0]]), output_index=0)
+        torch.testing.assert_close(t3, torch.tensor([0.0, 1.0]))
+        p4, _ = as_prediction_batch(torch.tensor([0.3, 0.7]), torch.tensor([0.0, 1.0]), output_index=0)
+        torch.testing.assert_close(p4, torch.tensor([0.3, 0.7]))
 
     def test_shape_mismatch(self):
         with self.assertRaises(ValueError):

@@ -154,7 +154,8 @@ class TestContract(unittest.TestCase):
         self.assertEqual(flat["fair/tpr_F"], float(table.per_group["tpr"][0]))
         self.assertEqual(flat["fair/eod_M"], float(table.gaps["eod"][1]))
         self.assertEqual(flat["fair/auc_gap"], float(table.summary["auc_gap"]))
-        self.assertEqual(len(flat), 2 * (len(PER_GROUP_KEYS) + len(GAP_KEYS)) + len(SUMMARY_KEYS))
+        self.assertEqual(len(flat), 2 * (len(PER_GROUP_KEYS) + len(GAP_KEYS)) + len(SUMMARY_KEYS) + 1)  # + n_unknown
+        self.assertEqual(flat["fair/n_unknown"], 0.0)
         self.assertTrue(all(isinstance(v, float) for v in flat.values()))
 
         s, y, g = make_data(400, 2, 2, seed=4)
@@ -162,7 +163,7 @@ class TestContract(unittest.TestCase):
         flat = table.as_flat_dict()
         self.assertEqual(flat["tpr_Mass_F"], float(table.per_group["tpr"][0, 1]))
         self.assertEqual(flat["auc_gap_Edema"], float(table.summary["auc_gap"][0]))
-        self.assertEqual(len(flat), 2 * (2 * (len(PER_GROUP_KEYS) + len(GAP_KEYS)) + len(SUMMARY_KEYS)))
+        self.assertEqual(len(flat), 2 * (2 * (len(PER_GROUP_KEYS) + len(GAP_KEYS)) + len(SUMMARY_KEYS)) + 1)
 
     def test_dataframe(self):
         s, y, g = make_data(500, 2, 2, seed=5)
@@ -171,7 +172,9 @@ class TestContract(unittest.TestCase):
         self.assertEqual(
             list(df.columns), ["label", "group", "group_name", "metric", "value", "ci_low", "ci_high", "n", "flag"]
         )
-        self.assertEqual(len(df), 2 * (3 * (len(PER_GROUP_KEYS) + len(GAP_KEYS)) + len(SUMMARY_KEYS)))
+        self.assertEqual(
+            len(df), 2 * (3 * (len(PER_GROUP_KEYS) + len(GAP_KEYS)) + len(SUMMARY_KEYS) + 1)
+        )  # + n_unknown
         row = df[(df.label == "b") & (df.group == 1) & (df.metric == "tpr")].iloc[0]
         self.assertEqual(row.value, float(table.per_group["tpr"][1, 1]))
         self.assertEqual(row.ci_low, float(table.ci["per_group/tpr"][0][1, 1]))

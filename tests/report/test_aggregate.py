@@ -136,7 +136,7 @@ class TestAggregate(unittest.TestCase):
 class TestBootstrapMeanInterval(unittest.TestCase):
     def test_against_scipy_percentile_bootstrap(self):
         v = np.random.default_rng(1).normal(0.7, 0.05, size=20)
-        low, high = bootstrap_mean_interval(v, num_resamples=20000, confidence=0.9, random_state=0)
+        low, high = bootstrap_mean_interval(v, n_bootstrap=20000, ci_level=0.9, seed=0)
         ref = stats.bootstrap(
             (v,),
             np.mean,
@@ -154,9 +154,9 @@ class TestBootstrapMeanInterval(unittest.TestCase):
         low, high = bootstrap_mean_interval(np.array([0.5, np.nan]))
         self.assertTrue(math.isnan(low) and math.isnan(high))
         with self.assertRaises(ValueError):
-            bootstrap_mean_interval(np.ones(3), confidence=1.0)
+            bootstrap_mean_interval(np.ones(3), ci_level=1.0)
         with self.assertRaises(ValueError):
-            bootstrap_mean_interval(np.ones(3), num_resamples=0)
+            bootstrap_mean_interval(np.ones(3), n_bootstrap=0)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ class TestAudit(unittest.TestCase):
                 "fairness_table.csv",
                 "metric_bars.png",
                 "per_group.csv",
+                "pooled.csv",
                 "report.md",
                 "roc_by_group.png",
             ],
@@ -231,6 +232,8 @@ class TestAudit(unittest.TestCase):
                 "b",
                 "--min-group-size",
                 "3",
+                "--unknown",
+                "group",
                 "--out",
                 out,
             ]
@@ -281,6 +284,41 @@ class TestAudit(unittest.TestCase):
         )
         self.assertEqual(code, 2)
         self.assertIn("10 of 600 prediction rows have no manifest row", err)
+
+    def test_two_group_columns_intersectional(self):
+        df = self.df.assign(age_group=np.where(np.arange(len(self.df)) % 3 == 0, "80+", "60-79"))
+        df.loc[:2, "sex"] = np.nan
+        path = self.dir / "two.csv"
+        df.to_csv(path, index=False)
+        out = self.dir / "out"
+        args = [path, "--score", "prob", "--label", "y", "--group", "sex", "age_group", "--reference", "M × 60-79"]
+        code, text, err = run(args + ["--unknown", "exclude", "--out", out, "--no-progress"])
+        self.assertEqual(code, 0, err)
+        known = df.dropna(subset=["sex"])
+        hard = (known["prob"].to_numpy() > 0.5).astype(int)
+        mf = MetricFrame(
+            metrics={"tpr": true_positive_rate, "fpr": false_positive_rate},
+            y_true=known["y"].to_numpy(),
+            y_pred=hard,
+            sensitive_features=known[["sex", "age_group"]],
+        )
+        table = pd.read_csv(out / "fairness_table.csv")
+        for (sx, ag), row in mf.by_group.iterrows():
+            got = table[(table.metric == "tpr") & (table.group_name == f"{sx} × {ag}")]["value"].iloc[0]
+            self.assertAlmostEqual(got, row["tpr"], 12)
+        eod = table[(table.metric == "eod") & (table.group_name == "F × 80+")]["value"].iloc[0]
+        self.assertAlmostEqual(eod, mf.by_group.loc[("F", "80+"), "tpr"] - mf.by_group.loc[("M", "60-79"), "tpr"], 12)
+        self.assertEqual(float(table[table.metric == "n_unknown"]["value"].iloc[0]), 3.0)
+        self.assertIn("reference group: M × 60-79", text)
+        pooled = pd.read_csv(out / "pooled.csv").set_index("metric")
+        ref = (known["sex"] == "M").to_numpy() & (known["age_group"] == "60-79").to_numpy()
+        y = known["y"].to_numpy() == 1
+        self.assertAlmostEqual(pooled.loc["eod", "value"], hard[~ref & y].mean() - hard[ref & y].mean(), 12)
+        # --unknown group: the missing rows are the group "unknown", pooled with the rest
+        code, _, err = run(args + ["--unknown", "group", "--out", self.dir / "g", "--no-progress"])
+        self.assertEqual(code, 0, err)
+        table = pd.read_csv(self.dir / "g" / "fairness_table.csv")
+        self.assertEqual(int(table[(table.metric == "n") & (table.group_name == "unknown")]["value"].iloc[0]), 3)
 
 
 if __name__ == "__main__":
