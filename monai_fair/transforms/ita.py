@@ -16,8 +16,8 @@ Each returns the ITA plus a confidence record (pixel count, spread of L*/b*, fra
 when nothing usable is left, ``ita = NaN`` with a reason (never 0). :func:`ita_category` maps ITA to categories of
 the published schemes (:data:`ITA_SCHEMES`); NaN maps to ``UNKNOWN`` (-1).
 
-Speed: colour conversion is a vectorised float32 sRGB→CIELAB with a 256-entry lookup table for the sRGB transfer
-curve of 8-bit input (agrees with ``skimage.color.rgb2lab`` to ~1e-4), run only on a sub-sampled working grid.
+The colour maths (sRGB→CIELAB, the ITA formula, trimming, category schemes) lives in :mod:`monai_fair.data.colour`
+and is re-exported here; the samplers run it only on a sub-sampled working grid.
 """
 
 from __future__ import annotations
@@ -32,6 +32,18 @@ import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from scipy import ndimage
+
+from monai_fair.data.colour import (
+    ITA_SCHEMES,
+    UNKNOWN_ITA_GROUP,
+    _median,
+    gray_world,
+    ita_category,
+    ita_from_lab,
+    ita_group_names,
+    srgb_to_lab,
+    trimmed_median,
+)
 
 from .ght import threshold_ght
 
@@ -55,183 +67,6 @@ __all__ = [
     "compute_ita",
     "SkinToneITAd",
 ]
-
-UNKNOWN_ITA_GROUP = -1
-
-# --------------------------------------------------------------------------------------------------- colour space
-# sRGB (IEC 61966-2-1) primaries -> CIE XYZ, D65 reference white for the 2 degree observer
-_XYZ_FROM_RGB = np.array(
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]], dtype=np.float64
-)
-_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
-# rows pre-divided by the white point, so one product gives X/Xn, Y/Yn, Z/Zn
-_M = (_XYZ_FROM_RGB / _D65[:, None]).astype(np.float32)
-_EPS = np.float32(0.008856)
-_KAPPA = np.float32(7.787)
-_OFFSET = np.float32(16.0 / 116.0)
-
-
-def _srgb_linear(c: np.ndarray) -> np.ndarray:
-    """The sRGB transfer curve inverted: encoded values in [0, 1] -> linear light."""
-    c = np.asarray(c, dtype=np.float64)
-    return np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
-
-
-_LINEAR_LUT = _srgb_linear(np.arange(256) / 255.0).astype(np.float32)
-
-
-def srgb_to_lab(rgb: Any) -> np.ndarray:
-    """CIELAB (D65, 2 degree observer) of sRGB colours, as ``skimage.color.rgb2lab`` computes it, in float32.
-
-    Args:
-        rgb: ``(..., 3)`` array, ``uint8`` (0..255, converted through a lookup table) or float in ``[0, 1]``.
-
-    Returns:
-        ``(..., 3)`` float32 array of ``L*`` (0..100), ``a*``, ``b*``.
-
-    Raises:
-        ValueError: if the last axis is not 3 long.
-    """
-    rgb = np.asarray(rgb)
-    if rgb.shape[-1] != 3:
-        raise ValueError(f"srgb_to_lab needs a last axis of length 3, got shape {rgb.shape}.")
-    lin = _LINEAR_LUT[rgb] if rgb.dtype == np.uint8 else _srgb_linear(rgb).astype(np.float32)
-    t = np.dot(lin.reshape(-1, 3), _M.T).reshape(lin.shape)
-    # cube root as exp(log(t) / 3): ~4x faster than np.cbrt in float32, error ~1e-6 relative; t <= 0 only occurs
-    # on the linear branch
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(t > _EPS, np.exp(np.log(t) * np.float32(1.0 / 3.0)), _KAPPA * t + _OFFSET)
-    out = np.empty_like(f)
-    out[..., 0] = 116.0 * f[..., 1] - 16.0
-    out[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
-    out[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
-    return out
-
-
-def ita_from_lab(lightness: Any, b_star: Any, fn: str = "arctan") -> Any:
-    """ITA in degrees from ``L*`` and ``b*`` (scalars or arrays).
-
-    Args:
-        lightness: ``L*`` in [0, 100].
-        b_star: ``b*``.
-        fn: ``"arctan"`` (range (-90, 90], the usual definition) or ``"arctan2"`` (``atan2(L* - 50, b*)``, no sign
-            flip when ``b* < 0``; equal to ``"arctan"`` whenever ``b* > 0``).
-
-    Raises:
-        ValueError: for an unknown ``fn``.
-    """
-    L = np.asarray(lightness, dtype=np.float64)
-    b = np.asarray(b_star, dtype=np.float64)
-    if fn == "arctan":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.degrees(np.arctan((L - 50.0) / b))
-    elif fn == "arctan2":
-        out = np.degrees(np.arctan2(L - 50.0, b))
-    else:
-        raise ValueError(f"fn must be 'arctan' or 'arctan2', got {fn!r}.")
-    return float(out) if out.ndim == 0 else out
-
-
-def trimmed_median(values: Any, k: float = 1.0, reduce: str = "median") -> tuple[float, float, int]:
-    """Robust centre: keep the values within ``median ± k * std``, then take their median (S-SYNTH / Benčević) or
-    mean.
-
-    The mean of the kept values resolves colours finer than JPEG's chroma steps (decoded flat skin takes a few
-    discrete b* values ~1 unit apart, and a median snaps to one of them); the median resists residual outliers.
-
-    Args:
-        values: the values (any shape).
-        k: half-width of the kept band in standard deviations.
-        reduce: ``"median"`` or ``"mean"`` of the kept values.
-
-    Returns:
-        ``(centre, std of the kept values, number kept)``; NaN, NaN, 0 for empty input.
-
-    Raises:
-        ValueError: for an unknown ``reduce``.
-    """
-    if reduce not in ("median", "mean"):
-        raise ValueError(f"reduce must be 'median' or 'mean', got {reduce!r}.")
-    v = np.asarray(values).ravel()
-    if v.dtype.kind != "f":
-        v = v.astype(np.float64)
-    if v.size == 0:
-        return math.nan, math.nan, 0
-    med = _median(v)
-    sd = float(v.std())
-    kept = v[np.abs(v - med) <= k * sd] if sd > 0 else v
-    centre = _median(kept) if reduce == "median" else float(kept.mean())
-    return centre, float(kept.std()), int(kept.size)
-
-
-def _median(v: np.ndarray) -> float:
-    """Median of a non-empty 1-D array by partial sort (``np.median`` without its NaN checks and copies)."""
-    n = v.size
-    k = n // 2
-    if n % 2:
-        return float(np.partition(v, k)[k])
-    part = np.partition(v, (k - 1, k))
-    return float(0.5 * (float(part[k - 1]) + float(part[k])))
-
-
-# ---------------------------------------------------------------------------------------------- category schemes
-@dataclass(frozen=True)
-class _Scheme:
-    """Categories from darkest to lightest, split at ``edges``; ``lower_inclusive`` puts an edge value in the
-    lighter category (``ITA >= edge``), otherwise in the darker one (upper bounds inclusive, ``ITA <= edge``)."""
-
-    names_dark_to_light: tuple[str, ...]
-    edges: tuple[float, ...]
-    lower_inclusive: bool = False
-
-
-ITA_SCHEMES: dict[str, _Scheme] = {
-    # Chardon 1991 / Del Bino & Bernerd 2013: dark <= -30 < brown <= 10 < tan <= 28 < intermediate <= 41 < light
-    # <= 55 < very light
-    "chardon_delbino6": _Scheme(
-        ("dark", "brown", "tan", "intermediate", "light", "very_light"), (-30.0, 10.0, 28.0, 41.0, 55.0)
-    ),
-    # Kinyanjui et al. 2019 (arXiv 1910.13268)
-    "kinyanjui8": _Scheme(
-        ("dark", "tan1", "tan2", "int1", "int2", "lt1", "lt2", "very_lt"), (10.0, 19.0, 28.0, 34.5, 41.0, 48.0, 55.0)
-    ),
-    # the "Kinyanjui thresholds" mapped to Fitzpatrick-like types by Groh 2021 and Bevan 2022
-    "kinyanjui_fitz6": _Scheme(("VI", "V", "IV", "III", "II", "I"), (10.0, 19.0, 28.0, 41.0, 55.0)),
-    # Benčević 2024, as in its released code: FST56 < 19 <= FST34 < 41 <= FST12 (lower bounds inclusive)
-    "bencevic3": _Scheme(("FST56", "FST34", "FST12"), (19.0, 41.0), lower_inclusive=True),
-    # the seed paper's split: light if ITA > 45, else dark
-    "binary45": _Scheme(("dark", "light"), (45.0,)),
-}
-
-
-def _scheme(scheme: str) -> _Scheme:
-    if scheme not in ITA_SCHEMES:
-        raise ValueError(f"unknown ITA scheme {scheme!r}; choose one of {sorted(ITA_SCHEMES)}.")
-    return ITA_SCHEMES[scheme]
-
-
-def ita_category(ita: Any, scheme: str = "binary45") -> Any:
-    """Category code of ITA values under ``scheme``; code 0 is the lightest category, NaN → ``UNKNOWN`` (-1).
-
-    Args:
-        ita: scalar or array of ITA degrees.
-        scheme: a key of :data:`ITA_SCHEMES`.
-
-    Returns:
-        ``int`` for a scalar, else an ``int64`` array.
-    """
-    s = _scheme(scheme)
-    v = np.asarray(ita, dtype=np.float64)
-    dark_to_light = np.searchsorted(np.asarray(s.edges), v, side="right" if s.lower_inclusive else "left")
-    codes = (len(s.names_dark_to_light) - 1 - dark_to_light).astype(np.int64)
-    codes = np.where(np.isnan(v), UNKNOWN_ITA_GROUP, codes)
-    return int(codes) if codes.ndim == 0 else codes
-
-
-def ita_group_names(scheme: str = "binary45") -> dict[int, str]:
-    """Code→name map of :func:`ita_category` (lightest first), without the unknown code."""
-    names = _scheme(scheme).names_dark_to_light[::-1]
-    return {i: n for i, n in enumerate(names)}
 
 
 # ----------------------------------------------------------------------------------------------------- image input
@@ -673,8 +508,6 @@ class OutsideLesionSampler(SkinSampler):
         if self.gray_world:
             # pixels are selected on the camera's colours (balanced skin can turn grey and fail the gate); only the
             # measurement uses the balanced colours, channel means over the vignette-free field of view
-            from .gray_world import gray_world
-
             lab = srgb_to_lab(gray_world(pixels[None], mask=bright[None], channel_dim=-1)[0])
             L, b = lab[:, 0], lab[:, 2]
         l_val, l_std, _ = trimmed_median(L[keep], self.trim_k, self.reduce)
@@ -845,7 +678,7 @@ class SkinToneITAd(MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        _scheme(scheme)
+        ita_group_names(scheme)  # validates the scheme name
         self.sampler = make_skin_sampler(sampler)
         self.scheme = scheme
         self.ita_key, self.group_key = ita_key, group_key

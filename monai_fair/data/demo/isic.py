@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from monai_fair.data.colour import srgb_to_lab
 from monai_fair.data.demo import cached_demo_dir, mark_complete
-from monai_fair.transforms.ita import srgb_to_lab
 
 __all__ = ["ISIC_DEMO_DEFAULTS", "render_dermoscopy", "make_isic_demo"]
 
