@@ -258,6 +258,23 @@ def _fov_mask(h: int, w: int, frame: float, shape: str) -> np.ndarray:
     return m
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """The working grid of one image: sub-sampling step, input shape, grid shape and flat field-of-view indices."""
+
+    step: int
+    full_shape: tuple[int, int]
+    h: int
+    w: int
+    idx: np.ndarray
+
+    def to_2d(self, flat: np.ndarray, outside: int = 0) -> np.ndarray:
+        """A flat per-field-of-view-pixel array on the ``(h, w)`` grid as uint8, ``outside`` elsewhere."""
+        canvas = np.full(self.h * self.w, outside, dtype=np.uint8)
+        canvas[self.idx] = flat
+        return canvas.reshape(self.h, self.w)
+
+
 def _upsample(mask: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
     if step == 1:
         return mask
@@ -415,106 +432,149 @@ class OutsideLesionSampler(SkinSampler):
             self._fov_cache[(h, w)] = (m, np.flatnonzero(m))
         return self._fov_cache[(h, w)]
 
-    def __call__(self, rgb: Any, lesion_mask: Any | None = None) -> SkinSample:
-        """Sample skin and compute ITA; see the class docstring."""
+    def _grid(self, rgb: Any) -> tuple[_Grid, np.ndarray]:
+        """Step 1: the sub-sampled working grid and the RGB of its field-of-view pixels, ``(n, 3)`` uint8."""
         img = as_rgb_uint8(rgb)
         full_shape = img.shape[:2]
         step = max(1, math.ceil(max(full_shape) / self.work_size))
         grid = img[::step, ::step]
         h, w = grid.shape[:2]
-        fov2d, idx = self._fov(h, w)
+        _, idx = self._fov(h, w)
         # per-pixel work runs on the field-of-view pixels only (flat arrays); 2D only for the morphology
-        pixels = grid.reshape(-1, 3)[idx]
-        lab = srgb_to_lab(pixels)
-        L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
+        return _Grid(step, full_shape, h, w, idx), grid.reshape(-1, 3)[idx]
 
-        def to_2d(flat: np.ndarray, outside: int = 0) -> np.ndarray:
-            canvas = np.full(h * w, outside, dtype=np.uint8)
-            canvas[idx] = flat
-            return canvas.reshape(h, w)
-
-        def up(flat: np.ndarray) -> np.ndarray | None:
-            return _upsample(to_2d(flat).view(bool), step, full_shape) if self.return_mask else None
-
-        bright = L >= self.l_min
-        usable = bright & (L <= self.l_max)
-        if self.gate is not None:
-            colour_ok, non_skin = self.gate.classify(a, b)
-        else:
-            colour_ok, non_skin = np.ones_like(usable), np.zeros_like(usable)
-        cand = usable & colour_ok
-        extra: dict[str, Any] = {"step": step}
-        if not cand.any():
-            why = "no skin-coloured pixels in the field of view" if usable.any() else "no usable pixels"
-            return _failed(why + " (e.g. all vignette, sticker or colour cast)", self.name, up(cand), **extra)
-
+    def _lesion(
+        self, L: np.ndarray, bright: np.ndarray, non_skin: np.ndarray, lesion_mask: Any | None, g: _Grid, extra: dict
+    ) -> np.ndarray:
+        """Step 3: lesion pixels of the field of view, from the given mask or a separable dark class of L*."""
         if lesion_mask is not None:
             lm = np.asarray(lesion_mask.detach().cpu() if hasattr(lesion_mask, "detach") else lesion_mask)
             lm = np.squeeze(lm)
-            if lm.shape != full_shape:
-                raise ValueError(f"lesion mask shape {lm.shape} does not match the image {full_shape}.")
-            lesion = (lm[::step, ::step] > 0).ravel()[idx]
+            if lm.shape != g.full_shape:
+                raise ValueError(f"lesion mask shape {lm.shape} does not match the image {g.full_shape}.")
             extra["lesion_source"] = "mask"
-        elif self.threshold == "none":
-            lesion = np.zeros_like(cand)
+            return (lm[:: g.step, :: g.step] > 0).ravel()[g.idx]
+        if self.threshold == "none":
             extra["lesion_source"] = "none"
+            return np.zeros_like(bright)
+        # grey pixels (overexposed skin, gel) stay in the histogram: they sit on the skin side of the split
+        counts, centers = _l_histogram(L[bright & ~non_skin])
+        if self.threshold == "otsu":
+            thr = _otsu_threshold(counts, centers)
         else:
-            # grey pixels (overexposed skin, gel) stay in the histogram: they sit on the skin side of the split
-            counts, centers = _l_histogram(L[bright & ~non_skin])
-            if self.threshold == "otsu":
-                thr = _otsu_threshold(counts, centers)
-            else:
-                thr = float(threshold_ght(hist=(counts, centers), **self.ght_params))
-            eta, gap = _split_quality(counts, centers, thr)
-            extra.update(threshold=thr, separability=eta, class_gap=gap)
-            if eta >= self.min_separability or gap >= self.min_class_gap:
-                lesion = L <= thr
-                extra["lesion_source"] = self.threshold
-            else:
-                lesion = np.zeros_like(cand)
-                extra["lesion_source"] = "none (no separable dark class)"
+            thr = float(threshold_ght(hist=(counts, centers), **self.ght_params))
+        eta, gap = _split_quality(counts, centers, thr)
+        extra.update(threshold=thr, separability=eta, class_gap=gap)
+        if eta >= self.min_separability or gap >= self.min_class_gap:
+            extra["lesion_source"] = self.threshold
+            return L <= thr
+        extra["lesion_source"] = "none (no separable dark class)"
+        return np.zeros_like(bright)
 
-        skin = cand & ~lesion
-        if self.gate is not None and self.gate.chroma_radius is not None and skin.any():
-            # a reference colour needs no more than a few thousand pixels
-            sub = max(1, int(skin.sum()) // 4000)
-            ref_a, ref_b = _median(a[skin][::sub]), _median(b[skin][::sub])
-            far = ~self.gate.relative(a, b, ref_a, ref_b)
-            colour_ok &= ~far
-            non_skin |= far & ~lesion
-            extra.update(ref_a=ref_a, ref_b=ref_b)
-        # Solid non-skin regions (stickers, ink), the lesion, hair and the vignette are dilated to drop their borders
-        # and JPEG colour bleeding. Non-skin is eroded first (2x2), so isolated off-colour pixels (noise around a grey
-        # or cool cast) only drop themselves. Outside the field of view counts as excluded: the vignette edge goes.
-        solid = ndimage.minimum_filter(to_2d(non_skin, outside=1), size=2)
-        solid.ravel()[idx] |= (lesion | ~bright).view(np.uint8)
+    def _relative_gate(
+        self,
+        lab: np.ndarray,
+        skin: np.ndarray,
+        lesion: np.ndarray,
+        colour_ok: np.ndarray,
+        non_skin: np.ndarray,
+        extra: dict,
+    ) -> None:
+        """Step 4: drop (in place) colours far from the median (a*, b*) of the skin outside the lesion."""
+        if self.gate is None or self.gate.chroma_radius is None or not skin.any():
+            return
+        a, b = lab[:, 1], lab[:, 2]
+        # a reference colour needs no more than a few thousand pixels
+        sub = max(1, int(skin.sum()) // 4000)
+        ref_a, ref_b = _median(a[skin][::sub]), _median(b[skin][::sub])
+        far = ~self.gate.relative(a, b, ref_a, ref_b)
+        colour_ok &= ~far
+        non_skin |= far & ~lesion
+        extra.update(ref_a=ref_a, ref_b=ref_b)
+
+    def _kept(
+        self,
+        g: _Grid,
+        lesion: np.ndarray,
+        bright: np.ndarray,
+        colour_ok: np.ndarray,
+        non_skin: np.ndarray,
+        usable: np.ndarray,
+    ) -> np.ndarray:
+        """Step 5: the usable, skin-coloured pixels left after dilating the excluded regions.
+
+        Solid non-skin regions (stickers, ink), the lesion, hair and the vignette are dilated to drop their borders
+        and JPEG colour bleeding. Non-skin is eroded first (2x2), so isolated off-colour pixels (noise around a grey
+        or cool cast) only drop themselves. Outside the field of view counts as excluded: the vignette edge goes.
+        """
+        solid = ndimage.minimum_filter(g.to_2d(non_skin, outside=1), size=2)
+        solid.ravel()[g.idx] |= (lesion | ~bright).view(np.uint8)
         if self.dilation > 0:
             solid = ndimage.maximum_filter(solid, size=2 * self.dilation + 1, mode="nearest")
-        keep = ~(solid.ravel()[idx].view(bool) | ~colour_ok | ~usable)
-        n_keep = int(keep.sum())
-        need = max(self.min_pixels, int(math.ceil(self.min_fraction * h * w)))
-        if n_keep < need:
-            n_cand, n_skin = int(cand.sum()), int(skin.sum())
-            if n_skin == 0:
-                why = "the lesion covers all usable skin"
-            elif n_cand < max(need, 0.2 * idx.size):
-                why = (
-                    f"too few skin pixels: only {n_cand} of {idx.size} field-of-view pixels are skin-coloured "
-                    f"and {n_keep} survive the exclusions (colour cast, grey or non-skin image?)"
-                )
-            else:
-                why = f"too few skin pixels: {n_keep} < {need} left outside the lesion and other exclusions"
-            return _failed(why, self.name, up(keep), **extra)
+        return ~(solid.ravel()[g.idx].view(bool) | ~colour_ok | ~usable)
+
+    def _too_few_reason(self, g: _Grid, cand: np.ndarray, skin: np.ndarray, n_keep: int) -> str:
+        """Why fewer than the required pixels were kept, or ``""`` when enough were."""
+        need = max(self.min_pixels, int(math.ceil(self.min_fraction * g.h * g.w)))
+        if n_keep >= need:
+            return ""
+        n_cand, n_skin = int(cand.sum()), int(skin.sum())
+        if n_skin == 0:
+            return "the lesion covers all usable skin"
+        if n_cand < max(need, 0.2 * g.idx.size):
+            return (
+                f"too few skin pixels: only {n_cand} of {g.idx.size} field-of-view pixels are skin-coloured "
+                f"and {n_keep} survive the exclusions (colour cast, grey or non-skin image?)"
+            )
+        return f"too few skin pixels: {n_keep} < {need} left outside the lesion and other exclusions"
+
+    def _measure(
+        self, pixels: np.ndarray, lab: np.ndarray, bright: np.ndarray, keep: np.ndarray
+    ) -> tuple[float, float, float, float, float]:
+        """Step 6: ``(ita, L*, b*, std L*, std b*)`` of the kept pixels, by trimmed reduction."""
+        L, b = lab[:, 0], lab[:, 2]
         if self.gray_world:
             # pixels are selected on the camera's colours (balanced skin can turn grey and fail the gate); only the
             # measurement uses the balanced colours, channel means over the vignette-free field of view
-            lab = srgb_to_lab(gray_world(pixels[None], mask=bright[None], channel_dim=-1)[0])
-            L, b = lab[:, 0], lab[:, 2]
+            balanced = srgb_to_lab(gray_world(pixels[None], mask=bright[None], channel_dim=-1)[0])
+            L, b = balanced[:, 0], balanced[:, 2]
         l_val, l_std, _ = trimmed_median(L[keep], self.trim_k, self.reduce)
         b_val, b_std, _ = trimmed_median(b[keep], self.trim_k, self.reduce)
-        ita = ita_from_lab(l_val, b_val, self.ita_fn)
+        return ita_from_lab(l_val, b_val, self.ita_fn), l_val, b_val, l_std, b_std
+
+    def __call__(self, rgb: Any, lesion_mask: Any | None = None) -> SkinSample:
+        """Sample skin and compute ITA; see the class docstring for the steps."""
+        g, pixels = self._grid(rgb)
+        lab = srgb_to_lab(pixels)
+        L = lab[:, 0]
+        # step 2: candidates are usable (neither vignette black nor specular) and skin-coloured
+        bright = L >= self.l_min
+        usable = bright & (L <= self.l_max)
+        if self.gate is not None:
+            colour_ok, non_skin = self.gate.classify(lab[:, 1], lab[:, 2])
+        else:
+            colour_ok, non_skin = np.ones_like(usable), np.zeros_like(usable)
+        cand = usable & colour_ok
+        extra: dict[str, Any] = {"step": g.step}
+        if not cand.any():
+            why = "no skin-coloured pixels in the field of view" if usable.any() else "no usable pixels"
+            return _failed(why + " (e.g. all vignette, sticker or colour cast)", self.name, self._up(g, cand), **extra)
+        lesion = self._lesion(L, bright, non_skin, lesion_mask, g, extra)
+        skin = cand & ~lesion
+        self._relative_gate(lab, skin, lesion, colour_ok, non_skin, extra)
+        keep = self._kept(g, lesion, bright, colour_ok, non_skin, usable)
+        n_keep = int(keep.sum())
+        why = self._too_few_reason(g, cand, skin, n_keep)
+        if why:
+            return _failed(why, self.name, self._up(g, keep), **extra)
+        ita, l_val, b_val, l_std, b_std = self._measure(pixels, lab, bright, keep)
         reason = "" if math.isfinite(ita) else "ITA undefined (L* = 50 and b* = 0)"
-        return SkinSample(ita, l_val, b_val, n_keep, n_keep / (h * w), l_std, b_std, up(keep), reason, self.name, extra)
+        frac = n_keep / (g.h * g.w)
+        return SkinSample(ita, l_val, b_val, n_keep, frac, l_std, b_std, self._up(g, keep), reason, self.name, extra)
+
+    def _up(self, g: _Grid, flat: np.ndarray) -> np.ndarray | None:
+        """A flat field-of-view mask at input resolution, or None when masks are not returned."""
+        return _upsample(g.to_2d(flat).view(bool), g.step, g.full_shape) if self.return_mask else None
 
 
 class PatchSampler(SkinSampler):
