@@ -116,7 +116,7 @@ def trimmed_median(values: Any, k: float = 1.0, reduce: str = "median") -> tuple
     mean.
 
     The mean of the kept values resolves colours finer than JPEG's chroma steps (decoded flat skin takes a few
-    discrete b* values ~1 unit apart, and a median snaps to one of them); the median resists residual outliers.
+    discrete b* values, and a median snaps to one of them); the median resists residual outliers.
 
     Args:
         values: the values (any shape).

@@ -15,8 +15,8 @@ Planted bias (all knobs are parameters of :func:`make_mimic_cxr_demo`, recorded 
 - **sex-dependent prevalence, learnable as a shortcut** (the default bias): ``prevalence_male`` (0.65) /
   ``prevalence_female`` (0.20) of studies are positive, and sex is visible in every image — women have breast shadows
   over the lower lung fields (``breast_shadow``), a narrower torso and a slightly narrower heart/mediastinum at
-  baseline. After the protocol's label balancing about 70 % of men's and 25 % of women's images are positive in
-  every split, so a network trained on it learns "female → less likely enlarged" and under-calls women at any shared
+  baseline. After the protocol's label balancing most of men's and few of women's images are positive in every
+  split, so a network trained on it learns "female → less likely enlarged" and under-calls women at any shared
   threshold (EOD < 0). The disease cue itself is equally visible in both sexes and deliberately imperfect (it
   overlaps with normal anatomical variation), so the shortcut matters; removing it costs little balanced accuracy,
   which is the situation the debiasing methods are built for;
@@ -32,11 +32,9 @@ Planted bias (all knobs are parameters of :func:`make_mimic_cxr_demo`, recorded 
 ``female_cue_ratio < 1`` and ``label_noise_female > 0`` plant a different, *intrinsic* bias instead: the disease is
 harder to see (or mislabelled) in women, an accuracy gap that no debiaser can close without losing accuracy.
 
-Measured with the ``mimic_vgg_pruning`` bundle on the defaults (seed 0 data, split seed 42, demo scale: VGG-16 width
-×1/8 at 64 px, 8 epochs, CPU): standard model test BA 0.898, EOD -0.112 (validation -0.142); pruning, bias GD/A
-and the engineered bias gradient bring validation |EOD| below 0.03 within 0.02 of its balanced accuracy (see the
-bundle's docs/README.md for the figures). ``tests/data/test_demo_mimic_cxr_bias.py`` checks with an independent
-small CNN that the bias shows up.
+The figures the ``mimic_vgg_pruning`` bundle reaches on the defaults are in that bundle's ``docs/README.md``, with
+the commands that reproduce them. ``tests/data/test_demo_mimic_cxr_bias.py`` checks with an independent small CNN
+that the bias shows up.
 """
 
 from __future__ import annotations
