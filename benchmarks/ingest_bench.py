@@ -50,7 +50,8 @@ def _skimage_ita(path: Path) -> float:
     from skimage.color import rgb2gray, rgb2lab
     from skimage.filters import threshold_otsu
 
-    from monai_fair.transforms.ita import ita_from_lab, load_rgb
+    from monai_fair.data.colour import ita_from_lab
+    from monai_fair.transforms.ita import load_rgb
 
     rgb = load_rgb(path)
     lab = rgb2lab(rgb)

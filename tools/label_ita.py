@@ -97,7 +97,7 @@ def plot_histogram(ita: np.ndarray, scheme: str, path: Path, title: str = "") ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from monai_fair.transforms.ita import ITA_SCHEMES, ita_category, ita_group_names
+    from monai_fair.data.colour import ITA_SCHEMES, ita_category, ita_group_names
 
     vals = ita[np.isfinite(ita)]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -125,7 +125,8 @@ def plot_histogram(ita: np.ndarray, scheme: str, path: Path, title: str = "") ->
 
 
 def _parser() -> argparse.ArgumentParser:
-    from monai_fair.transforms.ita import ITA_SCHEMES, SKIN_SAMPLERS
+    from monai_fair.data.colour import ITA_SCHEMES
+    from monai_fair.transforms.ita import SKIN_SAMPLERS
 
     p = argparse.ArgumentParser(description="Label dermoscopy images with ITA skin tone.")
     p.add_argument("source", help="folder of images (searched recursively) or a manifest CSV")
@@ -144,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 also when some files were skipped)."""
     from tqdm import tqdm
 
-    from monai_fair.transforms.ita import ita_category
+    from monai_fair.data.colour import ita_category
 
     args = _parser().parse_args(argv)
     schemes = args.scheme or ["binary45"]

@@ -21,6 +21,16 @@ from .codes import (
     encode_sex,
     invert,
 )
+from .colour import (
+    ITA_SCHEMES,
+    UNKNOWN_ITA_GROUP,
+    gray_world,
+    ita_category,
+    ita_from_lab,
+    ita_group_names,
+    srgb_to_lab,
+    trimmed_median,
+)
 from .demo import DEMO_DATASETS, default_demo_root, make_demo_dataset
 from .dicom_header import (
     DEMOGRAPHIC_KEYWORDS,

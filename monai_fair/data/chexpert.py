@@ -211,6 +211,47 @@ def build_chexpert_manifest(
     """
     root = _resolve_dataset_dir(Path(dataset_dir))
     report = SkipReport()
+    raw, patient = _read_label_rows(root, csv_names, frontal_only, task, report)
+    labels = apply_uncertainty_policy(raw, CHEXPERT_LABELS, uncertain=uncertain, blank=blank)
+
+    out = pd.DataFrame({"image": _image_paths(root, raw["Path"])})
+    for col in CHEXPERT_LABELS:
+        out[col] = labels[col].astype(np.float32).to_numpy()
+    if task is not None:
+        out["label"] = raw["label"].to_numpy(np.float32)
+    out["view"] = raw["AP/PA"].fillna("").astype(str).to_numpy() if "AP/PA" in raw.columns else ""
+    out["sex"] = encode_sex_column(raw["Sex"])
+    out["age"] = pd.to_numeric(raw["Age"], errors="coerce").to_numpy(float)
+    code_maps: dict[str, dict[int, str]] = {"sex": dict(SEX_NAMES)}
+    code_maps["age_group"] = add_age_group(out, age_bins)
+
+    table_path = Path(demographics) if demographics is not None else _find_demo_table(root)
+    race_raw, eth_raw = _race_and_ethnicity(table_path, patient, report)
+    out["race"], code_maps["race"] = group_by_substring(race_raw, race_rules, race_unknown, other="Other")
+    # declined/unknown ethnicity is missing, not a category of its own
+    unknown_eth = {v for v in set(map(str, eth_raw)) if any(u in v.lower() for u in race_unknown)}
+    eth = [None if str(v) in unknown_eth else v for v in eth_raw]
+    out["ethnicity"], code_maps["ethnicity"] = encode_categories(eth)
+    out["patient_hash"] = hash_column(patient, salt)
+    out["split"] = raw["split"].to_numpy()
+
+    if check_files:
+        exists = np.array([os.path.isfile(p) for p in out["image"]], dtype=bool)
+        report.add("missing image file", int((~exists).sum()), out["image"][~exists].tolist()[:5])
+        out = out[exists].reset_index(drop=True)
+    return Manifest(out, code_maps, report)
+
+
+def _read_label_rows(
+    root: Path, csv_names: Sequence[str], frontal_only: bool, task: str | None, report: SkipReport
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows of the label CSVs (with ``split``) that are kept, and their patient ids; lateral views (with
+    ``frontal_only``), paths without a patient id and, with ``task``, rows outside the task are counted skips.
+
+    Raises:
+        FileNotFoundError: a label CSV is missing.
+        KeyError: a label CSV lacks a needed column.
+    """
     frames = []
     for name in csv_names:
         path = root / name
@@ -239,45 +280,23 @@ def build_chexpert_manifest(
         report.add(f"neither {task} nor No Finding", excluded)
         patient = patient.loc[raw.index].reset_index(drop=True)
         raw = raw.reset_index(drop=True)
-    labels = apply_uncertainty_policy(raw, CHEXPERT_LABELS, uncertain=uncertain, blank=blank)
+    return raw, patient
 
-    out = pd.DataFrame({"image": _image_paths(root, raw["Path"])})
-    for col in CHEXPERT_LABELS:
-        out[col] = labels[col].astype(np.float32).to_numpy()
-    if task is not None:
-        out["label"] = raw["label"].to_numpy(np.float32)
-    out["view"] = raw["AP/PA"].fillna("").astype(str).to_numpy() if "AP/PA" in raw.columns else ""
-    out["sex"] = encode_sex_column(raw["Sex"])
-    out["age"] = pd.to_numeric(raw["Age"], errors="coerce").to_numpy(float)
-    code_maps: dict[str, dict[int, str]] = {"sex": dict(SEX_NAMES)}
-    code_maps["age_group"] = add_age_group(out, age_bins)
 
-    table_path = Path(demographics) if demographics is not None else _find_demo_table(root)
-    if table_path is not None:
-        demo = read_chexpert_demographics(table_path)
-        demo_patient = demo["PATIENT"].astype(str).str.extract(_PATIENT_RE, expand=False)
-        demo = demo.assign(_patient=demo_patient).dropna(subset=["_patient"]).drop_duplicates("_patient", keep="last")
-        by_patient = demo.set_index("_patient")
-        race_raw = patient.map(by_patient["PRIMARY_RACE"]).tolist()
-        eth_raw = patient.map(by_patient["ETHNICITY"]).tolist() if "ETHNICITY" in by_patient else [None] * len(out)
-        not_in_table = ~patient.isin(by_patient.index)
-        report.add("patient not in demographics table (race unknown)", int(not_in_table.sum()))
-    else:
-        race_raw = eth_raw = [None] * len(out)
-        report.add("no demographics table (race unknown)", len(out))
-    out["race"], code_maps["race"] = group_by_substring(race_raw, race_rules, race_unknown, other="Other")
-    # declined/unknown ethnicity is missing, not a category of its own
-    unknown_eth = {v for v in set(map(str, eth_raw)) if any(u in v.lower() for u in race_unknown)}
-    eth = [None if str(v) in unknown_eth else v for v in eth_raw]
-    out["ethnicity"], code_maps["ethnicity"] = encode_categories(eth)
-    out["patient_hash"] = hash_column(patient, salt)
-    out["split"] = raw["split"].to_numpy()
-
-    if check_files:
-        exists = np.array([os.path.isfile(p) for p in out["image"]], dtype=bool)
-        report.add("missing image file", int((~exists).sum()), out["image"][~exists].tolist()[:5])
-        out = out[exists].reset_index(drop=True)
-    return Manifest(out, code_maps, report)
+def _race_and_ethnicity(table_path: Path | None, patient: pd.Series, report: SkipReport) -> tuple[list, list]:
+    """Raw ``PRIMARY_RACE`` and ``ETHNICITY`` per row from the demographics table (None where unknown)."""
+    if table_path is None:
+        report.add("no demographics table (race unknown)", len(patient))
+        return [None] * len(patient), [None] * len(patient)
+    demo = read_chexpert_demographics(table_path)
+    demo_patient = demo["PATIENT"].astype(str).str.extract(_PATIENT_RE, expand=False)
+    demo = demo.assign(_patient=demo_patient).dropna(subset=["_patient"]).drop_duplicates("_patient", keep="last")
+    by_patient = demo.set_index("_patient")
+    race_raw = patient.map(by_patient["PRIMARY_RACE"]).tolist()
+    eth_raw = patient.map(by_patient["ETHNICITY"]).tolist() if "ETHNICITY" in by_patient else [None] * len(patient)
+    not_in_table = ~patient.isin(by_patient.index)
+    report.add("patient not in demographics table (race unknown)", int(not_in_table.sum()))
+    return race_raw, eth_raw
 
 
 def _image_paths(root: Path, rel: pd.Series) -> np.ndarray:

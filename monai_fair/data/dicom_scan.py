@@ -29,7 +29,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from monai_fair.data.codes import DEFAULT_AGE_BINS, SEX_NAMES, UNKNOWN, age_group_names
-from monai_fair.data.dicom_header import DEMOGRAPHIC_KEYWORDS, extract_dicom_demographics
+from monai_fair.data.dicom_header import DEMOGRAPHIC_KEYWORDS, DicomDemographics, extract_dicom_demographics
 from monai_fair.data.dicom_series import slice_normal
 from monai_fair.data.manifest import Manifest, SkipReport
 from monai_fair.data.patient_age import MAX_PLAUSIBLE_AGE
@@ -395,6 +395,151 @@ def _volume(items: list[_Slice]) -> tuple[list[int], str]:
     return [], ""
 
 
+class _Skips:
+    """Files left out of the manifest, each with a reason, as paths relative to the scanned root (logged too)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.rows: list[tuple[str, str]] = []
+
+    def __call__(self, path: Path, reason: str) -> None:
+        rel = path.relative_to(self.root).as_posix()
+        self.rows.append((rel, reason))
+        logger.info("skipped %s: %s", rel, reason)
+
+
+def _read_series(files: list[Path], check_pixel_data: bool, force: bool, skip: _Skips) -> dict[str, list[_Slice]]:
+    """Header records of the readable files grouped by SeriesInstanceUID (``file:<path>`` without one); unreadable
+    files and repeated SOPInstanceUIDs are skipped."""
+    series: dict[str, list[_Slice]] = defaultdict(list)
+    seen_instances: set[str] = set()
+    for path in files:
+        ds, reason = _read_file(path, check_pixel_data, force)
+        if ds is None:
+            skip(path, reason or "unreadable")
+            continue
+        instance = _text(ds, "SOPInstanceUID")
+        if instance and instance in seen_instances:  # the same image stored twice (copies, re-encodings)
+            skip(path, "duplicate of an earlier file (same SOPInstanceUID)")
+            continue
+        seen_instances.add(instance)
+        try:
+            record = _Slice.of(path, ds)
+        except Exception as e:  # noqa: BLE001 - a malformed value is a skip, never a crash
+            skip(path, f"unreadable header values ({type(e).__name__})")
+            continue
+        uid = _text(ds, "SeriesInstanceUID")
+        series[uid or f"file:{path}"].append(record)
+    return series
+
+
+def _series_units(series: dict[str, list[_Slice]], skip: _Skips) -> list[tuple[list[_Slice], str, str]]:
+    """Manifest units ``(ordered slices, order method, series uid)``: one volume per series that forms one, else one
+    unit per file; slices that do not fit their volume (other geometry, repeated position) are skipped."""
+    units: list[tuple[list[_Slice], str, str]] = []
+    for uid, items in series.items():
+        members, method = _volume(items)
+        if not members:
+            units.extend(([item], "", uid) for item in items)
+            continue
+        stack = [items[i] for i in members]
+        if method == "position":
+            normal = np.asarray(stack[0].normal)
+            pos = [float(s.position @ normal) for s in stack]
+            keep = [0] + [i for i in range(1, len(stack)) if not math.isclose(pos[i], pos[i - 1], abs_tol=1e-3)]
+            for i in sorted(set(range(len(stack))) - set(keep)):
+                skip(stack[i].path, "duplicate slice position in its series")
+            stack = [stack[i] for i in keep]
+        for i in sorted(set(range(len(items))) - set(members)):
+            skip(items[i].path, "orientation or size differs from the rest of its series (e.g. a localizer)")
+        units.append((stack, method if len(stack) > 1 else "", uid))
+    return units
+
+
+def _unit_image(stack: list[_Slice], series_as: str, files_in_folder: Counter[Path]) -> tuple[Any, int]:
+    """``(image, n_slices)`` of a unit: the file, the series folder (when it holds exactly the series and
+    ``series_as`` allows) or the ordered file list."""
+    first = stack[0]
+    if len(stack) == 1:
+        return str(first.path), first.frames
+    folder = first.path.parent
+    same_folder = all(s.path.parent == folder for s in stack) and files_in_folder[folder] == len(stack)
+    image = str(folder) if series_as in ("auto", "folder") and same_folder else [str(s.path) for s in stack]
+    return image, len(stack)
+
+
+def _unit_row(
+    unit: tuple[list[_Slice], str, str],
+    demo: DicomDemographics,
+    image: Any,
+    n_slices: int,
+    notes: list[str],
+    salt: str | None,
+) -> dict[str, Any]:
+    """The manifest row of one unit (ethnic group still as text)."""
+    stack, method, uid = unit
+    first = stack[0]
+    real_uid = uid if not uid.startswith("file:") else ""
+    return {
+        "image": image,
+        "modality": _text(first.ds, "Modality").upper(),
+        "sex": demo.sex,
+        "age": demo.age,
+        "age_group": demo.age_group,
+        "ethnic_group": demo.ethnic_group,
+        "patient_hash": demo.patient_hash,
+        "n_slices": n_slices,
+        "series_hash": hash_patient_id(real_uid, salt) if real_uid else "",
+        "slice_order": method,
+        "age_source": demo.age_source,
+        "manufacturer": _text(first.ds, "Manufacturer"),
+        "demographics_note": "; ".join(notes),
+    }
+
+
+def _unit_rows(
+    units: list[tuple[list[_Slice], str, str]],
+    files: list[Path],
+    skip: _Skips,
+    age_bins: Sequence[float],
+    max_age: float,
+    salt: str | None,
+    series_as: str,
+) -> tuple[list[dict[str, Any]], Counter[str]]:
+    """Manifest rows of the units and the counts of demographics notes; a unit whose demographics cannot be read is
+    skipped (arguments as in :func:`scan_dicom_folder`)."""
+    files_in_folder = Counter(p.parent for p in files)
+    rows = []
+    note_counts: Counter[str] = Counter()
+    for unit in units:
+        stack = unit[0]
+        try:
+            demo = extract_dicom_demographics(stack[0].ds, age_bins, max_age, salt)
+        except Exception as e:  # noqa: BLE001 - a malformed value is a skip, never a crash
+            for s in stack:
+                skip(s.path, f"unreadable demographics values ({type(e).__name__})")
+            continue
+        notes = list(demo.reasons)
+        if len({s.demo_key for s in stack}) > 1:
+            notes.append("slices disagree on demographics; first slice used")
+        note_counts.update(notes)
+        image, n_slices = _unit_image(stack, series_as, files_in_folder)
+        rows.append(_unit_row(unit, demo, image, n_slices, notes, salt))
+    return rows, note_counts
+
+
+def _manifest_frame(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The manifest with ethnic groups coded (sorted names → 0, 1, ...; none → ``UNKNOWN``) and integer columns."""
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    names = sorted({e for e in manifest["ethnic_group"] if e})
+    ethnic_codes = {name: i for i, name in enumerate(names)}
+    manifest["ethnic_group"] = [ethnic_codes.get(e, UNKNOWN) for e in manifest["ethnic_group"]]
+    for col in ("sex", "age_group", "ethnic_group", "n_slices"):
+        manifest[col] = manifest[col].astype("int64")
+    manifest["age"] = manifest["age"].astype("float64")
+    return manifest, ethnic_codes
+
+
 def scan_dicom_folder(
     root: str | os.PathLike,
     age_bins: Sequence[float] = DEFAULT_AGE_BINS,
@@ -439,101 +584,11 @@ def scan_dicom_folder(
     if series_as not in ("auto", "folder", "files"):
         raise ValueError(f"series_as must be 'auto', 'folder' or 'files', got {series_as!r}.")
     files = _walk(root, pattern)
-    skipped: list[tuple[str, str]] = []
-
-    def skip(path: Path, reason: str) -> None:
-        rel = path.relative_to(root).as_posix()
-        skipped.append((rel, reason))
-        logger.info("skipped %s: %s", rel, reason)
-
-    series: dict[str, list[_Slice]] = defaultdict(list)
-    seen_instances: set[str] = set()
-    for path in files:
-        ds, reason = _read_file(path, check_pixel_data, force)
-        if ds is None:
-            skip(path, reason or "unreadable")
-            continue
-        instance = _text(ds, "SOPInstanceUID")
-        if instance and instance in seen_instances:  # the same image stored twice (copies, re-encodings)
-            skip(path, "duplicate of an earlier file (same SOPInstanceUID)")
-            continue
-        seen_instances.add(instance)
-        try:
-            record = _Slice.of(path, ds)
-        except Exception as e:  # noqa: BLE001 - a malformed value is a skip, never a crash
-            skip(path, f"unreadable header values ({type(e).__name__})")
-            continue
-        uid = _text(ds, "SeriesInstanceUID")
-        series[uid or f"file:{path}"].append(record)
-
-    files_in_folder = Counter(p.parent for p in files)
-    units: list[tuple[list[_Slice], str, str]] = []  # (ordered slices, order method, series uid)
-    for uid, items in series.items():
-        members, method = _volume(items)
-        if not members:
-            units.extend(([item], "", uid) for item in items)
-            continue
-        stack = [items[i] for i in members]
-        if method == "position":
-            normal = np.asarray(stack[0].normal)
-            pos = [float(s.position @ normal) for s in stack]
-            keep = [0] + [i for i in range(1, len(stack)) if not math.isclose(pos[i], pos[i - 1], abs_tol=1e-3)]
-            for i in sorted(set(range(len(stack))) - set(keep)):
-                skip(stack[i].path, "duplicate slice position in its series")
-            stack = [stack[i] for i in keep]
-        for i in sorted(set(range(len(items))) - set(members)):
-            skip(items[i].path, "orientation or size differs from the rest of its series (e.g. a localizer)")
-        units.append((stack, method if len(stack) > 1 else "", uid))
-
-    rows = []
-    note_counts: Counter[str] = Counter()
-    for stack, method, uid in units:
-        first = stack[0]
-        try:
-            demo = extract_dicom_demographics(first.ds, age_bins, max_age, salt)
-        except Exception as e:  # noqa: BLE001 - a malformed value is a skip, never a crash
-            for s in stack:
-                skip(s.path, f"unreadable demographics values ({type(e).__name__})")
-            continue
-        notes = list(demo.reasons)
-        if len({s.demo_key for s in stack}) > 1:
-            notes.append("slices disagree on demographics; first slice used")
-        note_counts.update(notes)
-        if len(stack) == 1:
-            image: Any = str(first.path)
-            n_slices = first.frames
-        else:
-            folder = first.path.parent
-            same_folder = all(s.path.parent == folder for s in stack) and files_in_folder[folder] == len(stack)
-            image = str(folder) if series_as in ("auto", "folder") and same_folder else [str(s.path) for s in stack]
-            n_slices = len(stack)
-        real_uid = uid if not uid.startswith("file:") else ""
-        rows.append(
-            {
-                "image": image,
-                "modality": _text(first.ds, "Modality").upper(),
-                "sex": demo.sex,
-                "age": demo.age,
-                "age_group": demo.age_group,
-                "ethnic_group": demo.ethnic_group,
-                "patient_hash": demo.patient_hash,
-                "n_slices": n_slices,
-                "series_hash": hash_patient_id(real_uid, salt) if real_uid else "",
-                "slice_order": method,
-                "age_source": demo.age_source,
-                "manufacturer": _text(first.ds, "Manufacturer"),
-                "demographics_note": "; ".join(notes),
-            }
-        )
-
-    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-    names = sorted({e for e in manifest["ethnic_group"] if e})
-    ethnic_codes = {name: i for i, name in enumerate(names)}
-    manifest["ethnic_group"] = [ethnic_codes.get(e, UNKNOWN) for e in manifest["ethnic_group"]]
-    for col in ("sex", "age_group", "ethnic_group", "n_slices"):
-        manifest[col] = manifest[col].astype("int64")
-    manifest["age"] = manifest["age"].astype("float64")
-    skipped_frame = pd.DataFrame(skipped, columns=["file", "reason"]).sort_values("file", kind="stable")
+    skip = _Skips(root)
+    units = _series_units(_read_series(files, check_pixel_data, force, skip), skip)
+    rows, note_counts = _unit_rows(units, files, skip, age_bins, max_age, salt, series_as)
+    manifest, ethnic_codes = _manifest_frame(rows)
+    skipped_frame = pd.DataFrame(skip.rows, columns=["file", "reason"]).sort_values("file", kind="stable")
     result = DicomScanResult(
         manifest=manifest,
         skipped=skipped_frame.reset_index(drop=True),
@@ -542,12 +597,12 @@ def scan_dicom_folder(
         n_files=len(files),
         note_counts=dict(note_counts),
     )
-    if skipped:
+    if skip.rows:
         logger.warning(
             "DICOM scan of %d files: %d rows, skipped %d files %s",
             len(files),
             len(manifest),
-            len(skipped),
+            len(skip.rows),
             result.skip_counts,
         )
     if output_dir is not None:

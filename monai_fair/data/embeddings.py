@@ -276,6 +276,56 @@ def load_embedding_table(
     if not path.is_file():
         raise FileNotFoundError(f"embedding table {path} does not exist.")
     source = path.name
+    matrix, columns = _embedding_matrix(path, embedding_key, embedding_prefix, expected_dim)
+    n = matrix.shape[0]
+    labels = [label_columns] if isinstance(label_columns, str) else list(label_columns)
+    label_matrix = _label_matrix(columns, labels, source)
+
+    notes: dict[str, int] = {}
+    ids = None
+    if id_column is not None:
+        if id_column not in columns:
+            raise KeyError(f"{source}: id column {id_column!r} not found; available: {sorted(columns)}.")
+        ids = [_key(v) for v in columns[id_column]]
+
+    sex_raw, age_raw = columns.get(sex_column), columns.get(age_column)
+    if demographics is not None and (sex_raw is None or age_raw is None):
+        if ids is None:
+            raise ValueError("joining a demographics table needs id_column.")
+        side = demographics if isinstance(demographics, pd.DataFrame) else _read_side_table(demographics)
+        sex_raw, age_raw = _join_demographics(
+            side, ids, (demographics_id_column, sex_column, age_column), sex_raw, age_raw, notes
+        )
+    if sex_raw is None:
+        raise KeyError(f"{source}: sex column {sex_column!r} not found (nor a demographics table to join).")
+    if age_raw is None:
+        raise KeyError(f"{source}: age column {age_column!r} not found (nor a demographics table to join).")
+
+    sex, age, groups = _encode_demographics(sex_raw, age_raw, sex_map, age_bins, notes, source)
+    keep = _complete_rows(matrix, label_matrix, nan_policy, notes, source)
+    hashes = np.asarray([hash_patient_id(k, salt) for k in ids] if ids is not None else [""] * n, dtype=object)
+    return EmbeddingTable(
+        embeddings=matrix[keep],
+        labels=label_matrix[keep],
+        label_names=labels,
+        sex=sex[keep],
+        age=age[keep].astype(np.float32),
+        age_group=groups[keep],
+        patient_hash=hashes[keep],
+        code_maps={"sex": dict(SEX_NAMES), "age_group": age_group_names(age_bins)},
+        notes=notes,
+    )
+
+
+def _embedding_matrix(
+    path: Path, embedding_key: str | None, embedding_prefix: str, expected_dim: int | None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The ``(N, D)`` float32 embeddings and the other columns of the table, each checked to be N long.
+
+    Raises:
+        ValueError: on shape mismatches, a non-numeric matrix or the wrong dimension.
+    """
+    source = path.name
     matrix, columns = _read_columns(path, embedding_key)
     if matrix is None:
         matrix, used = _prefix_columns(columns, embedding_prefix, source)
@@ -294,55 +344,75 @@ def load_embedding_table(
             raise ValueError(
                 f"{source}: column {name!r} has shape {np.shape(values)}, expected ({n},) like the " f"{n} embeddings."
             )
+    return matrix, columns
 
-    labels = [label_columns] if isinstance(label_columns, str) else list(label_columns)
+
+def _label_matrix(columns: dict[str, Any], labels: list[str], source: str) -> np.ndarray:
+    """The ``(N, L)`` float32 label matrix.
+
+    Raises:
+        KeyError: a label column is missing.
+        ValueError: a label column is not numeric.
+    """
     missing = [c for c in labels if c not in columns]
     if missing:
         raise KeyError(f"{source}: label column(s) {missing} not found; available: {sorted(columns)}.")
     try:
-        label_matrix = np.stack(
+        return np.stack(
             [pd.to_numeric(pd.Series(columns[c]), errors="raise").to_numpy(np.float32) for c in labels], axis=1
         )
     except (TypeError, ValueError) as e:
         raise ValueError(f"{source}: label columns {labels} must be numeric.") from e
 
-    notes: dict[str, int] = {}
-    ids = None
-    if id_column is not None:
-        if id_column not in columns:
-            raise KeyError(f"{source}: id column {id_column!r} not found; available: {sorted(columns)}.")
-        ids = [_key(v) for v in columns[id_column]]
 
-    sex_raw, age_raw = columns.get(sex_column), columns.get(age_column)
-    if demographics is not None and (sex_raw is None or age_raw is None):
-        if ids is None:
-            raise ValueError("joining a demographics table needs id_column.")
-        side = demographics if isinstance(demographics, pd.DataFrame) else _read_side_table(demographics)
-        for col in (demographics_id_column, sex_column, age_column):
-            if col not in side.columns:
-                raise KeyError(f"demographics table: column {col!r} not found; available: {list(side.columns)}.")
-        side_ids = [_key(v) for v in side[demographics_id_column]]
-        if len(set(side_ids)) != len(side_ids):
-            raise ValueError(f"demographics table: duplicate ids in column {demographics_id_column!r}.")
-        row_of = {k: i for i, k in enumerate(side_ids)}
-        pos = np.asarray([row_of.get(k, -1) for k in ids])
-        unmatched = int((pos < 0).sum())
-        if unmatched:
-            notes["no demographics row for id"] = unmatched
-        take = np.where(pos < 0, 0, pos)
-        if sex_raw is None:
-            values = side[sex_column].to_numpy(dtype=object)[take]
-            values[pos < 0] = None
-            sex_raw = values
-        if age_raw is None:
-            ages = pd.to_numeric(side[age_column], errors="coerce").to_numpy(np.float64)[take]
-            ages[pos < 0] = np.nan
-            age_raw = ages
+def _join_demographics(
+    side: pd.DataFrame,
+    ids: list[str],
+    side_columns: tuple[str, str, str],
+    sex_raw: Any,
+    age_raw: Any,
+    notes: dict[str, int],
+) -> tuple[Any, Any]:
+    """Sex and age per row from the side table (by id) where the table itself lacks them; rows without a side row
+    get None / NaN and are counted in ``notes``. ``side_columns`` is ``(id, sex, age)``.
+
+    Raises:
+        KeyError: a side-table column is missing.
+        ValueError: the side table repeats an id.
+    """
+    id_col, sex_col, age_col = side_columns
+    for col in side_columns:
+        if col not in side.columns:
+            raise KeyError(f"demographics table: column {col!r} not found; available: {list(side.columns)}.")
+    side_ids = [_key(v) for v in side[id_col]]
+    if len(set(side_ids)) != len(side_ids):
+        raise ValueError(f"demographics table: duplicate ids in column {id_col!r}.")
+    row_of = {k: i for i, k in enumerate(side_ids)}
+    pos = np.asarray([row_of.get(k, -1) for k in ids])
+    unmatched = int((pos < 0).sum())
+    if unmatched:
+        notes["no demographics row for id"] = unmatched
+    take = np.where(pos < 0, 0, pos)
     if sex_raw is None:
-        raise KeyError(f"{source}: sex column {sex_column!r} not found (nor a demographics table to join).")
+        values = side[sex_col].to_numpy(dtype=object)[take]
+        values[pos < 0] = None
+        sex_raw = values
     if age_raw is None:
-        raise KeyError(f"{source}: age column {age_column!r} not found (nor a demographics table to join).")
+        ages = pd.to_numeric(side[age_col], errors="coerce").to_numpy(np.float64)[take]
+        ages[pos < 0] = np.nan
+        age_raw = ages
+    return sex_raw, age_raw
 
+
+def _encode_demographics(
+    sex_raw: Any,
+    age_raw: Any,
+    sex_map: Mapping[Any, str] | None,
+    age_bins: Sequence[float],
+    notes: dict[str, int],
+    source: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sex codes, ages (NaN outside 0..120) and age-group codes; unknowns are counted in ``notes``."""
     sex = _encode_sex_values(np.asarray(sex_raw), sex_map, source)
     age = pd.to_numeric(pd.Series(age_raw), errors="coerce").to_numpy(np.float64, copy=True)
     bad_age = np.isnan(age) | (age < 0) | (age > 120)
@@ -350,8 +420,17 @@ def load_embedding_table(
     for reason, count in (("sex unknown", int((sex == UNKNOWN).sum())), ("age unknown", int(bad_age.sum()))):
         if count:
             notes[reason] = count
-    groups = _age_groups(age, age_bins)
+    return sex, age, _age_groups(age, age_bins)
 
+
+def _complete_rows(
+    matrix: np.ndarray, label_matrix: np.ndarray, nan_policy: str, notes: dict[str, int], source: str
+) -> np.ndarray:
+    """Rows with finite embeddings and all labels; the others raise (``nan_policy="raise"``) or are counted drops.
+
+    Raises:
+        ValueError: incomplete rows with ``nan_policy="raise"``.
+    """
     bad_rows = ~np.isfinite(matrix).all(axis=1)
     nan_labels = np.isnan(label_matrix).any(axis=1)
     if bad_rows.any() or nan_labels.any():
@@ -364,19 +443,7 @@ def load_embedding_table(
             )
         notes["dropped: non-finite embedding"] = int(bad_rows.sum())
         notes["dropped: missing label"] = int((nan_labels & ~bad_rows).sum())
-    keep = ~(bad_rows | nan_labels)
-    hashes = np.asarray([hash_patient_id(k, salt) for k in ids] if ids is not None else [""] * n, dtype=object)
-    return EmbeddingTable(
-        embeddings=matrix[keep],
-        labels=label_matrix[keep],
-        label_names=labels,
-        sex=sex[keep],
-        age=age[keep].astype(np.float32),
-        age_group=groups[keep],
-        patient_hash=hashes[keep],
-        code_maps={"sex": dict(SEX_NAMES), "age_group": age_group_names(age_bins)},
-        notes=notes,
-    )
+    return ~(bad_rows | nan_labels)
 
 
 def _age_groups(age: np.ndarray, bins: Sequence[float]) -> np.ndarray:

@@ -131,7 +131,7 @@ def join_ita(frame: pd.DataFrame, ita_csv: str | Path, scheme: str = "binary45")
         FileNotFoundError: the CSV does not exist.
         KeyError: it lacks ``image`` or ``ita``.
     """
-    from monai_fair.transforms.ita import ita_category, ita_group_names
+    from monai_fair.data.colour import ita_category, ita_group_names
 
     path = Path(ita_csv)
     if not path.is_file():

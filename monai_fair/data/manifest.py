@@ -313,15 +313,7 @@ def read_manifest(
     labels = [label_columns] if isinstance(label_columns, str) else list(label_columns)
     if not labels:
         raise ValueError("at least one label column is required.")
-    if isinstance(csv_path, pd.DataFrame):
-        raw, source, stored_maps = csv_path.copy(), "the DataFrame", {}
-        root = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
-    else:
-        path = Path(csv_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"manifest CSV {path} does not exist.")
-        raw, source, stored_maps = pd.read_csv(path), str(path), read_code_maps(path)
-        root = os.path.abspath(base_dir if base_dir is not None else path.parent)
+    raw, source, stored_maps, root = _read_source(csv_path, base_dir)
     attrs = list(attribute_columns)
     _check_columns(raw, [image_column], "image", source)
     _check_columns(raw, labels, "label", source)
@@ -331,9 +323,46 @@ def read_manifest(
         raise ValueError(f"attribute columns {clash} clash with label or reserved columns {RESERVED_COLUMNS}.")
 
     out = pd.DataFrame(index=raw.index)
-    img = raw[image_column]
+    keep = _add_images(out, raw[image_column], root, check_files, report)
+    keep &= _add_labels(out, raw, labels, keep, missing_labels, report)
+    code_maps: dict[str, dict[int, str]] = {}
+    for col in attrs:
+        values, mapping = _encode_attribute(col, raw[col], stored_maps.get(col))
+        out[col] = values
+        if mapping is not None:
+            code_maps[col] = mapping
+    if age_bins is not None and "age" in attrs and "age_group" not in attrs:
+        code_maps["age_group"] = add_age_group(out, age_bins)
+    keep &= _add_patient_hash(out, raw, patient_column, salt, keep, report)
+    if split_column is not None and split_column in raw.columns:
+        out["split"] = raw[split_column].astype("string").str.strip()
+
+    if report.total:
+        logger.warning("manifest %s: skipped rows: %s", source, report.summary())
+    return Manifest(out[keep].reset_index(drop=True), code_maps, report)
+
+
+def _read_source(
+    csv_path: str | Path | pd.DataFrame, base_dir: str | Path | None
+) -> tuple[pd.DataFrame, str, dict[str, dict[int, str]], str]:
+    """``(table, source name, stored code maps, folder that relative image paths are relative to)``.
+
+    Raises:
+        FileNotFoundError: the CSV does not exist.
+    """
+    if isinstance(csv_path, pd.DataFrame):
+        return csv_path.copy(), "the DataFrame", {}, os.path.abspath(base_dir if base_dir is not None else os.getcwd())
+    path = Path(csv_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest CSV {path} does not exist.")
+    root = os.path.abspath(base_dir if base_dir is not None else path.parent)
+    return pd.read_csv(path), str(path), read_code_maps(path), root
+
+
+def _add_images(out: pd.DataFrame, img: pd.Series, root: str, check_files: bool, report: SkipReport) -> np.ndarray:
+    """Add absolute ``image`` paths; returns the rows to keep (a path, and with ``check_files`` an existing file)."""
     no_path = img.isna() | (img.astype(str).str.strip() == "")
-    report.add("missing image path", int(no_path.sum()), raw.index[no_path][:5].map(lambda i: f"row {i}"))
+    report.add("missing image path", int(no_path.sum()), img.index[no_path][:5].map(lambda i: f"row {i}"))
     out["image"] = [
         "" if bad else os.path.normpath(os.path.join(root, str(v).strip()))
         for v, bad in zip(img.tolist(), no_path.tolist())
@@ -344,7 +373,18 @@ def read_manifest(
         gone = keep & ~exists
         report.add("missing image file", int(gone.sum()), out["image"][gone].tolist()[:5])
         keep &= exists
+    return keep
 
+
+def _add_labels(
+    out: pd.DataFrame, raw: pd.DataFrame, labels: list[str], keep: np.ndarray, missing_labels: str, report: SkipReport
+) -> np.ndarray:
+    """Add the label columns as numbers; returns the rows that may stay (a missing label drops the row with
+    ``missing_labels="skip"``).
+
+    Raises:
+        ValueError: non-numeric label values, or a missing label with ``missing_labels="error"``.
+    """
     for col in labels:
         out[col] = pd.to_numeric(raw[col], errors="coerce")
         bad_text = raw[col].notna() & out[col].isna()
@@ -356,33 +396,31 @@ def read_manifest(
             raise ValueError(f"{int(nan_label.sum())} rows have a missing label in {labels}.")
         if missing_labels == "skip":
             report.add("missing label", int(nan_label.sum()), out["image"][nan_label].tolist()[:5])
-            keep &= ~nan_label
+            return ~nan_label
+    return np.ones(len(out), dtype=bool)
 
-    code_maps: dict[str, dict[int, str]] = {}
-    for col in attrs:
-        values, mapping = _encode_attribute(col, raw[col], stored_maps.get(col))
-        out[col] = values
-        if mapping is not None:
-            code_maps[col] = mapping
-    if age_bins is not None and "age" in attrs and "age_group" not in attrs:
-        code_maps["age_group"] = add_age_group(out, age_bins)
 
+def _add_patient_hash(
+    out: pd.DataFrame,
+    raw: pd.DataFrame,
+    patient_column: str | None,
+    salt: str | None,
+    keep: np.ndarray,
+    report: SkipReport,
+) -> np.ndarray:
+    """Add ``patient_hash`` (hashed ``patient_column``, else a stored ``patient_hash``); returns the rows that may
+    stay (a row without a patient is dropped when there is a patient column)."""
     if patient_column is not None and patient_column in raw.columns:
         ids = raw[patient_column]
         hashed = hash_column(ids.where(ids.notna(), ""), salt)
         out["patient_hash"] = [None if _is_missing(v) else h for v, h in zip(ids.tolist(), hashed)]
     elif "patient_hash" in raw.columns:
         out["patient_hash"] = raw["patient_hash"].astype("string").where(raw["patient_hash"].notna(), None)
-    if "patient_hash" in out.columns:
-        no_patient = out["patient_hash"].isna().to_numpy() & keep
-        report.add("missing patient id", int(no_patient.sum()), out["image"][no_patient].tolist()[:5])
-        keep &= ~no_patient
-    if split_column is not None and split_column in raw.columns:
-        out["split"] = raw[split_column].astype("string").str.strip()
-
-    if report.total:
-        logger.warning("manifest %s: skipped rows: %s", source, report.summary())
-    return Manifest(out[keep].reset_index(drop=True), code_maps, report)
+    if "patient_hash" not in out.columns:
+        return np.ones(len(out), dtype=bool)
+    no_patient = out["patient_hash"].isna().to_numpy() & keep
+    report.add("missing patient id", int(no_patient.sum()), out["image"][no_patient].tolist()[:5])
+    return ~no_patient
 
 
 def _canonical_id(value: object) -> str:

@@ -164,7 +164,54 @@ def build_mimic_cxr_manifest(
     if not (iv / "hosp").is_dir():
         raise FileNotFoundError(f"MIMIC-IV folder {iv} has no hosp/ (pass mimic_iv_dir).")
     report = SkipReport()
+    meta, split, lab, patients, admissions = _read_tables(root, iv)
+    race_col = "race" if "race" in admissions.columns else "ethnicity"
+    frame = _join_images(meta, lab, split, views, task, report)
+    labels = apply_uncertainty_policy(frame, MIMIC_CXR_LABELS, uncertain=uncertain, blank=blank)
 
+    pat = patients.drop_duplicates("subject_id", keep="last").set_index("subject_id")
+    adm = _last_admission(admissions)
+    subj = frame["subject_id"]
+    no_patient = ~subj.isin(pat.index)
+    report.add("subject not in patients (sex/age unknown)", int(no_patient.sum()))
+    no_adm = ~subj.isin(adm.index)
+    report.add("subject without admission (race/insurance unknown)", int(no_adm.sum()))
+
+    out = pd.DataFrame({"image": _image_paths(root, frame)})
+    for col in MIMIC_CXR_LABELS:
+        out[col] = labels[col].astype(np.float32).to_numpy()
+    if task is not None:
+        out["label"] = frame["label"].to_numpy(np.float32)
+    out["view"] = frame["view"].to_numpy()
+    out["sex"] = encode_sex_column(subj.map(pat["gender"]))
+    out["age"] = _age_at_study(frame, pat).to_numpy(float)
+    code_maps: dict[str, dict[int, str]] = {"sex": dict(SEX_NAMES)}
+    code_maps["age_group"] = add_age_group(out, age_bins)
+    race_raw = subj.map(adm[race_col]).tolist()
+    if race_grouping == "coarse":
+        groups = list(dict.fromkeys([g for _, g in race_rules] + ([race_other] if race_other else [])))
+        order = MIMIC_RACE_GROUPS if sorted(groups) == sorted(MIMIC_RACE_GROUPS) else None
+        out["race"], code_maps["race"] = group_by_substring(race_raw, race_rules, race_unknown, race_other, order)
+    else:
+        out["race"], code_maps["race"] = encode_categories(race_raw)
+    out["insurance"], code_maps["insurance"] = encode_categories(subj.map(adm["insurance"]).tolist())
+    out["patient_hash"] = hash_column(subj, salt)
+    out["split"] = frame["split"].to_numpy()
+
+    if check_files:
+        exists = np.array([os.path.isfile(p) for p in out["image"]], dtype=bool)
+        report.add("missing image file", int((~exists).sum()), out["image"][~exists].tolist()[:5])
+        out = out[exists].reset_index(drop=True)
+    return Manifest(out, code_maps, report)
+
+
+def _read_tables(root: Path, iv: Path) -> tuple[pd.DataFrame, ...]:
+    """The MIMIC-CXR metadata, split and label tables and the MIMIC-IV patients and admissions tables.
+
+    Raises:
+        FileNotFoundError: a table is missing.
+        KeyError: a table lacks a needed column.
+    """
     meta_path = find_table(root, "mimic-cxr-2.0.0-metadata")
     meta = pd.read_csv(meta_path, dtype={"dicom_id": str})
     _require(meta, ["dicom_id", "subject_id", "study_id", "ViewPosition"], meta_path)
@@ -181,7 +228,19 @@ def build_mimic_cxr_manifest(
     admissions = pd.read_csv(adm_path)
     race_col = "race" if "race" in admissions.columns else "ethnicity"
     _require(admissions, ["subject_id", race_col, "insurance"], adm_path)
+    return meta, split, lab, patients, admissions
 
+
+def _join_images(
+    meta: pd.DataFrame,
+    lab: pd.DataFrame,
+    split: pd.DataFrame,
+    views: Sequence[str],
+    task: str | None,
+    report: SkipReport,
+) -> pd.DataFrame:
+    """Images of the kept views joined to their study's labels and their official split (and, with ``task``, the
+    binary task label); skips are counted in ``report``."""
     view = meta["ViewPosition"].fillna("").astype(str).str.strip().str.upper()
     keep_view = view.isin([v.upper() for v in views])
     report.add("view not in " + "/".join(views), int((~keep_view).sum()))
@@ -201,47 +260,23 @@ def build_mimic_cxr_manifest(
         frame, excluded = binary_disease_task(frame, task)
         report.add(f"neither {task} nor No Finding", excluded)
         frame = frame.reset_index(drop=True)
-    labels = apply_uncertainty_policy(frame, MIMIC_CXR_LABELS, uncertain=uncertain, blank=blank)
+    return frame
 
-    pat = patients.drop_duplicates("subject_id", keep="last").set_index("subject_id")
-    adm = _last_admission(admissions)
-    subj = frame["subject_id"]
-    no_patient = ~subj.isin(pat.index)
-    report.add("subject not in patients (sex/age unknown)", int(no_patient.sum()))
-    no_adm = ~subj.isin(adm.index)
-    report.add("subject without admission (race/insurance unknown)", int(no_adm.sum()))
 
+def _image_paths(root: Path, frame: pd.DataFrame) -> np.ndarray:
+    """Absolute JPEG paths ``files/p<2 digits>/p<subject>/s<study>/<dicom_id>.jpg`` of the rows."""
     base = os.path.join(os.path.abspath(root), "files")
-    s_text = subj.astype("int64").astype(str)
+    s_text = frame["subject_id"].astype("int64").astype(str)
     image = base + "/p" + s_text.str[:2] + "/p" + s_text + "/s" + frame["study_id"].astype("int64").astype(str)
-    out = pd.DataFrame({"image": (image + "/" + frame["dicom_id"].astype(str) + ".jpg").to_numpy()})
-    for col in MIMIC_CXR_LABELS:
-        out[col] = labels[col].astype(np.float32).to_numpy()
-    if task is not None:
-        out["label"] = frame["label"].to_numpy(np.float32)
-    out["view"] = frame["view"].to_numpy()
-    out["sex"] = encode_sex_column(subj.map(pat["gender"]))
+    return (image + "/" + frame["dicom_id"].astype(str) + ".jpg").to_numpy()
+
+
+def _age_at_study(frame: pd.DataFrame, pat: pd.DataFrame) -> pd.Series:
+    """``anchor_age`` shifted to the study year (``StudyDate`` year minus ``anchor_year``) where both are known."""
+    subj = frame["subject_id"]
     age = pd.to_numeric(subj.map(pat["anchor_age"]), errors="coerce")
     if "anchor_year" in pat.columns and "StudyDate" in frame.columns:
         study_year = pd.to_numeric(frame["StudyDate"].astype("string").str[:4], errors="coerce")
         shifted = age + (study_year - pd.to_numeric(subj.map(pat["anchor_year"]), errors="coerce"))
         age = shifted.where(shifted.notna(), age)
-    out["age"] = age.to_numpy(float)
-    code_maps: dict[str, dict[int, str]] = {"sex": dict(SEX_NAMES)}
-    code_maps["age_group"] = add_age_group(out, age_bins)
-    race_raw = subj.map(adm[race_col]).tolist()
-    if race_grouping == "coarse":
-        groups = list(dict.fromkeys([g for _, g in race_rules] + ([race_other] if race_other else [])))
-        order = MIMIC_RACE_GROUPS if sorted(groups) == sorted(MIMIC_RACE_GROUPS) else None
-        out["race"], code_maps["race"] = group_by_substring(race_raw, race_rules, race_unknown, race_other, order)
-    else:
-        out["race"], code_maps["race"] = encode_categories(race_raw)
-    out["insurance"], code_maps["insurance"] = encode_categories(subj.map(adm["insurance"]).tolist())
-    out["patient_hash"] = hash_column(subj, salt)
-    out["split"] = frame["split"].to_numpy()
-
-    if check_files:
-        exists = np.array([os.path.isfile(p) for p in out["image"]], dtype=bool)
-        report.add("missing image file", int((~exists).sum()), out["image"][~exists].tolist()[:5])
-        out = out[exists].reset_index(drop=True)
-    return Manifest(out, code_maps, report)
+    return age

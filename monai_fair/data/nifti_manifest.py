@@ -117,6 +117,44 @@ def build_nifti_manifest(
     root = Path(image_dir)
     if not root.is_dir():
         raise NotADirectoryError(f"NIfTI folder {root} is not a folder.")
+    wanted = [id_column, *(c for c in (sex_column, age_column) if c), *label_columns, *category_columns]
+    table = _read_demographics(demographics, id_column, wanted)
+    report = SkipReport()
+    row_of = _rows_by_id(table, id_column, report)
+    file_of = _files_by_id(root, row_of, id_pattern, check_headers, report)
+    keep_ids = [i for i in row_of if i in file_of]
+    rows = table.iloc[[row_of[i] for i in keep_ids]].reset_index(drop=True)
+    frame = pd.DataFrame({"image": [str(file_of[i]) for i in keep_ids]})
+    frame["patient_hash"] = [hash_patient_id(i, salt) for i in keep_ids]
+    notes: list[list[str]] = [[] for _ in keep_ids]
+    code_maps: dict[str, dict[int, str]] = {}
+    if sex_column:
+        _add_sex(frame, rows[sex_column].tolist(), sex_map, notes, code_maps)
+    if age_column:
+        _add_age(frame, rows[age_column].tolist(), age_bins, max_age, notes, code_maps)
+    _add_categories_and_labels(frame, rows, category_columns, label_columns, code_maps)
+    frame["demographics_note"] = ["; ".join(n) for n in notes]
+    unknown = sum(1 for n in notes if n)
+    if report.total or unknown:
+        logger.warning(
+            "NIfTI manifest of %s: %d rows (%d with unknown demographics); skipped: %s",
+            root.name,
+            len(frame),
+            unknown,
+            report.summary(),
+        )
+    return Manifest(frame, code_maps, report)
+
+
+def _read_demographics(
+    demographics: str | os.PathLike | pd.DataFrame, id_column: str, wanted: list[str]
+) -> pd.DataFrame:
+    """The demographics table (ids read as text), checked for the ``wanted`` columns.
+
+    Raises:
+        FileNotFoundError: when the CSV does not exist.
+        KeyError: when a wanted column is missing.
+    """
     if isinstance(demographics, pd.DataFrame):
         table = demographics.reset_index(drop=True)
     else:
@@ -124,12 +162,14 @@ def build_nifti_manifest(
         if not csv.is_file():
             raise FileNotFoundError(f"demographics CSV {csv} does not exist.")
         table = pd.read_csv(csv, dtype={id_column: str})
-    wanted = [id_column, *(c for c in (sex_column, age_column) if c), *label_columns, *category_columns]
     missing = [c for c in wanted if c not in table.columns]
     if missing:
         raise KeyError(f"demographics column(s) {missing} not found; available: {list(table.columns)}.")
-    report = SkipReport()
+    return table
 
+
+def _rows_by_id(table: pd.DataFrame, id_column: str, report: SkipReport) -> dict[str, int]:
+    """Row number of each id; rows without an id and every row of a repeated id are skipped."""
     ids = [_canonical(v) for v in table[id_column]]
     counts = pd.Series([i for i in ids if i is not None]).value_counts()
     duplicated = {i for i, c in counts.items() if c > 1}
@@ -144,7 +184,14 @@ def build_nifti_manifest(
             row_of[i] = r
     report.add("csv row without id", len(no_id), no_id)
     report.add("id repeated in csv (all its rows skipped)", len(dup_rows), dup_rows)
+    return row_of
 
+
+def _files_by_id(
+    root: Path, row_of: dict[str, int], id_pattern: str | None, check_headers: bool, report: SkipReport
+) -> dict[str, Path]:
+    """The NIfTI file of each id that has a demographics row; files without a usable id, row or header and rows
+    without a file are skipped."""
     files = sorted(p for p in root.rglob("*") if p.is_file() and nifti_id(p) is not None)
     file_of: dict[str, Path] = {}
     for path in files:
@@ -160,31 +207,56 @@ def build_nifti_manifest(
             report.add(problem, 1, [rel])
         else:
             file_of[sid] = path
-    matched = set(file_of)
-    no_file = [f"csv row {r}" for i, r in row_of.items() if i not in matched]
+    no_file = [f"csv row {r}" for i, r in row_of.items() if i not in file_of]
     report.add("csv row without an image file", len(no_file), no_file[:5])
+    return file_of
 
-    keep_ids = [i for i in row_of if i in matched]
-    rows = table.iloc[[row_of[i] for i in keep_ids]].reset_index(drop=True)
-    frame = pd.DataFrame({"image": [str(file_of[i]) for i in keep_ids]})
-    frame["patient_hash"] = [hash_patient_id(i, salt) for i in keep_ids]
-    notes: list[list[str]] = [[] for _ in keep_ids]
-    code_maps: dict[str, dict[int, str]] = {}
-    if sex_column:
-        lookup = {_canonical(k): v for k, v in (sex_map or {}).items()}
-        raw = rows[sex_column].tolist()
-        frame["sex"] = np.asarray(
-            [encode_sex(lookup.get(_canonical(v)) if sex_map is not None else v) for v in raw], dtype=np.int64
-        )
-        code_maps["sex"] = dict(SEX_NAMES)
-        for r in np.flatnonzero(frame["sex"].to_numpy() == UNKNOWN):
-            notes[r].append("sex: missing or not one of M/F/O" + (" in sex_map" if sex_map is not None else ""))
-    if age_column:
-        frame["age"] = np.asarray([_age_value(v, max_age) for v in rows[age_column].tolist()], dtype=np.float64)
-        frame["age_group"] = np.asarray([encode_age_group(a, age_bins) for a in frame["age"]], dtype=np.int64)
-        code_maps["age_group"] = age_group_names(age_bins)
-        for r in np.flatnonzero(frame["age"].isna().to_numpy()):
-            notes[r].append("age: missing, unparseable or implausible")
+
+def _add_sex(
+    frame: pd.DataFrame,
+    raw: list[Any],
+    sex_map: Mapping[Any, str] | None,
+    notes: list[list[str]],
+    code_maps: dict[str, dict[int, str]],
+) -> None:
+    """Add the coded ``sex`` column (through ``sex_map`` when given) and a note for each unknown."""
+    lookup = {_canonical(k): v for k, v in (sex_map or {}).items()}
+    frame["sex"] = np.asarray(
+        [encode_sex(lookup.get(_canonical(v)) if sex_map is not None else v) for v in raw], dtype=np.int64
+    )
+    code_maps["sex"] = dict(SEX_NAMES)
+    for r in np.flatnonzero(frame["sex"].to_numpy() == UNKNOWN):
+        notes[r].append("sex: missing or not one of M/F/O" + (" in sex_map" if sex_map is not None else ""))
+
+
+def _add_age(
+    frame: pd.DataFrame,
+    raw: list[Any],
+    age_bins: Sequence[float],
+    max_age: float,
+    notes: list[list[str]],
+    code_maps: dict[str, dict[int, str]],
+) -> None:
+    """Add ``age`` (NaN when missing or implausible) and the coded ``age_group``, and a note for each unknown."""
+    frame["age"] = np.asarray([_age_value(v, max_age) for v in raw], dtype=np.float64)
+    frame["age_group"] = np.asarray([encode_age_group(a, age_bins) for a in frame["age"]], dtype=np.int64)
+    code_maps["age_group"] = age_group_names(age_bins)
+    for r in np.flatnonzero(frame["age"].isna().to_numpy()):
+        notes[r].append("age: missing, unparseable or implausible")
+
+
+def _add_categories_and_labels(
+    frame: pd.DataFrame,
+    rows: pd.DataFrame,
+    category_columns: Sequence[str],
+    label_columns: Sequence[str],
+    code_maps: dict[str, dict[int, str]],
+) -> None:
+    """Add the category columns coded 0..K-1 (with code maps) and the label columns as numbers.
+
+    Raises:
+        ValueError: when a label column is not numeric.
+    """
     for col in category_columns:
         codes, mapping = encode_categories(rows[col].tolist())
         frame[col] = codes
@@ -195,17 +267,6 @@ def build_nifti_manifest(
         if bad.any():
             raise ValueError(f"label column {col!r} has non-numeric values.")
         frame[col] = values.to_numpy(np.float64)
-    frame["demographics_note"] = ["; ".join(n) for n in notes]
-    unknown = sum(1 for n in notes if n)
-    if report.total or unknown:
-        logger.warning(
-            "NIfTI manifest of %s: %d rows (%d with unknown demographics); skipped: %s",
-            root.name,
-            len(frame),
-            unknown,
-            report.summary(),
-        )
-    return Manifest(frame, code_maps, report)
 
 
 def _header_problem(path: Path) -> str | None:

@@ -16,8 +16,8 @@ Each returns the ITA plus a confidence record (pixel count, spread of L*/b*, fra
 when nothing usable is left, ``ita = NaN`` with a reason (never 0). :func:`ita_category` maps ITA to categories of
 the published schemes (:data:`ITA_SCHEMES`); NaN maps to ``UNKNOWN`` (-1).
 
-Speed: colour conversion is a vectorised float32 sRGB→CIELAB with a 256-entry lookup table for the sRGB transfer
-curve of 8-bit input (agrees with ``skimage.color.rgb2lab`` to ~1e-4), run only on a sub-sampled working grid.
+The colour maths (sRGB→CIELAB, the ITA formula, trimming, category schemes) lives in :mod:`monai_fair.data.colour`
+and is re-exported here; the samplers run it only on a sub-sampled working grid.
 """
 
 from __future__ import annotations
@@ -32,6 +32,18 @@ import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from scipy import ndimage
+
+from monai_fair.data.colour import (
+    ITA_SCHEMES,
+    UNKNOWN_ITA_GROUP,
+    _median,
+    gray_world,
+    ita_category,
+    ita_from_lab,
+    ita_group_names,
+    srgb_to_lab,
+    trimmed_median,
+)
 
 from .ght import threshold_ght
 
@@ -55,183 +67,6 @@ __all__ = [
     "compute_ita",
     "SkinToneITAd",
 ]
-
-UNKNOWN_ITA_GROUP = -1
-
-# --------------------------------------------------------------------------------------------------- colour space
-# sRGB (IEC 61966-2-1) primaries -> CIE XYZ, D65 reference white for the 2 degree observer
-_XYZ_FROM_RGB = np.array(
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]], dtype=np.float64
-)
-_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
-# rows pre-divided by the white point, so one product gives X/Xn, Y/Yn, Z/Zn
-_M = (_XYZ_FROM_RGB / _D65[:, None]).astype(np.float32)
-_EPS = np.float32(0.008856)
-_KAPPA = np.float32(7.787)
-_OFFSET = np.float32(16.0 / 116.0)
-
-
-def _srgb_linear(c: np.ndarray) -> np.ndarray:
-    """The sRGB transfer curve inverted: encoded values in [0, 1] -> linear light."""
-    c = np.asarray(c, dtype=np.float64)
-    return np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
-
-
-_LINEAR_LUT = _srgb_linear(np.arange(256) / 255.0).astype(np.float32)
-
-
-def srgb_to_lab(rgb: Any) -> np.ndarray:
-    """CIELAB (D65, 2 degree observer) of sRGB colours, as ``skimage.color.rgb2lab`` computes it, in float32.
-
-    Args:
-        rgb: ``(..., 3)`` array, ``uint8`` (0..255, converted through a lookup table) or float in ``[0, 1]``.
-
-    Returns:
-        ``(..., 3)`` float32 array of ``L*`` (0..100), ``a*``, ``b*``.
-
-    Raises:
-        ValueError: if the last axis is not 3 long.
-    """
-    rgb = np.asarray(rgb)
-    if rgb.shape[-1] != 3:
-        raise ValueError(f"srgb_to_lab needs a last axis of length 3, got shape {rgb.shape}.")
-    lin = _LINEAR_LUT[rgb] if rgb.dtype == np.uint8 else _srgb_linear(rgb).astype(np.float32)
-    t = np.dot(lin.reshape(-1, 3), _M.T).reshape(lin.shape)
-    # cube root as exp(log(t) / 3): ~4x faster than np.cbrt in float32, error ~1e-6 relative; t <= 0 only occurs
-    # on the linear branch
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(t > _EPS, np.exp(np.log(t) * np.float32(1.0 / 3.0)), _KAPPA * t + _OFFSET)
-    out = np.empty_like(f)
-    out[..., 0] = 116.0 * f[..., 1] - 16.0
-    out[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
-    out[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
-    return out
-
-
-def ita_from_lab(lightness: Any, b_star: Any, fn: str = "arctan") -> Any:
-    """ITA in degrees from ``L*`` and ``b*`` (scalars or arrays).
-
-    Args:
-        lightness: ``L*`` in [0, 100].
-        b_star: ``b*``.
-        fn: ``"arctan"`` (range (-90, 90], the usual definition) or ``"arctan2"`` (``atan2(L* - 50, b*)``, no sign
-            flip when ``b* < 0``; equal to ``"arctan"`` whenever ``b* > 0``).
-
-    Raises:
-        ValueError: for an unknown ``fn``.
-    """
-    L = np.asarray(lightness, dtype=np.float64)
-    b = np.asarray(b_star, dtype=np.float64)
-    if fn == "arctan":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.degrees(np.arctan((L - 50.0) / b))
-    elif fn == "arctan2":
-        out = np.degrees(np.arctan2(L - 50.0, b))
-    else:
-        raise ValueError(f"fn must be 'arctan' or 'arctan2', got {fn!r}.")
-    return float(out) if out.ndim == 0 else out
-
-
-def trimmed_median(values: Any, k: float = 1.0, reduce: str = "median") -> tuple[float, float, int]:
-    """Robust centre: keep the values within ``median ± k * std``, then take their median (S-SYNTH / Benčević) or
-    mean.
-
-    The mean of the kept values resolves colours finer than JPEG's chroma steps (decoded flat skin takes a few
-    discrete b* values ~1 unit apart, and a median snaps to one of them); the median resists residual outliers.
-
-    Args:
-        values: the values (any shape).
-        k: half-width of the kept band in standard deviations.
-        reduce: ``"median"`` or ``"mean"`` of the kept values.
-
-    Returns:
-        ``(centre, std of the kept values, number kept)``; NaN, NaN, 0 for empty input.
-
-    Raises:
-        ValueError: for an unknown ``reduce``.
-    """
-    if reduce not in ("median", "mean"):
-        raise ValueError(f"reduce must be 'median' or 'mean', got {reduce!r}.")
-    v = np.asarray(values).ravel()
-    if v.dtype.kind != "f":
-        v = v.astype(np.float64)
-    if v.size == 0:
-        return math.nan, math.nan, 0
-    med = _median(v)
-    sd = float(v.std())
-    kept = v[np.abs(v - med) <= k * sd] if sd > 0 else v
-    centre = _median(kept) if reduce == "median" else float(kept.mean())
-    return centre, float(kept.std()), int(kept.size)
-
-
-def _median(v: np.ndarray) -> float:
-    """Median of a non-empty 1-D array by partial sort (``np.median`` without its NaN checks and copies)."""
-    n = v.size
-    k = n // 2
-    if n % 2:
-        return float(np.partition(v, k)[k])
-    part = np.partition(v, (k - 1, k))
-    return float(0.5 * (float(part[k - 1]) + float(part[k])))
-
-
-# ---------------------------------------------------------------------------------------------- category schemes
-@dataclass(frozen=True)
-class _Scheme:
-    """Categories from darkest to lightest, split at ``edges``; ``lower_inclusive`` puts an edge value in the
-    lighter category (``ITA >= edge``), otherwise in the darker one (upper bounds inclusive, ``ITA <= edge``)."""
-
-    names_dark_to_light: tuple[str, ...]
-    edges: tuple[float, ...]
-    lower_inclusive: bool = False
-
-
-ITA_SCHEMES: dict[str, _Scheme] = {
-    # Chardon 1991 / Del Bino & Bernerd 2013: dark <= -30 < brown <= 10 < tan <= 28 < intermediate <= 41 < light
-    # <= 55 < very light
-    "chardon_delbino6": _Scheme(
-        ("dark", "brown", "tan", "intermediate", "light", "very_light"), (-30.0, 10.0, 28.0, 41.0, 55.0)
-    ),
-    # Kinyanjui et al. 2019 (arXiv 1910.13268)
-    "kinyanjui8": _Scheme(
-        ("dark", "tan1", "tan2", "int1", "int2", "lt1", "lt2", "very_lt"), (10.0, 19.0, 28.0, 34.5, 41.0, 48.0, 55.0)
-    ),
-    # the "Kinyanjui thresholds" mapped to Fitzpatrick-like types by Groh 2021 and Bevan 2022
-    "kinyanjui_fitz6": _Scheme(("VI", "V", "IV", "III", "II", "I"), (10.0, 19.0, 28.0, 41.0, 55.0)),
-    # Benčević 2024, as in its released code: FST56 < 19 <= FST34 < 41 <= FST12 (lower bounds inclusive)
-    "bencevic3": _Scheme(("FST56", "FST34", "FST12"), (19.0, 41.0), lower_inclusive=True),
-    # the seed paper's split: light if ITA > 45, else dark
-    "binary45": _Scheme(("dark", "light"), (45.0,)),
-}
-
-
-def _scheme(scheme: str) -> _Scheme:
-    if scheme not in ITA_SCHEMES:
-        raise ValueError(f"unknown ITA scheme {scheme!r}; choose one of {sorted(ITA_SCHEMES)}.")
-    return ITA_SCHEMES[scheme]
-
-
-def ita_category(ita: Any, scheme: str = "binary45") -> Any:
-    """Category code of ITA values under ``scheme``; code 0 is the lightest category, NaN → ``UNKNOWN`` (-1).
-
-    Args:
-        ita: scalar or array of ITA degrees.
-        scheme: a key of :data:`ITA_SCHEMES`.
-
-    Returns:
-        ``int`` for a scalar, else an ``int64`` array.
-    """
-    s = _scheme(scheme)
-    v = np.asarray(ita, dtype=np.float64)
-    dark_to_light = np.searchsorted(np.asarray(s.edges), v, side="right" if s.lower_inclusive else "left")
-    codes = (len(s.names_dark_to_light) - 1 - dark_to_light).astype(np.int64)
-    codes = np.where(np.isnan(v), UNKNOWN_ITA_GROUP, codes)
-    return int(codes) if codes.ndim == 0 else codes
-
-
-def ita_group_names(scheme: str = "binary45") -> dict[int, str]:
-    """Code→name map of :func:`ita_category` (lightest first), without the unknown code."""
-    names = _scheme(scheme).names_dark_to_light[::-1]
-    return {i: n for i, n in enumerate(names)}
 
 
 # ----------------------------------------------------------------------------------------------------- image input
@@ -423,6 +258,23 @@ def _fov_mask(h: int, w: int, frame: float, shape: str) -> np.ndarray:
     return m
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """The working grid of one image: sub-sampling step, input shape, grid shape and flat field-of-view indices."""
+
+    step: int
+    full_shape: tuple[int, int]
+    h: int
+    w: int
+    idx: np.ndarray
+
+    def to_2d(self, flat: np.ndarray, outside: int = 0) -> np.ndarray:
+        """A flat per-field-of-view-pixel array on the ``(h, w)`` grid as uint8, ``outside`` elsewhere."""
+        canvas = np.full(self.h * self.w, outside, dtype=np.uint8)
+        canvas[self.idx] = flat
+        return canvas.reshape(self.h, self.w)
+
+
 def _upsample(mask: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
     if step == 1:
         return mask
@@ -580,108 +432,149 @@ class OutsideLesionSampler(SkinSampler):
             self._fov_cache[(h, w)] = (m, np.flatnonzero(m))
         return self._fov_cache[(h, w)]
 
-    def __call__(self, rgb: Any, lesion_mask: Any | None = None) -> SkinSample:
-        """Sample skin and compute ITA; see the class docstring."""
+    def _grid(self, rgb: Any) -> tuple[_Grid, np.ndarray]:
+        """Step 1: the sub-sampled working grid and the RGB of its field-of-view pixels, ``(n, 3)`` uint8."""
         img = as_rgb_uint8(rgb)
         full_shape = img.shape[:2]
         step = max(1, math.ceil(max(full_shape) / self.work_size))
         grid = img[::step, ::step]
         h, w = grid.shape[:2]
-        fov2d, idx = self._fov(h, w)
+        _, idx = self._fov(h, w)
         # per-pixel work runs on the field-of-view pixels only (flat arrays); 2D only for the morphology
-        pixels = grid.reshape(-1, 3)[idx]
-        lab = srgb_to_lab(pixels)
-        L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
+        return _Grid(step, full_shape, h, w, idx), grid.reshape(-1, 3)[idx]
 
-        def to_2d(flat: np.ndarray, outside: int = 0) -> np.ndarray:
-            canvas = np.full(h * w, outside, dtype=np.uint8)
-            canvas[idx] = flat
-            return canvas.reshape(h, w)
-
-        def up(flat: np.ndarray) -> np.ndarray | None:
-            return _upsample(to_2d(flat).view(bool), step, full_shape) if self.return_mask else None
-
-        bright = L >= self.l_min
-        usable = bright & (L <= self.l_max)
-        if self.gate is not None:
-            colour_ok, non_skin = self.gate.classify(a, b)
-        else:
-            colour_ok, non_skin = np.ones_like(usable), np.zeros_like(usable)
-        cand = usable & colour_ok
-        extra: dict[str, Any] = {"step": step}
-        if not cand.any():
-            why = "no skin-coloured pixels in the field of view" if usable.any() else "no usable pixels"
-            return _failed(why + " (e.g. all vignette, sticker or colour cast)", self.name, up(cand), **extra)
-
+    def _lesion(
+        self, L: np.ndarray, bright: np.ndarray, non_skin: np.ndarray, lesion_mask: Any | None, g: _Grid, extra: dict
+    ) -> np.ndarray:
+        """Step 3: lesion pixels of the field of view, from the given mask or a separable dark class of L*."""
         if lesion_mask is not None:
             lm = np.asarray(lesion_mask.detach().cpu() if hasattr(lesion_mask, "detach") else lesion_mask)
             lm = np.squeeze(lm)
-            if lm.shape != full_shape:
-                raise ValueError(f"lesion mask shape {lm.shape} does not match the image {full_shape}.")
-            lesion = (lm[::step, ::step] > 0).ravel()[idx]
+            if lm.shape != g.full_shape:
+                raise ValueError(f"lesion mask shape {lm.shape} does not match the image {g.full_shape}.")
             extra["lesion_source"] = "mask"
-        elif self.threshold == "none":
-            lesion = np.zeros_like(cand)
+            return (lm[:: g.step, :: g.step] > 0).ravel()[g.idx]
+        if self.threshold == "none":
             extra["lesion_source"] = "none"
+            return np.zeros_like(bright)
+        # grey pixels (overexposed skin, gel) stay in the histogram: they sit on the skin side of the split
+        counts, centers = _l_histogram(L[bright & ~non_skin])
+        if self.threshold == "otsu":
+            thr = _otsu_threshold(counts, centers)
         else:
-            # grey pixels (overexposed skin, gel) stay in the histogram: they sit on the skin side of the split
-            counts, centers = _l_histogram(L[bright & ~non_skin])
-            if self.threshold == "otsu":
-                thr = _otsu_threshold(counts, centers)
-            else:
-                thr = float(threshold_ght(hist=(counts, centers), **self.ght_params))
-            eta, gap = _split_quality(counts, centers, thr)
-            extra.update(threshold=thr, separability=eta, class_gap=gap)
-            if eta >= self.min_separability or gap >= self.min_class_gap:
-                lesion = L <= thr
-                extra["lesion_source"] = self.threshold
-            else:
-                lesion = np.zeros_like(cand)
-                extra["lesion_source"] = "none (no separable dark class)"
+            thr = float(threshold_ght(hist=(counts, centers), **self.ght_params))
+        eta, gap = _split_quality(counts, centers, thr)
+        extra.update(threshold=thr, separability=eta, class_gap=gap)
+        if eta >= self.min_separability or gap >= self.min_class_gap:
+            extra["lesion_source"] = self.threshold
+            return L <= thr
+        extra["lesion_source"] = "none (no separable dark class)"
+        return np.zeros_like(bright)
 
-        skin = cand & ~lesion
-        if self.gate is not None and self.gate.chroma_radius is not None and skin.any():
-            # a reference colour needs no more than a few thousand pixels
-            sub = max(1, int(skin.sum()) // 4000)
-            ref_a, ref_b = _median(a[skin][::sub]), _median(b[skin][::sub])
-            far = ~self.gate.relative(a, b, ref_a, ref_b)
-            colour_ok &= ~far
-            non_skin |= far & ~lesion
-            extra.update(ref_a=ref_a, ref_b=ref_b)
-        # Solid non-skin regions (stickers, ink), the lesion, hair and the vignette are dilated to drop their borders
-        # and JPEG colour bleeding. Non-skin is eroded first (2x2), so isolated off-colour pixels (noise around a grey
-        # or cool cast) only drop themselves. Outside the field of view counts as excluded: the vignette edge goes.
-        solid = ndimage.minimum_filter(to_2d(non_skin, outside=1), size=2)
-        solid.ravel()[idx] |= (lesion | ~bright).view(np.uint8)
+    def _relative_gate(
+        self,
+        lab: np.ndarray,
+        skin: np.ndarray,
+        lesion: np.ndarray,
+        colour_ok: np.ndarray,
+        non_skin: np.ndarray,
+        extra: dict,
+    ) -> None:
+        """Step 4: drop (in place) colours far from the median (a*, b*) of the skin outside the lesion."""
+        if self.gate is None or self.gate.chroma_radius is None or not skin.any():
+            return
+        a, b = lab[:, 1], lab[:, 2]
+        # a reference colour needs no more than a few thousand pixels
+        sub = max(1, int(skin.sum()) // 4000)
+        ref_a, ref_b = _median(a[skin][::sub]), _median(b[skin][::sub])
+        far = ~self.gate.relative(a, b, ref_a, ref_b)
+        colour_ok &= ~far
+        non_skin |= far & ~lesion
+        extra.update(ref_a=ref_a, ref_b=ref_b)
+
+    def _kept(
+        self,
+        g: _Grid,
+        lesion: np.ndarray,
+        bright: np.ndarray,
+        colour_ok: np.ndarray,
+        non_skin: np.ndarray,
+        usable: np.ndarray,
+    ) -> np.ndarray:
+        """Step 5: the usable, skin-coloured pixels left after dilating the excluded regions.
+
+        Solid non-skin regions (stickers, ink), the lesion, hair and the vignette are dilated to drop their borders
+        and JPEG colour bleeding. Non-skin is eroded first (2x2), so isolated off-colour pixels (noise around a grey
+        or cool cast) only drop themselves. Outside the field of view counts as excluded: the vignette edge goes.
+        """
+        solid = ndimage.minimum_filter(g.to_2d(non_skin, outside=1), size=2)
+        solid.ravel()[g.idx] |= (lesion | ~bright).view(np.uint8)
         if self.dilation > 0:
             solid = ndimage.maximum_filter(solid, size=2 * self.dilation + 1, mode="nearest")
-        keep = ~(solid.ravel()[idx].view(bool) | ~colour_ok | ~usable)
-        n_keep = int(keep.sum())
-        need = max(self.min_pixels, int(math.ceil(self.min_fraction * h * w)))
-        if n_keep < need:
-            n_cand, n_skin = int(cand.sum()), int(skin.sum())
-            if n_skin == 0:
-                why = "the lesion covers all usable skin"
-            elif n_cand < max(need, 0.2 * idx.size):
-                why = (
-                    f"too few skin pixels: only {n_cand} of {idx.size} field-of-view pixels are skin-coloured "
-                    f"and {n_keep} survive the exclusions (colour cast, grey or non-skin image?)"
-                )
-            else:
-                why = f"too few skin pixels: {n_keep} < {need} left outside the lesion and other exclusions"
-            return _failed(why, self.name, up(keep), **extra)
+        return ~(solid.ravel()[g.idx].view(bool) | ~colour_ok | ~usable)
+
+    def _too_few_reason(self, g: _Grid, cand: np.ndarray, skin: np.ndarray, n_keep: int) -> str:
+        """Why fewer than the required pixels were kept, or ``""`` when enough were."""
+        need = max(self.min_pixels, int(math.ceil(self.min_fraction * g.h * g.w)))
+        if n_keep >= need:
+            return ""
+        n_cand, n_skin = int(cand.sum()), int(skin.sum())
+        if n_skin == 0:
+            return "the lesion covers all usable skin"
+        if n_cand < max(need, 0.2 * g.idx.size):
+            return (
+                f"too few skin pixels: only {n_cand} of {g.idx.size} field-of-view pixels are skin-coloured "
+                f"and {n_keep} survive the exclusions (colour cast, grey or non-skin image?)"
+            )
+        return f"too few skin pixels: {n_keep} < {need} left outside the lesion and other exclusions"
+
+    def _measure(
+        self, pixels: np.ndarray, lab: np.ndarray, bright: np.ndarray, keep: np.ndarray
+    ) -> tuple[float, float, float, float, float]:
+        """Step 6: ``(ita, L*, b*, std L*, std b*)`` of the kept pixels, by trimmed reduction."""
+        L, b = lab[:, 0], lab[:, 2]
         if self.gray_world:
             # pixels are selected on the camera's colours (balanced skin can turn grey and fail the gate); only the
             # measurement uses the balanced colours, channel means over the vignette-free field of view
-            from .gray_world import gray_world
-
-            lab = srgb_to_lab(gray_world(pixels[None], mask=bright[None], channel_dim=-1)[0])
-            L, b = lab[:, 0], lab[:, 2]
+            balanced = srgb_to_lab(gray_world(pixels[None], mask=bright[None], channel_dim=-1)[0])
+            L, b = balanced[:, 0], balanced[:, 2]
         l_val, l_std, _ = trimmed_median(L[keep], self.trim_k, self.reduce)
         b_val, b_std, _ = trimmed_median(b[keep], self.trim_k, self.reduce)
-        ita = ita_from_lab(l_val, b_val, self.ita_fn)
+        return ita_from_lab(l_val, b_val, self.ita_fn), l_val, b_val, l_std, b_std
+
+    def __call__(self, rgb: Any, lesion_mask: Any | None = None) -> SkinSample:
+        """Sample skin and compute ITA; see the class docstring for the steps."""
+        g, pixels = self._grid(rgb)
+        lab = srgb_to_lab(pixels)
+        L = lab[:, 0]
+        # step 2: candidates are usable (neither vignette black nor specular) and skin-coloured
+        bright = L >= self.l_min
+        usable = bright & (L <= self.l_max)
+        if self.gate is not None:
+            colour_ok, non_skin = self.gate.classify(lab[:, 1], lab[:, 2])
+        else:
+            colour_ok, non_skin = np.ones_like(usable), np.zeros_like(usable)
+        cand = usable & colour_ok
+        extra: dict[str, Any] = {"step": g.step}
+        if not cand.any():
+            why = "no skin-coloured pixels in the field of view" if usable.any() else "no usable pixels"
+            return _failed(why + " (e.g. all vignette, sticker or colour cast)", self.name, self._up(g, cand), **extra)
+        lesion = self._lesion(L, bright, non_skin, lesion_mask, g, extra)
+        skin = cand & ~lesion
+        self._relative_gate(lab, skin, lesion, colour_ok, non_skin, extra)
+        keep = self._kept(g, lesion, bright, colour_ok, non_skin, usable)
+        n_keep = int(keep.sum())
+        why = self._too_few_reason(g, cand, skin, n_keep)
+        if why:
+            return _failed(why, self.name, self._up(g, keep), **extra)
+        ita, l_val, b_val, l_std, b_std = self._measure(pixels, lab, bright, keep)
         reason = "" if math.isfinite(ita) else "ITA undefined (L* = 50 and b* = 0)"
-        return SkinSample(ita, l_val, b_val, n_keep, n_keep / (h * w), l_std, b_std, up(keep), reason, self.name, extra)
+        frac = n_keep / (g.h * g.w)
+        return SkinSample(ita, l_val, b_val, n_keep, frac, l_std, b_std, self._up(g, keep), reason, self.name, extra)
+
+    def _up(self, g: _Grid, flat: np.ndarray) -> np.ndarray | None:
+        """A flat field-of-view mask at input resolution, or None when masks are not returned."""
+        return _upsample(g.to_2d(flat).view(bool), g.step, g.full_shape) if self.return_mask else None
 
 
 class PatchSampler(SkinSampler):
@@ -845,7 +738,7 @@ class SkinToneITAd(MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        _scheme(scheme)
+        ita_group_names(scheme)  # validates the scheme name
         self.sampler = make_skin_sampler(sampler)
         self.scheme = scheme
         self.ita_key, self.group_key = ita_key, group_key

@@ -2,8 +2,7 @@
 """Slow check that the MIMIC-CXR demo's planted bias shows up in a model other than the bundle's: a tiny CNN trained
 with the Marcinkevics protocol (train 3 : 1 M : F, the bundle's demo-scale 25/20/55 split) learns the disease
 (BA >= 0.75) but under-diagnoses women at the balanced-accuracy-optimal validation threshold: EOD = TPR_F - TPR_M is
-negative beyond sampling noise (below -2.58 binomial standard errors, and below -0.05). Run with ``pytest -m slow``
-(about 2 min on 2 CPU cores)."""
+negative beyond sampling noise (below -2.58 binomial standard errors, and below -0.05). Run with ``pytest -m slow``."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,13 +101,8 @@ def _clear_previous(out: Path) -> None:
         shutil.rmtree(out / "CheXpert-v1.0-small")
 
 
-def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: Any) -> Path:
-    """Write (or reuse) the CheXpert demo dataset and return its root (holding ``CheXpert-v1.0-small/``).
-
-    Args:
-        root: output folder (default: a cache folder keyed by seed and parameters).
-        seed: random seed; generation is deterministic per seed and parameters.
-        params: overrides of :data:`CHEXPERT_DEMO_DEFAULTS` (see the module docstring).
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The defaults overridden by ``params``, validated.
 
     Raises:
         ValueError: unknown parameters or out-of-range values.
@@ -126,6 +122,124 @@ def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: 
             raise ValueError(f"{key} must be in [0, 1], got {p[key]}.")
     if int(p["n_patients"]) < 10 or int(p["image_size"]) < 16:
         raise ValueError("n_patients must be >= 10 and image_size >= 16.")
+    return p
+
+
+@dataclass(frozen=True)
+class _Patient:
+    """One patient's draws: split, id, sex, age, race group with its cue gain and acquisition style, anatomy."""
+
+    split: str
+    pid: str
+    male: bool
+    age: int
+    gain: float
+    style: tuple[float, float, float]
+    base_med: float
+    base_heart: float
+    n_studies: int
+
+
+def _demo_row(pid: str, male: bool, age: int, race_name: str, group: str) -> dict[str, Any]:
+    """The patient's ``CHEXPERT DEMO.csv`` row."""
+    hispanic = "Hispanic" in race_name and "non-Hispanic" not in race_name
+    return {
+        "PATIENT": pid,
+        "GENDER": "Male" if male else "Female",
+        "AGE_AT_CXR": age,
+        "PRIMARY_RACE": race_name,
+        "ETHNICITY": (
+            "Hispanic/Latino" if hispanic else ("Unknown" if group == "unknown" else "Non-Hispanic/Non-Latino")
+        ),
+    }
+
+
+def _draw_patient(
+    rng: np.random.Generator, p: dict[str, Any], k: int, n_train: int, demo_rows: list[dict[str, Any]]
+) -> _Patient:
+    """Draw patient ``k`` (the draw order fixes the dataset of a seed) and append its demographics row unless it is
+    one of the ``missing_demographics_fraction``; the race cue gain and style shift (the planted bias) enter here."""
+    shift = float(p["race_shift"])
+    race_names = np.array([r[0] for r in _RACE_STRINGS])
+    race_groups = np.array([r[1] for r in _RACE_STRINGS])
+    race_p = np.array([r[2] for r in _RACE_STRINGS])
+    split = "train" if k < n_train else "valid"
+    pid = f"patient{k + 1:05d}" if split == "train" else f"patient{64541 + k - n_train:05d}"
+    male = rng.random() < float(p["male_fraction"])
+    age = int(np.clip(round(rng.normal(60, 17)), 18, 90))
+    r = int(rng.choice(len(race_names), p=race_p / race_p.sum()))
+    group = str(race_groups[r])
+    gain = 1.0 - shift * (1.0 - RACE_CUE_GAIN[group])
+    c0, b0, f0 = _RACE_STYLE["White"]
+    c, b, f = _RACE_STYLE[group]
+    style = (c0 + shift * (c - c0), b0 + shift * (b - b0), f0 + shift * (f - f0))
+    if rng.random() >= float(p["missing_demographics_fraction"]):
+        demo_rows.append(_demo_row(pid, male, age, race_names[r], group))
+    n_studies = 1 if split == "valid" else 1 + int(rng.poisson(float(p["studies_per_patient"]) - 1.0))
+    base_med = rng.normal(0.070, 0.008) - (0.0 if male else 0.004)
+    base_heart = rng.normal(0.120, 0.010) - (0.0 if male else 0.006)
+    return _Patient(split, pid, male, age, gain, style, base_med, base_heart, n_studies)
+
+
+def _draw_labels(rng: np.random.Generator, p: dict[str, Any], gain: float) -> tuple[dict[str, Any], dict[str, float]]:
+    """A study's labels (1 positive, -1 uncertain, 0 negative, NaN unmentioned) and the image strength of each
+    present finding (scaled by the patient's cue ``gain``)."""
+    present = {name: rng.random() < prev for name, prev in _PREVALENCE.items()}
+    labels: dict[str, Any] = {}
+    strength: dict[str, float] = {}
+    for name, pos in present.items():
+        if pos:
+            uncertain = rng.random() < float(p["uncertain_fraction"])
+            labels[name] = -1.0 if uncertain else 1.0
+            strength[name] = gain * (0.5 if uncertain else rng.uniform(0.7, 1.3))
+        else:
+            labels[name] = 0.0 if rng.random() < 0.15 else np.nan
+    pathology = any(v in (1.0, -1.0) for n, v in labels.items() if n != "Support Devices")
+    labels["No Finding"] = np.nan if pathology else 1.0
+    return labels, strength
+
+
+def _render_study(
+    rng: np.random.Generator, p: dict[str, Any], patient: _Patient, strength: dict[str, float]
+) -> list[tuple[str, str, Any, np.ndarray]]:
+    """The study's images as ``(file name, Frontal/Lateral, AP/PA, image)``: a frontal view (padded like
+    CheXpert-small), and sometimes a lateral one. ``strength`` is consumed."""
+    size = int(p["image_size"])
+    pad = size // 16
+    ec = strength.pop("Enlarged Cardiomediastinum", 0.0)
+    cm = strength.pop("Cardiomegaly", 0.0)
+    view = "PA" if rng.random() < 0.3 else "AP"
+    img = render_frontal(
+        rng,
+        size,
+        mediastinum_halfwidth=patient.base_med + 0.035 * ec,
+        heart_halfwidth=patient.base_heart + 0.040 * cm,
+        breast=0.0 if patient.male else 0.12,
+        torso_halfwidth=(0.44 if patient.male else 0.40) + rng.normal(0, 0.01),
+        findings=strength,
+        contrast=patient.style[0] * rng.uniform(0.9, 1.1),
+        brightness=patient.style[1] + rng.uniform(-0.03, 0.03),
+        rib_frequency=patient.style[2],
+    )
+    img = np.pad(img, ((pad, pad), (0, 0)), constant_values=0.02)
+    views = [("view1_frontal.jpg", "Frontal", view, img)]
+    if rng.random() < float(p["lateral_fraction"]):
+        views.append(("view2_lateral.jpg", "Lateral", np.nan, render_lateral(rng, size)))
+    return views
+
+
+def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: Any) -> Path:
+    """Write (or reuse) the CheXpert demo dataset and return its root (holding ``CheXpert-v1.0-small/``).
+
+    Args:
+        root: output folder (default: a cache folder keyed by seed and parameters).
+        seed: random seed; generation is deterministic per seed and parameters.
+        params: overrides of :data:`CHEXPERT_DEMO_DEFAULTS` (see the module docstring).
+
+    Raises:
+        ValueError: unknown parameters or out-of-range values.
+    """
+    p = _check_params(params)
     out, complete = cached_demo_dir(root, "chexpert", seed, p)
     if complete:
         stored = json.loads((out / "DEMO_COMPLETE.json").read_text())
@@ -135,87 +249,24 @@ def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: 
     base = out / "CheXpert-v1.0-small"
     base.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    size = int(p["image_size"])
-    pad = size // 16
-    shift = float(p["race_shift"])
-    race_names = np.array([r[0] for r in _RACE_STRINGS])
-    race_groups = np.array([r[1] for r in _RACE_STRINGS])
-    race_p = np.array([r[2] for r in _RACE_STRINGS])
     demo_rows: list[dict[str, Any]] = []
     tables: dict[str, list[dict[str, Any]]] = {"train": [], "valid": []}
     counts = {"images": 0, "frontal": 0, "lateral": 0}
     n_train, n_valid = int(p["n_patients"]), int(p["n_valid_patients"])
     for k in range(n_train + n_valid):
-        split = "train" if k < n_train else "valid"
-        pid = f"patient{k + 1:05d}" if split == "train" else f"patient{64541 + k - n_train:05d}"
-        male = rng.random() < float(p["male_fraction"])
-        age = int(np.clip(round(rng.normal(60, 17)), 18, 90))
-        r = int(rng.choice(len(race_names), p=race_p / race_p.sum()))
-        group = str(race_groups[r])
-        gain = 1.0 - shift * (1.0 - RACE_CUE_GAIN[group])
-        c0, b0, f0 = _RACE_STYLE["White"]
-        c, b, f = _RACE_STYLE[group]
-        style = (c0 + shift * (c - c0), b0 + shift * (b - b0), f0 + shift * (f - f0))
-        if rng.random() >= float(p["missing_demographics_fraction"]):
-            hispanic = "Hispanic" in race_names[r] and "non-Hispanic" not in race_names[r]
-            demo_rows.append(
-                {
-                    "PATIENT": pid,
-                    "GENDER": "Male" if male else "Female",
-                    "AGE_AT_CXR": age,
-                    "PRIMARY_RACE": race_names[r],
-                    "ETHNICITY": (
-                        "Hispanic/Latino"
-                        if hispanic
-                        else ("Unknown" if group == "unknown" else "Non-Hispanic/Non-Latino")
-                    ),
-                }
-            )
-        n_studies = 1 if split == "valid" else 1 + int(rng.poisson(float(p["studies_per_patient"]) - 1.0))
-        base_med = rng.normal(0.070, 0.008) - (0.0 if male else 0.004)
-        base_heart = rng.normal(0.120, 0.010) - (0.0 if male else 0.006)
-        for s in range(1, n_studies + 1):
-            present = {name: rng.random() < prev for name, prev in _PREVALENCE.items()}
-            labels: dict[str, Any] = {}
-            strength: dict[str, float] = {}
-            for name, pos in present.items():
-                if pos:
-                    uncertain = rng.random() < float(p["uncertain_fraction"])
-                    labels[name] = -1.0 if uncertain else 1.0
-                    strength[name] = gain * (0.5 if uncertain else rng.uniform(0.7, 1.3))
-                else:
-                    labels[name] = 0.0 if rng.random() < 0.15 else np.nan
-            pathology = any(v in (1.0, -1.0) for n, v in labels.items() if n != "Support Devices")
-            labels["No Finding"] = np.nan if pathology else 1.0
-            ec = strength.pop("Enlarged Cardiomediastinum", 0.0)
-            cm = strength.pop("Cardiomegaly", 0.0)
-            view = "PA" if rng.random() < 0.3 else "AP"
-            img = render_frontal(
-                rng,
-                size,
-                mediastinum_halfwidth=base_med + 0.035 * ec,
-                heart_halfwidth=base_heart + 0.040 * cm,
-                breast=0.0 if male else 0.12,
-                torso_halfwidth=(0.44 if male else 0.40) + rng.normal(0, 0.01),
-                findings=strength,
-                contrast=style[0] * rng.uniform(0.9, 1.1),
-                brightness=style[1] + rng.uniform(-0.03, 0.03),
-                rib_frequency=style[2],
-            )
-            img = np.pad(img, ((pad, pad), (0, 0)), constant_values=0.02)
-            views = [("view1_frontal.jpg", "Frontal", view, img)]
-            if rng.random() < float(p["lateral_fraction"]):
-                views.append(("view2_lateral.jpg", "Lateral", np.nan, render_lateral(rng, size)))
-            for fname, fl, appa, arr in views:
-                rel = f"CheXpert-v1.0-small/{split}/{pid}/study{s}/{fname}"
+        patient = _draw_patient(rng, p, k, n_train, demo_rows)
+        for study in range(1, patient.n_studies + 1):
+            labels, strength = _draw_labels(rng, p, patient.gain)
+            for fname, fl, appa, arr in _render_study(rng, p, patient, strength):
+                rel = f"CheXpert-v1.0-small/{patient.split}/{patient.pid}/study{study}/{fname}"
                 save_grey_jpeg(arr, out / rel)
                 counts["images"] += 1
                 counts["frontal" if fl == "Frontal" else "lateral"] += 1
-                tables[split].append(
+                tables[patient.split].append(
                     {
                         "Path": rel,
-                        "Sex": "Male" if male else "Female",
-                        "Age": age,
+                        "Sex": "Male" if patient.male else "Female",
+                        "Age": patient.age,
                         "Frontal/Lateral": fl,
                         "AP/PA": appa,
                         **{name: labels[name] for name in CHEXPERT_LABELS},
@@ -226,6 +277,7 @@ def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: 
             base / f"{split}.csv", index=False
         )
     pd.DataFrame(demo_rows).to_csv(out / "CHEXPERT DEMO.csv", index=False)
+    shift = float(p["race_shift"])
     mark_complete(
         out,
         {

@@ -132,6 +132,93 @@ def _slice_dataset(
     return ds
 
 
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params``, validated.
+
+    Raises:
+        ValueError: for invalid sizes or probabilities.
+    """
+    n_patients, n_slices, size = params["n_patients"], params["n_slices"], params["size"]
+    if n_patients < 1 or n_slices < 2 or size < 8:
+        raise ValueError(f"need n_patients >= 1, n_slices >= 2, size >= 8; got {n_patients}, {n_slices}, {size}.")
+    for name in ("prevalence", "shortcut_prob", "label_noise"):
+        probs = params[name]
+        if set(probs) != {"F", "M"} or not all(0.0 <= float(p) <= 1.0 for p in probs.values()):
+            raise ValueError(f"{name} must map 'F' and 'M' to probabilities in [0, 1], got {probs}.")
+    if not 0.0 <= params["sex_ratio_male"] <= 1.0 or not 0.0 <= params["prevalence_2y_extra"] <= 1.0:
+        raise ValueError("sex_ratio_male and prevalence_2y_extra must be in [0, 1].")
+    weights = np.asarray(list(params["ethnic_groups"].values()), dtype=float)
+    if weights.min() < 0 or weights.sum() <= 0:
+        raise ValueError(
+            f"ethnic_groups needs non-negative weights with a positive sum, got {params['ethnic_groups']}."
+        )
+    return params
+
+
+def _draw_patient(rng: np.random.Generator, p: dict[str, Any], i: int) -> tuple[dict[str, Any], bool, bool, bool, bool]:
+    """Patient ``i``'s DICOM demographics and its ``(cancer_in_1, cancer_in_2, shortcut, label flipped)`` draws
+    (the draw order fixes the dataset of a seed); the planted bias enters here."""
+    lo, hi = p["age_range"]
+    names = list(p["ethnic_groups"])
+    weights = np.asarray(list(p["ethnic_groups"].values()), dtype=float)
+    sex = "M" if rng.random() < p["sex_ratio_male"] else "F"
+    age = int(rng.integers(lo, hi + 1))
+    birth = _STUDY_DATE - datetime.timedelta(days=int(age * 365.25 + rng.integers(1, 360)))
+    cancer_1 = bool(rng.random() < p["prevalence"][sex])
+    cancer_2 = cancer_1 or bool(rng.random() < p["prevalence_2y_extra"])
+    shortcut = bool(rng.random() < p["shortcut_prob"][sex])
+    flip = bool(rng.random() < p["label_noise"][sex])
+    patient = {
+        "pid": f"{100001 + i:06d}",
+        "sex": sex,
+        "age": age,
+        "birth_date": birth.strftime("%Y%m%d"),
+        "ethnic_group": names[int(rng.choice(len(names), p=weights / weights.sum()))],
+    }
+    return patient, cancer_1, cancer_2, shortcut, flip
+
+
+def _write_series(
+    rng: np.random.Generator, seed: int, p: dict[str, Any], patient: dict[str, Any], volume: np.ndarray, folder: Path
+) -> None:
+    """Write the volume's slices as DICOM files with random names, in shuffled order (file order means nothing)."""
+    n_slices, size = p["n_slices"], p["size"]
+    folder.mkdir(parents=True, exist_ok=True)
+    numbers = rng.permutation(n_slices) + 1 if p["shuffle_instance_numbers"] else np.arange(1, n_slices + 1)
+    for k in rng.permutation(n_slices):
+        ds = _slice_dataset(seed, patient, int(k), size, volume[k], int(numbers[k]))
+        name = f"{int(rng.integers(0, 16**8)):08x}.dcm"
+        while (folder / name).exists():  # random names must not overwrite a slice
+            name = f"{int(rng.integers(0, 16**8)):08x}.dcm"
+        pydicom.dcmwrite(folder / name, ds, enforce_file_format=True)
+
+
+def _completion_info(seed: int, p: dict[str, Any], labels: list[dict[str, Any]], sexes: list[str]) -> dict[str, Any]:
+    """The ``DEMO_COMPLETE.json`` record: parameters, layout, planted bias and counts."""
+    return {
+        "name": "ct",
+        "seed": seed,
+        "params": p,
+        "synthetic": True,
+        "note": "Synthetic demo data in an NLST-like layout; results on it are demo results, not NLST results.",
+        "layout": "<pid>/<study>/<series>/<random>.dcm; labels keyed by pid in nlst_demo_labels.csv",
+        "planted_bias": {
+            "group_dependent_prevalence": f"P(cancer_in_1 | sex) = {p['prevalence']}",
+            "shortcut_feature": f"bright table-like strip, P(present | sex) = {p['shortcut_prob']}; no disease signal",
+            "label_noise": f"recorded labels flipped with P(flip | sex) = {p['label_noise']}; truth in "
+            "nlst_demo_truth.csv",
+        },
+        "counts": {
+            "patients": p["n_patients"],
+            "files": p["n_patients"] * p["n_slices"],
+            "per_sex": {s: sexes.count(s) for s in ("F", "M")},
+            "cancer_in_1_recorded_per_sex": {
+                s: sum(lab["cancer_in_1"] for lab, x in zip(labels, sexes) if x == s) for s in ("F", "M")
+            },
+        },
+    }
+
+
 def make_ct_demo(
     root: str | Path | None = None,
     seed: int = 0,
@@ -182,70 +269,34 @@ def make_ct_demo(
     Raises:
         ValueError: for invalid sizes or probabilities.
     """
-    prevalence = dict(prevalence or CT_DEMO_DEFAULTS["prevalence"])
-    shortcut_prob = dict(shortcut_prob or CT_DEMO_DEFAULTS["shortcut_prob"])
-    label_noise = dict(label_noise or CT_DEMO_DEFAULTS["label_noise"])
-    ethnic_groups = dict(ethnic_groups or CT_DEMO_DEFAULTS["ethnic_groups"])
-    if n_patients < 1 or n_slices < 2 or size < 8:
-        raise ValueError(f"need n_patients >= 1, n_slices >= 2, size >= 8; got {n_patients}, {n_slices}, {size}.")
-    for name, probs in (("prevalence", prevalence), ("shortcut_prob", shortcut_prob), ("label_noise", label_noise)):
-        if set(probs) != {"F", "M"} or not all(0.0 <= float(p) <= 1.0 for p in probs.values()):
-            raise ValueError(f"{name} must map 'F' and 'M' to probabilities in [0, 1], got {probs}.")
-    if not 0.0 <= sex_ratio_male <= 1.0 or not 0.0 <= prevalence_2y_extra <= 1.0:
-        raise ValueError("sex_ratio_male and prevalence_2y_extra must be in [0, 1].")
-    weights = np.asarray(list(ethnic_groups.values()), dtype=float)
-    if weights.min() < 0 or weights.sum() <= 0:
-        raise ValueError(f"ethnic_groups needs non-negative weights with a positive sum, got {ethnic_groups}.")
-
-    params = {
-        "n_patients": n_patients,
-        "n_slices": n_slices,
-        "size": size,
-        "prevalence": prevalence,
-        "prevalence_2y_extra": prevalence_2y_extra,
-        "shortcut_prob": shortcut_prob,
-        "label_noise": label_noise,
-        "nodule_hu": nodule_hu,
-        "sex_ratio_male": sex_ratio_male,
-        "ethnic_groups": ethnic_groups,
-        "age_range": CT_DEMO_DEFAULTS["age_range"],
-        "shuffle_instance_numbers": shuffle_instance_numbers,
-    }
+    params = _check_params(
+        {
+            "n_patients": n_patients,
+            "n_slices": n_slices,
+            "size": size,
+            "prevalence": dict(prevalence or CT_DEMO_DEFAULTS["prevalence"]),
+            "prevalence_2y_extra": prevalence_2y_extra,
+            "shortcut_prob": dict(shortcut_prob or CT_DEMO_DEFAULTS["shortcut_prob"]),
+            "label_noise": dict(label_noise or CT_DEMO_DEFAULTS["label_noise"]),
+            "nodule_hu": nodule_hu,
+            "sex_ratio_male": sex_ratio_male,
+            "ethnic_groups": dict(ethnic_groups or CT_DEMO_DEFAULTS["ethnic_groups"]),
+            "age_range": CT_DEMO_DEFAULTS["age_range"],
+            "shuffle_instance_numbers": shuffle_instance_numbers,
+        }
+    )
     out, complete = cached_demo_dir(root, "ct", seed, params)
     if complete:
         return out
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    lo, hi = CT_DEMO_DEFAULTS["age_range"]
-    names = list(ethnic_groups)
     labels, truth, sexes = [], [], []
     for i in range(n_patients):
-        pid = f"{100001 + i:06d}"
-        sex = "M" if rng.random() < sex_ratio_male else "F"
-        sexes.append(sex)
-        age = int(rng.integers(lo, hi + 1))
-        birth = _STUDY_DATE - datetime.timedelta(days=int(age * 365.25 + rng.integers(1, 360)))
-        cancer_1 = bool(rng.random() < prevalence[sex])
-        cancer_2 = cancer_1 or bool(rng.random() < prevalence_2y_extra)
-        shortcut = bool(rng.random() < shortcut_prob[sex])
-        flip = bool(rng.random() < label_noise[sex])
-        patient = {
-            "pid": pid,
-            "sex": sex,
-            "age": age,
-            "birth_date": birth.strftime("%Y%m%d"),
-            "ethnic_group": names[int(rng.choice(len(names), p=weights / weights.sum()))],
-        }
+        patient, cancer_1, cancer_2, shortcut, flip = _draw_patient(rng, params, i)
+        sexes.append(patient["sex"])
         volume = _volume(rng, n_slices, size, cancer_2, shortcut, nodule_hu)
-        series_dir = out / pid / "01-T0-LDCT" / "2.000000-LUNG-DEMO"
-        series_dir.mkdir(parents=True, exist_ok=True)
-        numbers = rng.permutation(n_slices) + 1 if shuffle_instance_numbers else np.arange(1, n_slices + 1)
-        for k in rng.permutation(n_slices):  # written (and named) in shuffled order: file order means nothing
-            ds = _slice_dataset(seed, patient, int(k), size, volume[k], int(numbers[k]))
-            name = f"{int(rng.integers(0, 16**8)):08x}.dcm"
-            while (series_dir / name).exists():  # random names must not overwrite a slice
-                name = f"{int(rng.integers(0, 16**8)):08x}.dcm"
-            pydicom.dcmwrite(series_dir / name, ds, enforce_file_format=True)
+        _write_series(rng, seed, params, patient, volume, out / patient["pid"] / "01-T0-LDCT" / "2.000000-LUNG-DEMO")
+        pid = patient["pid"]
         labels.append({"pid": pid, "cancer_in_1": int(cancer_1 != flip), "cancer_in_2": int(cancer_2 != flip)})
         truth.append(
             {
@@ -258,29 +309,5 @@ def make_ct_demo(
         )
     pd.DataFrame(labels).to_csv(out / "nlst_demo_labels.csv", index=False)
     pd.DataFrame(truth).to_csv(out / "nlst_demo_truth.csv", index=False)
-    mark_complete(
-        out,
-        {
-            "name": "ct",
-            "seed": seed,
-            "params": params,
-            "synthetic": True,
-            "note": "Synthetic demo data in an NLST-like layout; results on it are demo results, not NLST results.",
-            "layout": "<pid>/<study>/<series>/<random>.dcm; labels keyed by pid in nlst_demo_labels.csv",
-            "planted_bias": {
-                "group_dependent_prevalence": f"P(cancer_in_1 | sex) = {prevalence}",
-                "shortcut_feature": f"bright table-like strip, P(present | sex) = {shortcut_prob}; no disease signal",
-                "label_noise": f"recorded labels flipped with P(flip | sex) = {label_noise}; truth in "
-                "nlst_demo_truth.csv",
-            },
-            "counts": {
-                "patients": n_patients,
-                "files": n_patients * n_slices,
-                "per_sex": {s: sexes.count(s) for s in ("F", "M")},
-                "cancer_in_1_recorded_per_sex": {
-                    s: sum(lab["cancer_in_1"] for lab, x in zip(labels, sexes) if x == s) for s in ("F", "M")
-                },
-            },
-        },
-    )
+    mark_complete(out, _completion_info(seed, params, labels, sexes))
     return out

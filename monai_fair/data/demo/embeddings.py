@@ -16,6 +16,7 @@ them are demo results, not CT Foundation / NLST results.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,150 @@ def _check_groups(name: str, probs: Mapping[str, float], bounded: bool = True) -
     if bounded and not all(0.0 <= float(p) <= 1.0 for p in probs.values()):
         raise ValueError(f"{name} values must be probabilities in [0, 1], got {dict(probs)}.")
     return {k: float(v) for k, v in probs.items()}
+
+
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the per-sex maps validated and as floats.
+
+    Raises:
+        ValueError: for invalid sizes, probabilities or formats.
+    """
+    for name in ("prevalence", "shortcut_prob", "label_noise"):
+        params[name] = _check_groups(name, params[name])
+    params["signal_strength"] = _check_groups("signal_strength", params["signal_strength"], bounded=False)
+    formats = params["formats"]
+    if any(f not in ("npz", "csv", "parquet") for f in formats):
+        raise ValueError(f"formats must be among 'npz', 'csv', 'parquet', got {formats}.")
+    n, dim, tune_fraction = params["n"], params["dim"], params["tune_fraction"]
+    if n < 10 or dim < 4 or not 0.0 < tune_fraction < 1.0:
+        raise ValueError(f"need n >= 10, dim >= 4 and 0 < tune_fraction < 1; got {n}, {dim}, {tune_fraction}.")
+    if not 0.0 <= params["sex_ratio_male"] <= 1.0 or not 0.0 <= params["prevalence_2y_extra"] <= 1.0:
+        raise ValueError("sex_ratio_male and prevalence_2y_extra must be in [0, 1].")
+    return params
+
+
+@dataclass(frozen=True)
+class _Cohort:
+    """Per-row draws: sex, age, race, clean labels, shortcut presence and label flips."""
+
+    male: np.ndarray
+    age: np.ndarray
+    race: np.ndarray
+    clean_1: np.ndarray
+    clean_2: np.ndarray
+    shortcut: np.ndarray
+    flip: np.ndarray
+
+    def per_sex(self, table: Mapping[str, float]) -> np.ndarray:
+        """``table["M"]`` for men, ``table["F"]`` for women, per row."""
+        return np.where(self.male, table["M"], table["F"])
+
+    @property
+    def recorded_1(self) -> np.ndarray:
+        return (self.clean_1 ^ self.flip).astype(np.int64)
+
+    @property
+    def recorded_2(self) -> np.ndarray:
+        return (self.clean_2 ^ self.flip).astype(np.int64)
+
+
+def _draw_cohort(rng: np.random.Generator, p: dict[str, Any]) -> _Cohort:
+    """Draw demographics and labels (the draw order fixes the dataset of a seed); the planted bias enters here."""
+    n = p["n"]
+    male = rng.random(n) < p["sex_ratio_male"]
+    lo, hi = p["age_range"]
+    age = rng.integers(lo, hi + 1, size=n)
+    race_codes = np.asarray(list(p["race_probs"]))
+    race_p = np.asarray(list(p["race_probs"].values()), dtype=float)
+    race = race_codes[rng.choice(len(race_codes), size=n, p=race_p / race_p.sum())]
+    per_sex = lambda table: np.where(male, table["M"], table["F"])  # noqa: E731 - tiny per-sex lookup
+    clean_1 = rng.random(n) < per_sex(p["prevalence"])
+    clean_2 = clean_1 | (rng.random(n) < p["prevalence_2y_extra"])
+    shortcut = rng.random(n) < per_sex(p["shortcut_prob"])
+    flip = rng.random(n) < per_sex(p["label_noise"])
+    return _Cohort(male, age, race, clean_1, clean_2, shortcut, flip)
+
+
+def _embed(rng: np.random.Generator, p: dict[str, Any], c: _Cohort) -> np.ndarray:
+    """The ``(n, dim)`` float32 vectors: noise plus the planted sex, age, disease and shortcut directions."""
+    n, dim = p["n"], p["dim"]
+    lo, hi = p["age_range"]
+    basis, _ = np.linalg.qr(rng.normal(size=(dim, 4)))  # orthonormal sex, age, disease, shortcut directions
+    u_sex, u_age, u_disease, u_shortcut = basis.T
+    age_z = (c.age - (lo + hi) / 2.0) / (np.sqrt(((hi - lo + 1) ** 2 - 1) / 12.0))
+    disease = np.where(c.clean_1, 1.0, np.where(c.clean_2, 0.5, 0.0)) * c.per_sex(p["signal_strength"])
+    return (
+        p["noise"] * rng.normal(size=(n, dim))
+        + np.outer(np.where(c.male, 1.0, -1.0) * p["sex_strength"], u_sex)
+        + np.outer(age_z * p["age_strength"], u_age)
+        + np.outer(disease, u_disease)
+        + np.outer(c.shortcut * p["shortcut_strength"], u_shortcut)
+    ).astype(np.float32)
+
+
+def _write_tables(
+    out: Path, formats: list[str], c: _Cohort, vectors: np.ndarray, pid: np.ndarray, tune: np.ndarray
+) -> list[str]:
+    """Write the NLST-like NPZ splits, the person CSV and the flat tables; returns the file names written."""
+    recorded_1, recorded_2 = c.recorded_1, c.recorded_2
+    for split, mask in (("train", ~tune), ("tune", tune)):
+        write_embedding_table(
+            out / f"nlst_{split}_with_labels.npz",
+            vectors[mask],
+            {"pid": pid[mask], "cancer_in_1": recorded_1[mask], "cancer_in_2": recorded_2[mask]},
+        )
+    order = np.argsort(pid)
+    pd.DataFrame(
+        {"pid": pid[order], "age": c.age[order], "gender": np.where(c.male, 1, 2)[order], "race": c.race[order]}
+    ).to_csv(out / "nlst_780_prsn_idc_20210527.csv", index=False)
+    flat = {
+        "pid": pid,
+        "split": np.where(tune, "tune", "train"),
+        "sex": np.where(c.male, "M", "F"),
+        "age": c.age,
+        "cancer_in_1": recorded_1,
+        "cancer_in_2": recorded_2,
+        "clean_cancer_in_1": c.clean_1.astype(np.int64),
+        "clean_cancer_in_2": c.clean_2.astype(np.int64),
+        "shortcut": c.shortcut.astype(np.int64),
+    }
+    written = ["nlst_train_with_labels.npz", "nlst_tune_with_labels.npz", "nlst_780_prsn_idc_20210527.csv"]
+    for fmt in formats:
+        if fmt == "npz" or (fmt == "parquet" and not has_pyarrow):
+            continue
+        write_embedding_table(out / f"embeddings.{fmt}", vectors, flat, float_format="%.5g")
+        written.append(f"embeddings.{fmt}")
+    return written
+
+
+def _completion_info(seed: int, p: dict[str, Any], c: _Cohort, tune: np.ndarray, written: list[str]) -> dict[str, Any]:
+    """The ``DEMO_COMPLETE.json`` record: parameters, files, codings, planted bias and counts."""
+    male, recorded_1 = c.male, c.recorded_1
+    return {
+        "name": "embeddings",
+        "seed": seed,
+        "params": p,
+        "synthetic": True,
+        "files": written,
+        "note": "Synthetic CT-foundation-like embeddings of an NLST-like cohort; demo results only.",
+        "sex_coding": {"npz/person csv": "gender 1 = male, 2 = female (NLST)", "flat tables": "sex F/M"},
+        "race_names": {str(k): v for k, v in NLST_RACE_NAMES.items()},
+        "planted_bias": {
+            "group_dependent_prevalence": f"P(cancer_in_1 | sex) = {p['prevalence']}",
+            "shortcut_feature": f"magnitude {p['shortcut_strength']} along a fixed direction, "
+            f"P(present | sex) = {p['shortcut_prob']}; no disease signal",
+            "label_noise": f"recorded labels flipped with P(flip | sex) = {p['label_noise']}; clean labels in the "
+            "flat tables (clean_cancer_in_1/2)",
+            "signal_strength": f"disease direction magnitude per sex {p['signal_strength']}",
+            "leakage": f"sex magnitude {p['sex_strength']}, age magnitude {p['age_strength']} per SD",
+        },
+        "counts": {
+            "train": int((~tune).sum()),
+            "tune": int(tune.sum()),
+            "per_sex": {"F": int((~male).sum()), "M": int(male.sum())},
+            "cancer_in_1_recorded_per_sex": {"F": int(recorded_1[~male].sum()), "M": int(recorded_1[male].sum())},
+        },
+    }
 
 
 def make_embeddings_demo(
@@ -118,126 +263,36 @@ def make_embeddings_demo(
     Raises:
         ValueError: for invalid sizes, probabilities or formats.
     """
-    prevalence = _check_groups("prevalence", prevalence or EMBEDDINGS_DEMO_DEFAULTS["prevalence"])
-    shortcut_prob = _check_groups("shortcut_prob", shortcut_prob or EMBEDDINGS_DEMO_DEFAULTS["shortcut_prob"])
-    label_noise = _check_groups("label_noise", label_noise or EMBEDDINGS_DEMO_DEFAULTS["label_noise"])
-    signal_strength = _check_groups(
-        "signal_strength", signal_strength or EMBEDDINGS_DEMO_DEFAULTS["signal_strength"], bounded=False
+    params = _check_params(
+        {
+            "n": n,
+            "dim": dim,
+            "tune_fraction": tune_fraction,
+            "prevalence": prevalence or EMBEDDINGS_DEMO_DEFAULTS["prevalence"],
+            "prevalence_2y_extra": prevalence_2y_extra,
+            "shortcut_prob": shortcut_prob or EMBEDDINGS_DEMO_DEFAULTS["shortcut_prob"],
+            "shortcut_strength": shortcut_strength,
+            "label_noise": label_noise or EMBEDDINGS_DEMO_DEFAULTS["label_noise"],
+            "signal_strength": signal_strength or EMBEDDINGS_DEMO_DEFAULTS["signal_strength"],
+            "sex_strength": sex_strength,
+            "age_strength": age_strength,
+            "noise": noise,
+            "sex_ratio_male": sex_ratio_male,
+            "race_probs": EMBEDDINGS_DEMO_DEFAULTS["race_probs"],
+            "age_range": EMBEDDINGS_DEMO_DEFAULTS["age_range"],
+            "formats": list(EMBEDDINGS_DEMO_DEFAULTS["formats"] if formats is None else formats),
+        }
     )
-    formats = list(EMBEDDINGS_DEMO_DEFAULTS["formats"] if formats is None else formats)
-    if any(f not in ("npz", "csv", "parquet") for f in formats):
-        raise ValueError(f"formats must be among 'npz', 'csv', 'parquet', got {formats}.")
-    if n < 10 or dim < 4 or not 0.0 < tune_fraction < 1.0:
-        raise ValueError(f"need n >= 10, dim >= 4 and 0 < tune_fraction < 1; got {n}, {dim}, {tune_fraction}.")
-    if not 0.0 <= sex_ratio_male <= 1.0 or not 0.0 <= prevalence_2y_extra <= 1.0:
-        raise ValueError("sex_ratio_male and prevalence_2y_extra must be in [0, 1].")
-    params = {
-        "n": n,
-        "dim": dim,
-        "tune_fraction": tune_fraction,
-        "prevalence": prevalence,
-        "prevalence_2y_extra": prevalence_2y_extra,
-        "shortcut_prob": shortcut_prob,
-        "shortcut_strength": shortcut_strength,
-        "label_noise": label_noise,
-        "signal_strength": signal_strength,
-        "sex_strength": sex_strength,
-        "age_strength": age_strength,
-        "noise": noise,
-        "sex_ratio_male": sex_ratio_male,
-        "race_probs": EMBEDDINGS_DEMO_DEFAULTS["race_probs"],
-        "age_range": EMBEDDINGS_DEMO_DEFAULTS["age_range"],
-        "formats": formats,
-    }
     out, complete = cached_demo_dir(root, "embeddings", seed, params)
     if complete:
         return out
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-
-    male = rng.random(n) < sex_ratio_male
-    sex = np.where(male, "M", "F")
-    lo, hi = EMBEDDINGS_DEMO_DEFAULTS["age_range"]
-    age = rng.integers(lo, hi + 1, size=n)
-    race_codes = np.asarray(list(EMBEDDINGS_DEMO_DEFAULTS["race_probs"]))
-    race_p = np.asarray(list(EMBEDDINGS_DEMO_DEFAULTS["race_probs"].values()), dtype=float)
-    race = race_codes[rng.choice(len(race_codes), size=n, p=race_p / race_p.sum())]
-    group_value = lambda table: np.where(male, table["M"], table["F"])  # noqa: E731 - tiny per-sex lookup
-    clean_1 = rng.random(n) < group_value(prevalence)
-    clean_2 = clean_1 | (rng.random(n) < prevalence_2y_extra)
-    shortcut = rng.random(n) < group_value(shortcut_prob)
-    flip = rng.random(n) < group_value(label_noise)
-
-    basis, _ = np.linalg.qr(rng.normal(size=(dim, 4)))  # orthonormal sex, age, disease, shortcut directions
-    u_sex, u_age, u_disease, u_shortcut = basis.T
-    age_z = (age - (lo + hi) / 2.0) / (np.sqrt(((hi - lo + 1) ** 2 - 1) / 12.0))
-    disease = np.where(clean_1, 1.0, np.where(clean_2, 0.5, 0.0)) * group_value(signal_strength)
-    vectors = (
-        noise * rng.normal(size=(n, dim))
-        + np.outer(np.where(male, 1.0, -1.0) * sex_strength, u_sex)
-        + np.outer(age_z * age_strength, u_age)
-        + np.outer(disease, u_disease)
-        + np.outer(shortcut * shortcut_strength, u_shortcut)
-    ).astype(np.float32)
-    recorded_1 = (clean_1 ^ flip).astype(np.int64)
-    recorded_2 = (clean_2 ^ flip).astype(np.int64)
+    cohort = _draw_cohort(rng, params)
+    vectors = _embed(rng, params, cohort)
     pid = 100001 + rng.permutation(n).astype(np.int64)  # NLST-like 6-digit ids, not in row order
     tune = np.zeros(n, dtype=bool)
     tune[rng.permutation(n)[: int(round(n * tune_fraction))]] = True
-
-    for split, mask in (("train", ~tune), ("tune", tune)):
-        write_embedding_table(
-            out / f"nlst_{split}_with_labels.npz",
-            vectors[mask],
-            {"pid": pid[mask], "cancer_in_1": recorded_1[mask], "cancer_in_2": recorded_2[mask]},
-        )
-    order = np.argsort(pid)
-    pd.DataFrame(
-        {"pid": pid[order], "age": age[order], "gender": np.where(male, 1, 2)[order], "race": race[order]}
-    ).to_csv(out / "nlst_780_prsn_idc_20210527.csv", index=False)
-    flat = {
-        "pid": pid,
-        "split": np.where(tune, "tune", "train"),
-        "sex": sex,
-        "age": age,
-        "cancer_in_1": recorded_1,
-        "cancer_in_2": recorded_2,
-        "clean_cancer_in_1": clean_1.astype(np.int64),
-        "clean_cancer_in_2": clean_2.astype(np.int64),
-        "shortcut": shortcut.astype(np.int64),
-    }
-    written = ["nlst_train_with_labels.npz", "nlst_tune_with_labels.npz", "nlst_780_prsn_idc_20210527.csv"]
-    for fmt in formats:
-        if fmt == "npz" or (fmt == "parquet" and not has_pyarrow):
-            continue
-        write_embedding_table(out / f"embeddings.{fmt}", vectors, flat, float_format="%.5g")
-        written.append(f"embeddings.{fmt}")
-    mark_complete(
-        out,
-        {
-            "name": "embeddings",
-            "seed": seed,
-            "params": params,
-            "synthetic": True,
-            "files": written,
-            "note": "Synthetic CT-foundation-like embeddings of an NLST-like cohort; demo results only.",
-            "sex_coding": {"npz/person csv": "gender 1 = male, 2 = female (NLST)", "flat tables": "sex F/M"},
-            "race_names": {str(k): v for k, v in NLST_RACE_NAMES.items()},
-            "planted_bias": {
-                "group_dependent_prevalence": f"P(cancer_in_1 | sex) = {prevalence}",
-                "shortcut_feature": f"magnitude {shortcut_strength} along a fixed direction, "
-                f"P(present | sex) = {shortcut_prob}; no disease signal",
-                "label_noise": f"recorded labels flipped with P(flip | sex) = {label_noise}; clean labels in the "
-                "flat tables (clean_cancer_in_1/2)",
-                "signal_strength": f"disease direction magnitude per sex {signal_strength}",
-                "leakage": f"sex magnitude {sex_strength}, age magnitude {age_strength} per SD",
-            },
-            "counts": {
-                "train": int((~tune).sum()),
-                "tune": int(tune.sum()),
-                "per_sex": {"F": int((~male).sum()), "M": int(male.sum())},
-                "cancer_in_1_recorded_per_sex": {"F": int(recorded_1[~male].sum()), "M": int(recorded_1[male].sum())},
-            },
-        },
-    )
+    written = _write_tables(out, params["formats"], cohort, vectors, pid, tune)
+    mark_complete(out, _completion_info(seed, params, cohort, tune, written))
     return out

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from monai_fair.data.colour import srgb_to_lab
 from monai_fair.data.demo import cached_demo_dir, mark_complete
-from monai_fair.transforms.ita import srgb_to_lab
 
 __all__ = ["ISIC_DEMO_DEFAULTS", "render_dermoscopy", "make_isic_demo"]
 
@@ -193,6 +194,191 @@ def _check_groups(name: str, probs: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in probs.items()}
 
 
+_PROB_PARAMS = (
+    "repeat_prob",
+    "dark_fraction",
+    "hair_prob",
+    "vignette_prob",
+    "sticker_prob",
+    "unknown_age_prob",
+    "unknown_sex_prob",
+)
+
+
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the per-group maps validated and as floats.
+
+    Raises:
+        ValueError: for invalid sizes or probabilities.
+    """
+    for name in ("prevalence", "malignant_contrast", "label_noise"):
+        params[name] = _check_groups(name, params[name])
+    n_lesions, size, jpeg_quality = params["n_lesions"], params["size"], params["jpeg_quality"]
+    if n_lesions < 1 or size < 32 or not 1 <= jpeg_quality <= 100:
+        raise ValueError(f"need n_lesions >= 1, size >= 32 and jpeg_quality in 1..100; got {n_lesions}, {size}.")
+    for name in _PROB_PARAMS:
+        if not 0.0 <= params[name] <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {params[name]}.")
+    return params
+
+
+@dataclass(frozen=True)
+class _Lesion:
+    """One lesion's draws: skin group and colour, truth and recorded diagnosis, metadata and rendering settings."""
+
+    lesion_id: str
+    group: str
+    skin: tuple[float, float, float]
+    malignant: bool
+    contrast: float
+    irregularity: float
+    veil: bool
+    flipped: bool
+    recorded_malignant: bool
+    dx: str
+    dx_type: str
+    age: str
+    sex: str
+    site: str
+    radius: float
+    n_images: int
+
+
+def _draw_lesion(rng: np.random.Generator, p: dict[str, Any], index: int) -> _Lesion:
+    """Draw a lesion (the draw order fixes the dataset of a seed); the planted bias enters here."""
+    group = "dark" if rng.random() < p["dark_fraction"] else "light"
+    skin = _sample_skin(rng, dark=group == "dark")
+    malignant = bool(rng.random() < p["prevalence"][group])
+    strength = p["malignant_contrast"][group] if malignant else 0.0
+    contrast = rng.uniform(10.0, 18.0) if not malignant else 12.0 + 22.0 * strength + rng.uniform(-3.0, 3.0)
+    irregularity = 0.5 + 2.5 * strength
+    veil = malignant and rng.random() < 0.8 * strength
+    flipped = bool(rng.random() < p["label_noise"][group])
+    recorded_malignant = malignant != flipped
+    dx_set = _MALIGNANT_DX if recorded_malignant else _BENIGN_DX
+    dx = str(rng.choice(list(dx_set), p=list(dx_set.values())))
+    dx_type = "histo" if recorded_malignant else str(rng.choice(["follow_up", "histo", "consensus", "confocal"]))
+    age = float(np.clip(5 * round((rng.normal(62, 12) if malignant else rng.normal(45, 15)) / 5), 5, 85))
+    age_text = "" if rng.random() < p["unknown_age_prob"] else f"{age:.1f}"
+    sex = "unknown" if rng.random() < p["unknown_sex_prob"] else str(rng.choice(["male", "female"]))
+    site = str(rng.choice(_SITES))
+    radius = rng.uniform(0.12, 0.22)
+    n_images = 2 if rng.random() < p["repeat_prob"] else 1
+    return _Lesion(
+        f"HAM_{index:07d}",
+        group,
+        skin,
+        malignant,
+        contrast,
+        irregularity,
+        veil,
+        flipped,
+        recorded_malignant,
+        dx,
+        dx_type,
+        age_text,
+        sex,
+        site,
+        radius,
+        n_images,
+    )
+
+
+def _write_image(
+    rng: np.random.Generator, p: dict[str, Any], lesion: _Lesion, image_id: str, img_dir: Path
+) -> dict[str, Any]:
+    """Render and save one image of ``lesion``; returns its ``ita_truth.csv`` row."""
+    from PIL import Image
+
+    hair = int(rng.integers(1, 9)) if rng.random() < p["hair_prob"] else 0
+    vignette = bool(rng.random() < p["vignette_prob"])
+    sticker = str(rng.choice(list(_STICKERS))) if rng.random() < p["sticker_prob"] else None
+    rgb, masks = render_dermoscopy(
+        rng,
+        p["size"],
+        lesion.skin,
+        lesion.contrast,
+        lesion.irregularity,
+        lesion.veil,
+        hair,
+        vignette,
+        sticker,
+        p["pixel_noise"],
+        lesion.radius,
+    )
+    path = img_dir / f"{image_id}.jpg"
+    Image.fromarray(rgb).save(path, quality=p["jpeg_quality"])
+    # JPEG shifts flat colours (colour-space rounding, chroma quantisation), which at small b* moves ITA: also
+    # record the skin colour as it is in the file, measured over the known pure-skin pixels (an oracle mask,
+    # independent of any ITA estimator)
+    with Image.open(path) as im:
+        decoded = srgb_to_lab(np.asarray(im.convert("RGB"))[masks["skin"]])
+    # the mean, not the median: JPEG leaves chroma in discrete b* steps, and a median snaps to one of them
+    l_file, b_file = float(decoded[:, 0].mean()), float(decoded[:, 2].mean())
+    L, a, b = lesion.skin
+    return {
+        "image_id": image_id,
+        "image": f"HAM10000_images_part_1/{image_id}.jpg",
+        "l_star": L,
+        "a_star": a,
+        "b_star": b,
+        "ita_true": math.degrees(math.atan((L - 50.0) / b)),
+        "l_star_file": l_file,
+        "b_star_file": b_file,
+        "ita_file": math.degrees(math.atan((l_file - 50.0) / b_file)),
+        "skin_group": lesion.group,
+        "malignant_true": int(lesion.malignant),
+        "malignant_recorded": int(lesion.recorded_malignant),
+        "label_flipped": int(lesion.flipped),
+        "lesion_contrast": lesion.contrast,
+        "hair": hair,
+        "vignette": int(vignette),
+        "sticker": sticker or "",
+        "sticker_pixels": int(masks["sticker"].sum()),
+    }
+
+
+def _write_tables(out: Path, meta: list[list], gt: list[list], truth: list[dict[str, Any]]) -> pd.DataFrame:
+    """Write the HAM10000 metadata, the ISIC 2018 ground truth and ``ita_truth.csv``; returns the truth table."""
+    meta_df = pd.DataFrame(meta, columns=["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"])
+    meta_df.to_csv(out / "HAM10000_metadata.csv", index=False)
+    gt_dir = out / "ISIC2018_Task3_Training_GroundTruth"
+    pd.DataFrame(gt, columns=["image", *_GT_COLUMNS]).to_csv(
+        gt_dir / "ISIC2018_Task3_Training_GroundTruth.csv", index=False
+    )
+    truth_df = pd.DataFrame(truth)
+    truth_df.to_csv(out / "ita_truth.csv", index=False)
+    return truth_df
+
+
+def _completion_info(seed: int, params: dict[str, Any], truth_df: pd.DataFrame) -> dict[str, Any]:
+    """The ``DEMO_COMPLETE.json`` record: parameters, planted bias and per-group counts."""
+    counts = {
+        g: {
+            "images": int((truth_df["skin_group"] == g).sum()),
+            "malignant_true": int(truth_df.loc[truth_df["skin_group"] == g, "malignant_true"].sum()),
+            "label_flipped": int(truth_df.loc[truth_df["skin_group"] == g, "label_flipped"].sum()),
+        }
+        for g in ("light", "dark")
+    }
+    return {
+        "dataset": "isic",
+        "layout": "ISIC 2018 Task 3 / HAM10000",
+        "seed": seed,
+        "params": params,
+        "groups": "skin tone by ITA: light > 45 >= dark (binary45); true ITA per image in ita_truth.csv",
+        "planted_bias": {
+            "prevalence": f"P(malignant | skin group) = {params['prevalence']}",
+            "malignant_contrast": "malignant lesions are 12 + 22*c L* darker than skin (benign 10..18), border "
+            f"irregularity and blue-grey veil scaled by c; c per group = {params['malignant_contrast']}",
+            "label_noise": f"recorded dx switched between malignant/benign sets with p = {params['label_noise']}",
+        },
+        "counts": counts,
+        "n_images": len(truth_df),
+        "note": "synthetic demo data: results on it are not ISIC results",
+    }
+
+
 def make_isic_demo(
     root: str | Path | None = None,
     seed: int = 0,
@@ -252,42 +438,24 @@ def make_isic_demo(
     Raises:
         ValueError: for invalid sizes or probabilities.
     """
-    from PIL import Image
-
-    prevalence = _check_groups("prevalence", prevalence or ISIC_DEMO_DEFAULTS["prevalence"])
-    malignant_contrast = _check_groups(
-        "malignant_contrast", malignant_contrast or ISIC_DEMO_DEFAULTS["malignant_contrast"]
+    params = _check_params(
+        {
+            "n_lesions": n_lesions,
+            "repeat_prob": repeat_prob,
+            "size": size,
+            "dark_fraction": dark_fraction,
+            "prevalence": prevalence or ISIC_DEMO_DEFAULTS["prevalence"],
+            "malignant_contrast": malignant_contrast or ISIC_DEMO_DEFAULTS["malignant_contrast"],
+            "label_noise": label_noise or ISIC_DEMO_DEFAULTS["label_noise"],
+            "hair_prob": hair_prob,
+            "vignette_prob": vignette_prob,
+            "sticker_prob": sticker_prob,
+            "pixel_noise": pixel_noise,
+            "unknown_age_prob": unknown_age_prob,
+            "unknown_sex_prob": unknown_sex_prob,
+            "jpeg_quality": jpeg_quality,
+        }
     )
-    label_noise = _check_groups("label_noise", label_noise or ISIC_DEMO_DEFAULTS["label_noise"])
-    if n_lesions < 1 or size < 32 or not 1 <= jpeg_quality <= 100:
-        raise ValueError(f"need n_lesions >= 1, size >= 32 and jpeg_quality in 1..100; got {n_lesions}, {size}.")
-    for name, p in (
-        ("repeat_prob", repeat_prob),
-        ("dark_fraction", dark_fraction),
-        ("hair_prob", hair_prob),
-        ("vignette_prob", vignette_prob),
-        ("sticker_prob", sticker_prob),
-        ("unknown_age_prob", unknown_age_prob),
-        ("unknown_sex_prob", unknown_sex_prob),
-    ):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {p}.")
-    params = {
-        "n_lesions": n_lesions,
-        "repeat_prob": repeat_prob,
-        "size": size,
-        "dark_fraction": dark_fraction,
-        "prevalence": prevalence,
-        "malignant_contrast": malignant_contrast,
-        "label_noise": label_noise,
-        "hair_prob": hair_prob,
-        "vignette_prob": vignette_prob,
-        "sticker_prob": sticker_prob,
-        "pixel_noise": pixel_noise,
-        "unknown_age_prob": unknown_age_prob,
-        "unknown_sex_prob": unknown_sex_prob,
-        "jpeg_quality": jpeg_quality,
-    }
     out, done = cached_demo_dir(root, "isic", seed, params)
     if done:
         return out
@@ -299,102 +467,14 @@ def make_isic_demo(
 
     meta, gt, truth = [], [], []
     image_index = 24306  # HAM10000 image ids start at ISIC_0024306
-    for lesion in range(n_lesions):
-        group = "dark" if rng.random() < dark_fraction else "light"
-        skin = _sample_skin(rng, dark=group == "dark")
-        malignant = bool(rng.random() < prevalence[group])
-        strength = malignant_contrast[group] if malignant else 0.0
-        contrast = rng.uniform(10.0, 18.0) if not malignant else 12.0 + 22.0 * strength + rng.uniform(-3.0, 3.0)
-        irregularity = 0.5 + 2.5 * strength
-        veil = malignant and rng.random() < 0.8 * strength
-        flipped = bool(rng.random() < label_noise[group])
-        recorded_malignant = malignant != flipped
-        dx_set = _MALIGNANT_DX if recorded_malignant else _BENIGN_DX
-        dx = str(rng.choice(list(dx_set), p=list(dx_set.values())))
-        dx_type = "histo" if recorded_malignant else str(rng.choice(["follow_up", "histo", "consensus", "confocal"]))
-        age = float(np.clip(5 * round((rng.normal(62, 12) if malignant else rng.normal(45, 15)) / 5), 5, 85))
-        age_text = "" if rng.random() < unknown_age_prob else f"{age:.1f}"
-        sex = "unknown" if rng.random() < unknown_sex_prob else str(rng.choice(["male", "female"]))
-        site = str(rng.choice(_SITES))
-        lesion_id = f"HAM_{lesion:07d}"
-        lesion_radius = rng.uniform(0.12, 0.22)
-        n_images = 2 if rng.random() < repeat_prob else 1
-        for _ in range(n_images):
+    for index in range(n_lesions):
+        lesion = _draw_lesion(rng, params, index)
+        for _ in range(lesion.n_images):
             image_id = f"ISIC_{image_index:07d}"
             image_index += 1
-            hair = int(rng.integers(1, 9)) if rng.random() < hair_prob else 0
-            vignette = bool(rng.random() < vignette_prob)
-            sticker = str(rng.choice(list(_STICKERS))) if rng.random() < sticker_prob else None
-            rgb, masks = render_dermoscopy(
-                rng, size, skin, contrast, irregularity, veil, hair, vignette, sticker, pixel_noise, lesion_radius
-            )
-            path = img_dir / f"{image_id}.jpg"
-            Image.fromarray(rgb).save(path, quality=jpeg_quality)
-            # JPEG shifts flat colours by up to ~1 RGB unit (colour-space rounding, chroma quantisation), which at
-            # small b* moves ITA by ~1 degree: also record the skin colour as it is in the file, measured over the
-            # known pure-skin pixels (an oracle mask, independent of any ITA estimator)
-            with Image.open(path) as im:
-                decoded = srgb_to_lab(np.asarray(im.convert("RGB"))[masks["skin"]])
-            # the mean, not the median: JPEG leaves chroma in ~1 b* unit steps, and a median snaps to one of them
-            l_file, b_file = float(decoded[:, 0].mean()), float(decoded[:, 2].mean())
-            meta.append([lesion_id, image_id, dx, dx_type, age_text, sex, site])
-            gt.append([image_id] + [1.0 if c.lower() == dx else 0.0 for c in _GT_COLUMNS])
-            L, a, b = skin
-            truth.append(
-                {
-                    "image_id": image_id,
-                    "image": f"HAM10000_images_part_1/{image_id}.jpg",
-                    "l_star": L,
-                    "a_star": a,
-                    "b_star": b,
-                    "ita_true": math.degrees(math.atan((L - 50.0) / b)),
-                    "l_star_file": l_file,
-                    "b_star_file": b_file,
-                    "ita_file": math.degrees(math.atan((l_file - 50.0) / b_file)),
-                    "skin_group": group,
-                    "malignant_true": int(malignant),
-                    "malignant_recorded": int(recorded_malignant),
-                    "label_flipped": int(flipped),
-                    "lesion_contrast": contrast,
-                    "hair": hair,
-                    "vignette": int(vignette),
-                    "sticker": sticker or "",
-                    "sticker_pixels": int(masks["sticker"].sum()),
-                }
-            )
-
-    meta_df = pd.DataFrame(meta, columns=["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"])
-    meta_df.to_csv(out / "HAM10000_metadata.csv", index=False)
-    pd.DataFrame(gt, columns=["image", *_GT_COLUMNS]).to_csv(
-        gt_dir / "ISIC2018_Task3_Training_GroundTruth.csv", index=False
-    )
-    truth_df = pd.DataFrame(truth)
-    truth_df.to_csv(out / "ita_truth.csv", index=False)
-    counts = {
-        g: {
-            "images": int((truth_df["skin_group"] == g).sum()),
-            "malignant_true": int(truth_df.loc[truth_df["skin_group"] == g, "malignant_true"].sum()),
-            "label_flipped": int(truth_df.loc[truth_df["skin_group"] == g, "label_flipped"].sum()),
-        }
-        for g in ("light", "dark")
-    }
-    mark_complete(
-        out,
-        {
-            "dataset": "isic",
-            "layout": "ISIC 2018 Task 3 / HAM10000",
-            "seed": seed,
-            "params": params,
-            "groups": "skin tone by ITA: light > 45 >= dark (binary45); true ITA per image in ita_truth.csv",
-            "planted_bias": {
-                "prevalence": f"P(malignant | skin group) = {prevalence}",
-                "malignant_contrast": "malignant lesions are 12 + 22*c L* darker than skin (benign 10..18), border "
-                f"irregularity and blue-grey veil scaled by c; c per group = {malignant_contrast}",
-                "label_noise": f"recorded dx switched between malignant/benign sets with p = {label_noise}",
-            },
-            "counts": counts,
-            "n_images": len(truth_df),
-            "note": "synthetic demo data: results on it are not ISIC results",
-        },
-    )
+            truth.append(_write_image(rng, params, lesion, image_id, img_dir))
+            meta.append([lesion.lesion_id, image_id, lesion.dx, lesion.dx_type, lesion.age, lesion.sex, lesion.site])
+            gt.append([image_id] + [1.0 if c.lower() == lesion.dx else 0.0 for c in _GT_COLUMNS])
+    truth_df = _write_tables(out, meta, gt, truth)
+    mark_complete(out, _completion_info(seed, params, truth_df))
     return out
