@@ -128,7 +128,7 @@ def _name(code: int, group_names: Mapping[Any, str] | Sequence[str] | None, orde
 
 
 def _grid(n_panels: int, panel_size: float, dpi: int, title: bool = False) -> tuple[Figure, list]:
-    """A grid of panels with fixed margins (``tight_layout`` would cost a full extra draw: ~40% of the time)."""
+    """A grid of panels with fixed margins (``tight_layout`` would cost a full extra draw)."""
     n_cols = min(n_panels, 4)
     n_rows = math.ceil(n_panels / n_cols)
     width, height = panel_size * n_cols, panel_size * n_rows + (0.3 if title else 0.0)
