@@ -86,7 +86,7 @@ class FairnessTensorBoardHandler:
       reliability diagrams, one panel per label);
     * text ``{tag_prefix}{prefix}table``: the per-group table as Markdown with summary and flags.
 
-    Only rank 0 writes. Drawing the two figures takes CPU time (see ``benchmarks/handler_bench.py``); with ``background=True``
+    Only rank 0 writes. Drawing the two figures takes CPU time (benchmarks/handler_bench.py); with ``background=True``
     (default) they are drawn and written by one worker thread while the workflow goes on (the next training epoch),
     at most one epoch behind; :meth:`flush` / :meth:`close` wait for it (also run at interpreter exit). Matplotlib
     is used through its object-oriented Agg API only (per-figure canvases, per-thread font cache). Raise
