@@ -30,7 +30,6 @@ from .influence import FullSetProxyWeights, unit_influence
 from .pruning import PruningDebiaser
 from .random_perturbation import RandomPerturbation, bootstrap_objective, bootstrap_weights
 from .reject_option import RejectOptionClassification, RejectOptionPostprocessor, reject_option_grid
-from .study import DebiasingStudy, load_debiased, write_debiasing_report
 from .unit_mask import (
     UnitMaskedLayer,
     UnitMaskSet,
