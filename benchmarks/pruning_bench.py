@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monai_fair.debias import PruningDebiaser, collect_outputs, count_prunable_units  # noqa: E402
 from monai_fair.debias.influence import FullSetProxyWeights  # noqa: E402
+from monai_fair.metrics import FairnessSpec  # noqa: E402
 
 VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
@@ -270,9 +271,10 @@ def main() -> None:
 
     with torch.no_grad():
         model(loader[0]["image"])  # warm-up
-    _, labels, groups = collect_outputs(model, loader)
+    spec = FairnessSpec("sex", reference=1, metric="eod")
+    _, labels, groups = collect_outputs(model, loader, spec)
     weights = FullSetProxyWeights(labels, groups, 1, "eod")
-    pruner = PruningDebiaser(step_size=args.step_size, max_steps=args.steps, rho=0.0, stop_early=False, metric="eod")
+    pruner = PruningDebiaser(step_size=args.step_size, max_steps=args.steps, rho=0.0, stop_early=False, spec=spec)
     # the fast run and the floor are timed twice, interleaved, keeping the faster (the CPU is shared)
     floors = [time_floor(model, loader, weights)]
     with Timer() as t_fast1:

@@ -11,11 +11,11 @@ from .base import (
     DebiasResult,
     Trajectory,
     as_plain_tensor,
+    as_spec,
     batch_tensors,
     check_binary_fit_data,
     collect_outputs,
     evaluate_binary,
-    evaluate_hard_predictions,
     positive_probability,
 )
 from .bias_gradient import BiasGradientDebiaser, freeze_batchnorm_
@@ -27,8 +27,9 @@ from .equalized_odds import (
     group_confusion_rates,
 )
 from .influence import FullSetProxyWeights, unit_influence
-from .pruning import PruningDebiaser
-from .random_perturbation import RandomPerturbation, bootstrap_objective, bootstrap_weights
+from .postprocessor import Postprocessor
+from .pruning import PruningDebiaser, check_proxy_metric, check_reiterable
+from .random_perturbation import RandomPerturbation, bootstrap_evaluation, resample_weights
 from .reject_option import RejectOptionClassification, RejectOptionPostprocessor, reject_option_grid
 from .unit_mask import (
     UnitMaskedLayer,
@@ -40,3 +41,50 @@ from .unit_mask import (
     load_unit_masked_state_dict,
     prunable_layer_names,
 )
+
+__all__ = [
+    "AdaptivePruningDebiaser",
+    "add_unit_masks",
+    "AdversarialFineTuning",
+    "as_plain_tensor",
+    "as_spec",
+    "batch_bias_target",
+    "batch_tensors",
+    "BiasGradientDebiaser",
+    "binary_task_loss",
+    "BinaryEvaluation",
+    "bootstrap_evaluation",
+    "check_binary_fit_data",
+    "check_proxy_metric",
+    "check_reiterable",
+    "collect_outputs",
+    "count_prunable_units",
+    "Debiaser",
+    "DebiasResult",
+    "EngineeredBiasGradientDebiaser",
+    "equalized_odds_lp",
+    "EqualizedOddsPostprocessing",
+    "EqualizedOddsPostprocessor",
+    "evaluate_binary",
+    "find_unit_masks",
+    "freeze_batchnorm_",
+    "FullSetProxyWeights",
+    "group_confusion_rates",
+    "kmeans",
+    "layer_output_shapes",
+    "load_unit_masked_state_dict",
+    "positive_probability",
+    "Postprocessor",
+    "prunable_layer_names",
+    "PruningDebiaser",
+    "RandomPerturbation",
+    "reject_option_grid",
+    "RejectOptionClassification",
+    "RejectOptionPostprocessor",
+    "resample_weights",
+    "Trajectory",
+    "unit_influence",
+    "unit_weight_magnitude",
+    "UnitMaskedLayer",
+    "UnitMaskSet",
+]

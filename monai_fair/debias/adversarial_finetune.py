@@ -35,13 +35,14 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monai_fair.metrics import proxy_weights
+from monai_fair.metrics.proxies import proxy_weights
 from monai_fair.networks.critic import BatchBiasCritic, FeatureHook, FlatBatchBiasCritic
 
 from .base import (
@@ -50,11 +51,10 @@ from .base import (
     DebiasResult,
     Trajectory,
     _autocast,
-    batch_tensors,
     check_binary_fit_data,
     positive_probability,
 )
-from .random_perturbation import bootstrap_objective, bootstrap_weights
+from .random_perturbation import bootstrap_evaluation, resample_weights
 
 __all__ = ["AdversarialFineTuning", "batch_bias_target"]
 
@@ -62,9 +62,14 @@ _CRITICS = ("deepsets", "flat")
 
 
 def batch_bias_target(
-    probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, privileged: int = 1, kind: str = "eod"
+    probs: torch.Tensor,
+    labels: torch.Tensor,
+    groups: torch.Tensor,
+    reference: int,
+    metric: str = "eod",
+    unknown: str = "exclude",
 ) -> torch.Tensor | None:
-    """Soft bias of a batch (unprivileged minus privileged mean probability) or ``None`` if it is undefined.
+    """Soft bias of a batch (rest minus reference mean probability) or ``None`` if it is undefined.
 
     ``spd`` and ``eod`` are :func:`~monai_fair.metrics.compute_bias_proxy`'s formulas; ``aod`` is
     ``(eod + soft FPR gap) / 2``, the FPR gap being the same formula over the negatives.
@@ -74,12 +79,12 @@ def batch_bias_target(
     """
     probs = probs.reshape(-1)
     try:
-        if kind == "aod":
-            w_pos = proxy_weights(labels, groups, privileged, "eod")
-            w_neg = proxy_weights(1.0 - labels.float(), groups, privileged, "eod")
+        if metric == "aod":
+            w_pos = proxy_weights(labels, groups, reference, "eod", unknown)
+            w_neg = proxy_weights(1.0 - labels.float(), groups, reference, "eod", unknown)
             w = 0.5 * (w_pos + w_neg)
         else:
-            w = proxy_weights(labels, groups, privileged, kind)
+            w = proxy_weights(labels, groups, reference, metric, unknown)
     except ValueError:
         return None
     return torch.sum(w.to(device=probs.device, dtype=probs.dtype) * probs)
@@ -122,8 +127,8 @@ class AdversarialFineTuning(Debiaser):
         epochs: number of (critic phase, actor phase) rounds (5).
         critic_steps: batches per critic phase (201).
         actor_steps: batches per actor phase (101).
-        num_bootstrap: bootstrap resamples of the threshold / epoch selection (5).
-        num_thresholds: threshold grid ``linspace(0, 1, ·)`` (101).
+        n_bootstrap: bootstrap resamples of the threshold / epoch selection (5).
+        n_thresholds: threshold grid ``linspace(0, 1, ·)`` (101).
         selection_margin: the threshold and the epoch are selected with ``epsilon - selection_margin`` (0.01).
         actor_train_mode: run the actor in train mode (dropout on) during its phase; ``False`` keeps eval mode
             so the critic judges the representation it was trained on.
@@ -149,8 +154,8 @@ class AdversarialFineTuning(Debiaser):
         epochs: int = 5,
         critic_steps: int = 201,
         actor_steps: int = 101,
-        num_bootstrap: int = 5,
-        num_thresholds: int = 101,
+        n_bootstrap: int = 5,
+        n_thresholds: int = 101,
         selection_margin: float = 0.01,
         actor_train_mode: bool = False,
         freeze_batchnorm: bool = True,
@@ -160,8 +165,8 @@ class AdversarialFineTuning(Debiaser):
         super().__init__(**kwargs)
         if critic not in _CRITICS:
             raise ValueError(f"critic must be one of {_CRITICS}, got {critic!r}.")
-        if epochs < 0 or critic_steps < 0 or actor_steps < 0 or num_bootstrap < 1:
-            raise ValueError("epochs and steps must be non-negative, num_bootstrap positive.")
+        if epochs < 0 or critic_steps < 0 or actor_steps < 0 or n_bootstrap < 1:
+            raise ValueError("epochs and steps must be non-negative, n_bootstrap positive.")
         if lam < 0:
             raise ValueError(f"lam must be non-negative, got {lam}.")
         self.feature_module = feature_module
@@ -177,17 +182,14 @@ class AdversarialFineTuning(Debiaser):
         self.epochs = epochs
         self.critic_steps = critic_steps
         self.actor_steps = actor_steps
-        self.num_bootstrap = num_bootstrap
-        self.num_thresholds = num_thresholds
+        self.n_bootstrap = n_bootstrap
+        self.n_thresholds = n_thresholds
         self.selection_margin = selection_margin
         self.actor_train_mode = actor_train_mode
         self.freeze_batchnorm = freeze_batchnorm
         self.seed = seed
 
     # --- pieces -------------------------------------------------------------------------------------------------
-    def _batch(self, batch: Mapping[str, Any], device: torch.device):
-        return batch_tensors(batch, self.image_key, self.label_key, self.attribute_key, device)
-
     def _forward(self, model: nn.Module, hook: FeatureHook, x: torch.Tensor, device: torch.device):
         with _autocast(device, self.amp):
             out = model(x)
@@ -195,9 +197,10 @@ class AdversarialFineTuning(Debiaser):
 
     def _bce(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = out[:, None] if out.ndim == 1 else out
+        index = self.spec.output_index
         if self.activation == "sigmoid":
-            return F.binary_cross_entropy_with_logits(out[:, self.output_index], y)
-        p = positive_probability(out, self.activation, self.output_index).clamp(1e-7, 1 - 1e-7)
+            return F.binary_cross_entropy_with_logits(out[:, index], y)
+        p = positive_probability(out, self.activation, index).clamp(1e-7, 1 - 1e-7)
         return F.binary_cross_entropy(p, y)
 
     def _make_critic(self, in_features: int, batch_size: int) -> nn.Module:
@@ -210,7 +213,12 @@ class AdversarialFineTuning(Debiaser):
         )
 
     def select_threshold(
-        self, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, weights: torch.Tensor
+        self,
+        probs: torch.Tensor,
+        labels: torch.Tensor,
+        groups: torch.Tensor,
+        weights: torch.Tensor,
+        reference: int | None = None,
     ) -> tuple[BinaryEvaluation, BinaryEvaluation]:
         """Threshold with the best bootstrapped objective (``epsilon - selection_margin``), first on ties.
 
@@ -218,14 +226,13 @@ class AdversarialFineTuning(Debiaser):
             ``(point, bootstrap)`` evaluations at that threshold: the point one with ``epsilon`` (reported), the
             bootstrap means with the tightened tolerance (the selection criterion).
         """
-        grid = torch.linspace(0.0, 1.0, self.num_thresholds, dtype=torch.float64, device=probs.device)
-        boot = bootstrap_objective(
-            probs, labels, groups, grid, weights, self.privileged, self.metric, self.epsilon - self.selection_margin
-        )
-        mean = {k: torch.nanmean(v, dim=1) for k, v in boot.items()}
+        reference = self.spec.resolve_reference(groups) if reference is None else reference
+        grid = torch.linspace(0.0, 1.0, self.n_thresholds, dtype=torch.float64, device=probs.device)
+        epsilon = self.spec.epsilon - self.selection_margin
+        mean = bootstrap_evaluation(probs, labels, groups, reference, self.spec, grid, weights, epsilon)
         best = int(torch.argmax(torch.nan_to_num(mean["objective"], nan=-1.0)))
         thr = float(grid[best])
-        point = self.evaluate(probs, labels, groups, thr)
+        point = self.evaluate(probs, labels, groups, thr, reference)
         summary = BinaryEvaluation(
             thr, float(mean["balanced_accuracy"][best]), float(mean["bias"][best]), float(mean["objective"][best])
         )
@@ -258,125 +265,133 @@ class AdversarialFineTuning(Debiaser):
             torch.manual_seed(self.seed)
             return self._fit(work, loader, eval_loader, device)
 
-    def _evaluate_epoch(self, work, eval_loader, weights):
+    def _evaluate_epoch(self, work, eval_loader, weights, reference: int | None = None):
+        """Point and bootstrap evaluations of ``work`` on ``eval_loader``, the resample counts and the reference."""
         probs, labels, groups = self.outputs(work, eval_loader)
-        labels, groups = check_binary_fit_data(labels, groups, self.privileged, probs)
+        labels, groups, fitted_reference = check_binary_fit_data(labels, groups, self.spec, probs)
+        reference = fitted_reference if reference is None else reference
         labels, groups = labels.to(probs.device), groups.to(probs.device)
         if weights is None or weights.shape[1] != probs.numel():
-            weights = bootstrap_weights(probs.numel(), self.num_bootstrap, self.seed, probs.device)
-        point, boot = self.select_threshold(probs, labels, groups, weights)
-        return point, boot, weights
+            weights = resample_weights(probs.numel(), self.n_bootstrap, self.seed, probs.device)
+        point, boot = self.select_threshold(probs, labels, groups, weights, reference)
+        return point, boot, weights, reference
 
-    def _fit(self, work: nn.Module, loader, eval_loader, device: torch.device) -> DebiasResult:
-        traj = Trajectory()
-        point, boot, weights = self._evaluate_epoch(work, eval_loader, None)
+    @staticmethod
+    def _record(traj: Trajectory, epoch: int, point, boot, c_losses=(), a_losses=(), skipped: int = 0) -> None:
         traj.append(
-            0,
+            epoch,
             boot,
             point_balanced_accuracy=point.balanced_accuracy,
             point_bias=point.bias,
             point_objective=point.objective,
             threshold=point.threshold,
-            critic_loss=float("nan"),
-            actor_loss=float("nan"),
-            critic_skipped=0.0,
+            critic_loss=float(torch.stack(list(c_losses)).mean()) if c_losses else float("nan"),
+            actor_loss=float(torch.stack(list(a_losses)).mean()) if a_losses else float("nan"),
+            critic_skipped=float(skipped),
         )
-        best = (boot.objective if boot.objective == boot.objective else float("-inf"), 0, point)
-        best_state = copy.deepcopy(work.state_dict())
 
+    def _start(self, work: nn.Module, loader, device: torch.device) -> _AdversarialRun:
+        """Hook the representation, size the critic from the first batch, build both optimisers."""
         hook = FeatureHook(work, self.feature_module, capture="input")
         batches = _cycle(loader)
         try:
             first = next(batches)
-            x0, _, _ = self._batch(first, device)
+            x0, _, _ = self.batch(first, device)
             work.eval()
             with torch.no_grad():
                 self._forward(work, hook, x0, device)
-            n_features = hook.features.shape[1]
-            batch_size = self.critic_batch_size or int(x0.shape[0])
-            critic = self._make_critic(n_features, batch_size).to(device)
-            critic_opt = torch.optim.Adam(critic.parameters(), lr=self.critic_lr)
-            actor_opt = torch.optim.Adam([p for p in work.parameters() if p.requires_grad], lr=self.actor_lr)
-            pending: list[Mapping[str, Any]] = [first]
+        except BaseException:
+            hook.remove()
+            raise
+        batch_size = self.critic_batch_size or int(x0.shape[0])
+        critic = self._make_critic(hook.features.shape[1], batch_size).to(device)
+        return _AdversarialRun(
+            model=work,
+            hook=hook,
+            batches=batches,
+            pending=[first],
+            device=device,
+            batch_size=batch_size,
+            critic=critic,
+            critic_opt=torch.optim.Adam(critic.parameters(), lr=self.critic_lr),
+            actor_opt=torch.optim.Adam([p for p in work.parameters() if p.requires_grad], lr=self.actor_lr),
+        )
 
-            def next_batch():
-                return pending.pop() if pending else next(batches)
+    def _critic_phase(self, run: _AdversarialRun, reference: int) -> tuple[list[torch.Tensor], int]:
+        """Actor frozen: regress the soft bias of each batch (on probabilities). Returns losses and skipped batches."""
+        run.model.eval()
+        run.critic.train()
+        run.critic.requires_grad_(True)
+        losses, skipped = [], 0
+        for _ in range(self.critic_steps):
+            x, y, g = self.batch(run.next_batch(), run.device)
+            if self.critic == "flat" and x.shape[0] != run.batch_size:
+                skipped += 1
+                continue
+            with torch.no_grad():
+                out, h = self._forward(run.model, run.hook, x, run.device)
+                prob = positive_probability(out, self.activation, self.spec.output_index)
+                target = batch_bias_target(prob, y, g, reference, self.spec.metric, self.spec.unknown)
+            if target is None:
+                skipped += 1
+                continue
+            loss = F.mse_loss(run.critic(h), target)
+            run.critic_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            run.critic_opt.step()
+            losses.append(loss.detach())
+        return losses, skipped
 
+    def _actor_phase(self, run: _AdversarialRun) -> list[torch.Tensor]:
+        """Critic frozen but differentiable: fine-tune the classifier on the hinge-weighted BCE."""
+        run.critic.eval()
+        run.critic.requires_grad_(False)
+        run.model.train(self.actor_train_mode)
+        if self.actor_train_mode and self.freeze_batchnorm:
+            _set_batchnorm_eval(run.model)
+        losses = []
+        for _ in range(self.actor_steps):
+            x, y, _ = self.batch(run.next_batch(), run.device)
+            if self.critic == "flat" and x.shape[0] != run.batch_size:
+                continue
+            out, h = self._forward(run.model, run.hook, x, run.device)
+            bias_hat = run.critic(h)
+            factor = torch.clamp(self.lam * (bias_hat.abs() - self.spec.epsilon + self.margin) + 1.0, min=1.0)
+            loss = factor * self._bce(out, y)
+            run.actor_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            run.actor_opt.step()
+            losses.append(loss.detach())
+        run.model.eval()
+        return losses
+
+    def _fit(self, work: nn.Module, loader, eval_loader, device: torch.device) -> DebiasResult:
+        traj = Trajectory()
+        point, boot, weights, reference = self._evaluate_epoch(work, eval_loader, None)
+        self._record(traj, 0, point, boot)
+        best = (_finite_or_minus_inf(boot.objective), 0, point)
+        best_state = copy.deepcopy(work.state_dict())
+        run = self._start(work, loader, device)
+        try:
             for epoch in range(1, self.epochs + 1):
-                # critic phase: actor frozen, regress the soft bias of each batch (on probabilities)
-                work.eval()
-                critic.train()
-                critic.requires_grad_(True)
-                c_losses, skipped = [], 0
-                for _ in range(self.critic_steps):
-                    x, y, g = self._batch(next_batch(), device)
-                    if self.critic == "flat" and x.shape[0] != batch_size:
-                        skipped += 1
-                        continue
-                    with torch.no_grad():
-                        out, h = self._forward(work, hook, x, device)
-                        target = batch_bias_target(
-                            positive_probability(out, self.activation, self.output_index),
-                            y,
-                            g,
-                            self.privileged,
-                            self.metric,
-                        )
-                    if target is None:
-                        skipped += 1
-                        continue
-                    loss = F.mse_loss(critic(h), target)
-                    critic_opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    critic_opt.step()
-                    c_losses.append(loss.detach())
-                # actor phase: critic frozen but differentiable
-                critic.eval()
-                critic.requires_grad_(False)
-                work.train(self.actor_train_mode)
-                if self.actor_train_mode and self.freeze_batchnorm:
-                    _set_batchnorm_eval(work)
-                a_losses = []
-                for _ in range(self.actor_steps):
-                    x, y, g = self._batch(next_batch(), device)
-                    if self.critic == "flat" and x.shape[0] != batch_size:
-                        continue
-                    out, h = self._forward(work, hook, x, device)
-                    bias_hat = critic(h)
-                    factor = torch.clamp(self.lam * (bias_hat.abs() - self.epsilon + self.margin) + 1.0, min=1.0)
-                    loss = factor * self._bce(out, y)
-                    actor_opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    actor_opt.step()
-                    a_losses.append(loss.detach())
-                work.eval()
+                c_losses, skipped = self._critic_phase(run, reference)
+                a_losses = self._actor_phase(run)
                 if self.critic_steps and skipped == self.critic_steps:
                     warnings.warn(
                         f"adversarial fine-tuning epoch {epoch}: every critic batch was skipped (a group missing "
                         "from every batch, or no batch of the flat critic's size).",
                         stacklevel=3,
                     )
-                point, boot, weights = self._evaluate_epoch(work, eval_loader, weights)
-                traj.append(
-                    epoch,
-                    boot,
-                    point_balanced_accuracy=point.balanced_accuracy,
-                    point_bias=point.bias,
-                    point_objective=point.objective,
-                    threshold=point.threshold,
-                    critic_loss=float(torch.stack(c_losses).mean()) if c_losses else float("nan"),
-                    actor_loss=float(torch.stack(a_losses).mean()) if a_losses else float("nan"),
-                    critic_skipped=float(skipped),
-                )
-                obj = boot.objective if boot.objective == boot.objective else float("-inf")
-                if obj > best[0]:
-                    best = (obj, epoch, point)
+                point, boot, weights, _ = self._evaluate_epoch(work, eval_loader, weights, reference)
+                self._record(traj, epoch, point, boot, c_losses, a_losses, skipped)
+                if _finite_or_minus_inf(boot.objective) > best[0]:
+                    best = (_finite_or_minus_inf(boot.objective), epoch, point)
                     best_state = copy.deepcopy(work.state_dict())
         finally:
-            hook.remove()
+            run.hook.remove()
         work.load_state_dict(best_state)
         work.eval()
-        _, best_epoch, best_point = best
+        best_objective, best_epoch, best_point = best
         return DebiasResult(
             method=self.name,
             model=work,
@@ -384,5 +399,27 @@ class AdversarialFineTuning(Debiaser):
             threshold=best_point.threshold,
             validation=best_point,
             trajectory=traj,
-            state={"epoch": best_epoch, "bootstrap_objective": best[0], "critic": critic.state_dict()},
+            state={"epoch": best_epoch, "bootstrap_objective": best_objective, "critic": run.critic.state_dict()},
         )
+
+
+def _finite_or_minus_inf(x: float) -> float:
+    return x if x == x else float("-inf")  # NaN never wins
+
+
+@dataclass
+class _AdversarialRun:
+    """What the critic and actor phases of one ``fit`` share."""
+
+    model: nn.Module
+    hook: FeatureHook
+    batches: Iterator[Mapping[str, Any]]
+    pending: list[Mapping[str, Any]]
+    device: torch.device
+    batch_size: int
+    critic: nn.Module
+    critic_opt: torch.optim.Optimizer
+    actor_opt: torch.optim.Optimizer
+
+    def next_batch(self) -> Mapping[str, Any]:
+        return self.pending.pop() if self.pending else next(self.batches)

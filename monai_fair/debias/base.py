@@ -14,7 +14,12 @@ from typing import Any
 
 import torch
 
-from monai_fair.metrics import BIAS_KINDS, best_balanced_accuracy_threshold, compute_binary_bias, constrained_objective
+from monai_fair.metrics import (
+    BinaryFairnessEvaluation,
+    FairnessSpec,
+    best_balanced_accuracy_threshold,
+    evaluate_binary_fairness,
+)
 
 __all__ = [
     "BinaryEvaluation",
@@ -22,11 +27,11 @@ __all__ = [
     "Debiaser",
     "Trajectory",
     "as_plain_tensor",
+    "as_spec",
     "batch_tensors",
     "check_binary_fit_data",
     "collect_outputs",
     "evaluate_binary",
-    "evaluate_hard_predictions",
     "positive_probability",
 ]
 
@@ -52,24 +57,43 @@ def positive_probability(output: torch.Tensor, activation: str = "sigmoid", inde
     raise ValueError(f"activation must be 'sigmoid', 'softmax' or 'none', got {activation!r}.")
 
 
+def as_spec(spec: FairnessSpec | Mapping[str, Any] | None) -> FairnessSpec:
+    """``spec`` as a :class:`~monai_fair.metrics.FairnessSpec` (``None``: the default; a mapping: its arguments)."""
+    if spec is None:
+        return FairnessSpec()
+    if isinstance(spec, FairnessSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return FairnessSpec(**spec)
+    raise TypeError(f"spec must be a FairnessSpec, a mapping of its arguments or None, got {type(spec).__name__}.")
+
+
 def check_binary_fit_data(
     labels: torch.Tensor,
     groups: torch.Tensor,
-    privileged: int = 1,
+    spec: FairnessSpec | None = None,
     probs: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate the data a debiaser is fitted on and return ``(labels, groups)`` as float / long 1-D tensors.
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Validate the data a debiaser is fitted on; return ``(labels, groups, reference)``.
+
+    The reference code is ``spec.resolve_reference(groups)`` (the spec's reference, or the largest group of the
+    fitting data). The rest must hold at least one sample: a known code other than the reference, or, under the
+    ``"group"`` policy, an unknown (negative) code.
 
     Args:
         labels: labels ``(N,)``; must be 0/1 with both classes present.
-        groups: integer group codes ``(N,)``; must contain ``privileged`` and at least one other code.
-        privileged: code of the privileged group.
+        groups: integer group codes ``(N,)`` (negative: unknown).
+        spec: the fairness spec (reference group and unknown-code policy); ``None``: ``FairnessSpec()``.
         probs: optional probabilities ``(N,)``; must be finite and within [0, 1].
+
+    Returns:
+        labels as float, groups as long (1-D, on ``labels``' device) and the reference code.
 
     Raises:
         ValueError: no samples, length mismatch, non-binary or single-class labels, non-integer group codes,
-            fewer than two groups or no privileged sample, probabilities outside [0, 1].
+            no reference sample or an empty rest, probabilities outside [0, 1].
     """
+    spec = as_spec(spec)
     labels = torch.as_tensor(labels).reshape(-1)
     groups = torch.as_tensor(groups, device=labels.device).reshape(-1)
     if labels.numel() == 0:
@@ -80,20 +104,22 @@ def check_binary_fit_data(
         raise ValueError(f"labels must be binary 0/1, got values {torch.unique(labels).tolist()[:10]}.")
     if bool(labels.all()) or not bool(labels.any()):
         raise ValueError("labels contain a single class; balanced accuracy and the bias are undefined.")
-    if groups.is_floating_point():
-        if not bool((groups == groups.round()).all()):
-            raise ValueError("group codes must be integers.")
+    if groups.is_floating_point() and not bool((groups == groups.round()).all()):
+        raise ValueError("group codes must be integers (unknown membership is the code -1).")
     groups = groups.long()
+    reference = spec.resolve_reference(groups)
     codes = torch.unique(groups).tolist()
-    if privileged not in codes or len(codes) < 2:
+    rest = [c for c in codes if c != reference and (c >= 0 or spec.unknown == "group")]
+    if reference not in codes or not rest:
         raise ValueError(
-            f"need the privileged group {privileged} and at least one other group, found group codes {codes}."
+            f"need the reference group {reference} and at least one other group (unknown={spec.unknown!r}), "
+            f"found group codes {codes}."
         )
     if probs is not None:
         p = torch.as_tensor(probs)
         if not bool(torch.isfinite(p).all()) or bool((p < 0).any()) or bool((p > 1).any()):
             raise ValueError("probabilities must be finite and within [0, 1].")
-    return labels.float(), groups
+    return labels.float(), groups, reference
 
 
 def as_plain_tensor(x: Any) -> torch.Tensor:
@@ -105,17 +131,24 @@ def as_plain_tensor(x: Any) -> torch.Tensor:
 
 
 def batch_tensors(
-    batch: Mapping[str, Any], image_key: str, label_key: str, group_key: str, device: torch.device
+    batch: Mapping[str, Any],
+    spec: FairnessSpec,
+    device: torch.device,
+    image_key: str = "image",
+    label_key: str = "label",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(image, label, group)`` of a dict batch as plain tensors on ``device``: labels 1-D float (first column of a
-    ``(B, 1)`` label), groups 1-D long.
+    """``(image, label, group)`` of a dict batch as plain tensors on ``device``.
+
+    Labels are 1-D float: a ``(B, 1)`` label's only column, or column ``spec.output_index`` of a multi-label
+    ``(B, L)`` label. Groups are ``spec.group_codes(batch)`` (intersectional codes for several attributes), 1-D long.
 
     Plain tensors matter: a ``MetaTensor`` label makes every weight and loss computed from it a ``MetaTensor``, whose
     extra autograd aliasing loses the gradients that tensor hooks on intermediate activations must see.
     """
     x = as_plain_tensor(batch[image_key]).to(device, non_blocking=True)
-    y = as_plain_tensor(batch[label_key]).to(device).reshape(len(x), -1)[:, 0].float()
-    g = as_plain_tensor(batch[group_key]).to(device).reshape(-1).long()
+    y = as_plain_tensor(batch[label_key]).to(device).reshape(len(x), -1)
+    y = y[:, 0 if y.shape[1] == 1 else spec.output_index].float()
+    g = spec.group_codes(batch).to(device).long()
     return x, y, g
 
 
@@ -125,33 +158,50 @@ def _autocast(device: torch.device, amp: bool):
     return contextlib.nullcontext()
 
 
+def _model_device(model: torch.nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def collect_outputs(
     model: torch.nn.Module,
     loader: Iterable[Mapping[str, Any]],
-    device: torch.device | str = "cpu",
+    spec: FairnessSpec | None = None,
+    *,
+    device: torch.device | str | None = None,
     image_key: str = "image",
     label_key: str = "label",
-    group_key: str = "sex",
     activation: str = "sigmoid",
-    index: int = 0,
     amp: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run ``model`` (in eval mode) over a loader of MONAI dict batches.
 
+    Args:
+        model: the classifier.
+        loader: iterable of dict batches.
+        spec: the fairness spec: its ``attributes`` give the group codes and its ``output_index`` the output
+            channel (and label column); ``None``: ``FairnessSpec()``.
+        device: where to run (default: the model's device).
+        image_key: batch key of the input.
+        label_key: batch key of the label.
+        activation: how the positive-class probability is read from the output, see :func:`positive_probability`.
+        amp: bf16 autocast on CUDA.
+
     Returns:
         ``(probs, labels, groups)`` as 1-D tensors on ``device`` (nothing is copied to the host per batch).
     """
-    device = torch.device(device)
+    spec = as_spec(spec)
+    device = _model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     probs, labels, groups = [], [], []
     try:
         for batch in loader:
-            x, y, g = batch_tensors(batch, image_key, label_key, group_key, device)
+            x, y, g = batch_tensors(batch, spec, device, image_key, label_key)
             with _autocast(device, amp):
                 out = model(x)
-            probs.append(positive_probability(out, activation, index))
+            probs.append(positive_probability(out, activation, spec.output_index))
             labels.append(y)
             groups.append(g)
     finally:
@@ -161,68 +211,9 @@ def collect_outputs(
     return torch.cat(probs), torch.cat(labels), torch.cat(groups)
 
 
-def evaluate_hard_predictions(
-    y_hat: torch.Tensor,
-    labels: torch.Tensor,
-    groups: torch.Tensor,
-    privileged: int = 1,
-    metric: str = "eod",
-    epsilon: float = 0.05,
-    n_bootstrap: int = 0,
-    ci_level: float = 0.95,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Balanced accuracy, EOD, SPD, AOD and the objective of hard predictions, with bootstrap intervals.
-
-    Resamples are drawn all at once (an index matrix), so the bootstrap is one batched computation.
-
-    Args:
-        y_hat: hard predictions ``(N,)``.
-        labels: binary labels ``(N,)``.
-        groups: group codes ``(N,)``.
-        privileged: privileged group code.
-        metric: the study's bias metric (``bias`` in the output).
-        epsilon: objective tolerance.
-        n_bootstrap: number of resamples (0: point estimates only).
-        ci_level: interval level.
-        seed: resampling seed.
-
-    Returns:
-        flat dict with ``balanced_accuracy, eod, spd, aod, bias, objective`` and, when bootstrapping,
-        ``<name>_ci_low``/``<name>_ci_high`` and ``<name>_boot_mean``.
-    """
-    y_hat = torch.as_tensor(y_hat).reshape(-1).float()
-    labels = torch.as_tensor(labels, device=y_hat.device).reshape(-1).float()
-    groups = torch.as_tensor(groups, device=y_hat.device).reshape(-1)
-
-    def figures(yh: torch.Tensor, y: torch.Tensor, g: torch.Tensor) -> dict[str, torch.Tensor]:
-        pos = y > 0.5
-        tpr = (yh * pos).sum(-1) / pos.sum(-1)
-        tnr = ((1 - yh) * ~pos).sum(-1) / (~pos).sum(-1)
-        out = {"balanced_accuracy": 0.5 * (tpr + tnr)}
-        for kind in BIAS_KINDS:
-            out[kind] = compute_binary_bias(yh, y, g, privileged, kind)
-        out["bias"] = out[metric]
-        out["objective"] = constrained_objective(out["balanced_accuracy"], out["bias"], epsilon)
-        return out
-
-    point = {k: float(v) for k, v in figures(y_hat, labels, groups).items()}
-    if n_bootstrap > 0:
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        idx = torch.randint(0, y_hat.numel(), (n_bootstrap, y_hat.numel()), generator=gen).to(y_hat.device)
-        boot = figures(y_hat[idx], labels[idx], groups[idx])
-        alpha = (1.0 - ci_level) / 2
-        for k, v in boot.items():
-            v = v.double()
-            point[f"{k}_boot_mean"] = float(torch.nanmean(v))
-            q = torch.nanquantile(v, torch.tensor([alpha, 1 - alpha], dtype=torch.float64, device=v.device))
-            point[f"{k}_ci_low"], point[f"{k}_ci_high"] = float(q[0]), float(q[1])
-    return point
-
-
 @dataclass
 class BinaryEvaluation:
-    """Evaluation of scores at the balanced-accuracy-optimal threshold."""
+    """Evaluation of scores at one decision threshold (pooled figures of the evaluation core)."""
 
     threshold: float
     balanced_accuracy: float
@@ -237,39 +228,53 @@ class BinaryEvaluation:
             "objective": self.objective,
         }
 
+    @classmethod
+    def from_core(
+        cls, evaluation: BinaryFairnessEvaluation, threshold: float, b: int = 0, t: int = 0
+    ) -> BinaryEvaluation:
+        """The figures of weighting ``b`` at threshold index ``t`` of a core evaluation."""
+        point = evaluation.point(b, t)
+        return cls(float(threshold), point["balanced_accuracy"], point["bias"], point["objective"])
+
 
 def evaluate_binary(
     probs: torch.Tensor,
     labels: torch.Tensor,
     groups: torch.Tensor,
-    privileged: int = 1,
-    kind: str = "eod",
-    epsilon: float = 0.05,
+    spec: FairnessSpec | None = None,
     threshold: float | None = None,
-    num_thresholds: int = 101,
+    n_thresholds: int = 101,
+    reference: int | None = None,
 ) -> BinaryEvaluation:
-    """Balanced accuracy, signed bias and objective of ``probs > t``.
+    """Balanced accuracy, signed bias and objective of ``probs > t``, from
+    :func:`~monai_fair.metrics.evaluate_binary_fairness` with the spec's settings.
 
     Args:
-        probs: positive-class probabilities ``(N,)``.
+        probs: positive-class probabilities (or hard 0/1 predictions with ``threshold=0.5``) ``(N,)``.
         labels: binary labels ``(N,)``.
         groups: group codes ``(N,)``.
-        privileged: code of the privileged group.
-        kind: ``"spd"``, ``"eod"`` or ``"aod"``.
-        epsilon: tolerance of the objective ``BA * [|bias| < epsilon]``.
+        spec: metric, epsilon, unknown-code policy and minimum group size; ``None``: ``FairnessSpec()``.
         threshold: a fixed threshold (e.g. chosen on validation, applied to test); ``None`` chooses the
-            balanced-accuracy-optimal one on a ``linspace(0, 1, num_thresholds)`` grid.
-        num_thresholds: size of the threshold grid.
+            balanced-accuracy-optimal one on a ``linspace(0, 1, n_thresholds)`` grid.
+        n_thresholds: size of the threshold grid.
+        reference: the reference code (default ``spec.resolve_reference(groups)``).
     """
+    spec = as_spec(spec)
     if threshold is None:
-        threshold, _ = best_balanced_accuracy_threshold(probs, labels, num_thresholds)
-    figures = evaluate_hard_predictions((probs > threshold).long(), labels, groups, privileged, kind, epsilon)
-    return BinaryEvaluation(
-        threshold=float(threshold),
-        balanced_accuracy=figures["balanced_accuracy"],
-        bias=figures["bias"],
-        objective=figures["objective"],
+        threshold, _ = best_balanced_accuracy_threshold(probs, labels, n_thresholds)
+    reference = spec.resolve_reference(groups) if reference is None else int(reference)
+    evaluation = evaluate_binary_fairness(
+        probs,
+        labels,
+        groups,
+        reference,
+        thresholds=float(threshold),
+        metric=spec.metric,
+        epsilon=spec.epsilon,
+        unknown=spec.unknown,
+        min_group_size=spec.min_group_size,
     )
+    return BinaryEvaluation.from_core(evaluation, threshold)
 
 
 @dataclass
@@ -334,17 +339,15 @@ class Debiaser:
     """Base class of every debiaser.
 
     Subclasses take their hyper-parameters in ``__init__`` (so they are configured in bundle JSON) and implement
-    :meth:`fit`.
+    :meth:`fit`. What "fair" means (attribute(s), reference group, metric, epsilon, unknown-code policy, output
+    index, minimum group size) comes from one :class:`~monai_fair.metrics.FairnessSpec`; the reference code is
+    resolved on the fitting data (``spec.resolve_reference``).
 
     Args:
-        attribute_key: batch key holding the group code (e.g. ``"sex"``).
-        privileged: code of the privileged (reference) group.
-        metric: bias measured, ``"spd"``, ``"eod"`` or ``"aod"``.
-        epsilon: tolerance of the reported objective ``BA * [|bias| < epsilon]``.
+        spec: the study's fairness spec (or a mapping of its arguments); ``None``: ``FairnessSpec()``.
         image_key: batch key of the network input.
         label_key: batch key of the binary label.
         activation: how the positive-class probability is read from the output, see :func:`positive_probability`.
-        output_index: output channel of the positive class.
         device: device to run on.
         amp: bf16 autocast when on CUDA.
     """
@@ -353,51 +356,45 @@ class Debiaser:
 
     def __init__(
         self,
-        attribute_key: str = "sex",
-        privileged: int = 1,
-        metric: str = "eod",
-        epsilon: float = 0.05,
+        spec: FairnessSpec | None = None,
         image_key: str = "image",
         label_key: str = "label",
         activation: str = "sigmoid",
-        output_index: int = 0,
         device: torch.device | str | None = None,
         amp: bool = True,
     ) -> None:
-        self.attribute_key = attribute_key
-        self.privileged = privileged
-        self.metric = metric
-        self.epsilon = epsilon
+        self.spec = as_spec(spec)
         self.image_key = image_key
         self.label_key = label_key
         self.activation = activation
-        self.output_index = output_index
         self.device = torch.device(device) if device is not None else None
         self.amp = amp
 
     def _device_of(self, model: torch.nn.Module) -> torch.device:
-        if self.device is not None:
-            return self.device
-        p = next(model.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
+        return self.device if self.device is not None else _model_device(model)
+
+    def batch(self, batch: Mapping[str, Any], device: torch.device):
+        """``(image, label, group)`` of a dict batch with this debiaser's keys and spec (see :func:`batch_tensors`)."""
+        return batch_tensors(batch, self.spec, device, self.image_key, self.label_key)
 
     def outputs(self, model: torch.nn.Module, loader: Iterable[Mapping[str, Any]]):
-        """``(probs, labels, groups)`` of ``model`` over ``loader`` with this debiaser's keys."""
+        """``(probs, labels, groups)`` of ``model`` over ``loader`` with this debiaser's keys and spec."""
         return collect_outputs(
             model,
             loader,
-            self._device_of(model),
-            self.image_key,
-            self.label_key,
-            self.attribute_key,
-            self.activation,
-            self.output_index,
-            self.amp,
+            self.spec,
+            device=self._device_of(model),
+            image_key=self.image_key,
+            label_key=self.label_key,
+            activation=self.activation,
+            amp=self.amp,
         )
 
-    def evaluate(self, probs, labels, groups, threshold: float | None = None) -> BinaryEvaluation:
-        """:func:`evaluate_binary` with this debiaser's group, metric and epsilon."""
-        return evaluate_binary(probs, labels, groups, self.privileged, self.metric, self.epsilon, threshold)
+    def evaluate(
+        self, probs, labels, groups, threshold: float | None = None, reference: int | None = None
+    ) -> BinaryEvaluation:
+        """:func:`evaluate_binary` with this debiaser's spec."""
+        return evaluate_binary(probs, labels, groups, self.spec, threshold, reference=reference)
 
     def fit(self, model: torch.nn.Module, loader: Iterable[Mapping[str, Any]], **kwargs: Any) -> DebiasResult:
         """Debias ``model`` on validation data ``loader``; see subclasses."""

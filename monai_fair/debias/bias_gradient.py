@@ -15,10 +15,9 @@ proxy that is never NaN, also for batches that lack a group.
 
 Training passes run in train mode, as in the reference (``model.train()``): dropout on, and BatchNorm normalising
 with batch statistics while its running statistics follow the validation data (which is what the evaluations use).
-On a batch-norm network trained on a 3 : 1 privileged : unprivileged set, that re-estimation on the 1 : 1
-validation set is part of what removes the bias (on the MIMIC-CXR demo, frozen statistics left roughly half of the
-validation EOD in place at a larger accuracy cost). ``freeze_batchnorm=True`` keeps BatchNorm in eval mode instead (running statistics untouched; needed for batches of
-one sample).
+On a batch-norm network trained on a set with other group proportions than the validation set, that
+re-estimation on the validation set is part of what removes the bias. ``freeze_batchnorm=True`` keeps BatchNorm in
+eval mode instead (running statistics untouched; needed for batches of one sample).
 """
 
 from __future__ import annotations
@@ -31,9 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from monai_fair.debias.base import Debiaser, DebiasResult, Trajectory, _autocast, batch_tensors, positive_probability
+from monai_fair.debias.base import Debiaser, DebiasResult, Trajectory, _autocast, positive_probability
 from monai_fair.debias.influence import FullSetProxyWeights
-from monai_fair.debias.pruning import PROXY_KINDS, check_reiterable
+from monai_fair.debias.pruning import check_proxy_metric, check_reiterable
 
 __all__ = ["BiasGradientDebiaser", "freeze_batchnorm_"]
 
@@ -61,7 +60,8 @@ class BiasGradientDebiaser(Debiaser):
         freeze_batchnorm: keep BatchNorm in eval mode during the training passes (default False: train mode, as in
             the reference).
         weight_decay: Adam weight decay (0).
-        kwargs: :class:`~monai_fair.debias.base.Debiaser` arguments; ``metric`` must be ``"spd"`` or ``"eod"``.
+        kwargs: :class:`~monai_fair.debias.base.Debiaser` arguments; the spec's ``metric`` must be ``"spd"`` or
+            ``"eod"``.
 
     ``fit`` returns the selected model (a copy; the input is not modified), its validation evaluation and the
     trajectory of every evaluation (index 0 = the initial model; ``extra`` has ``epoch``, ``iteration``,
@@ -84,8 +84,7 @@ class BiasGradientDebiaser(Debiaser):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if self.metric not in PROXY_KINDS:
-            raise ValueError(f"{type(self).__name__} needs a proxy metric in {PROXY_KINDS}, got {self.metric!r}.")
+        check_proxy_metric(self)
         if lr <= 0 or epochs < 0 or n_evals < 1:
             raise ValueError(f"need lr > 0, epochs >= 0, n_evals >= 1; got {lr}, {epochs}, {n_evals}.")
         self.lr = float(lr)
@@ -111,7 +110,7 @@ class BiasGradientDebiaser(Debiaser):
             scale: ``N / B``.
             sign: +1 (descent, initial bias >= 0) or -1 (ascent).
         """
-        prob = positive_probability(output, self.activation, self.output_index)
+        prob = positive_probability(output, self.activation, self.spec.output_index)
         return sign * scale * torch.sum(weights * prob)
 
     def _skip_batch(self, weights: torch.Tensor) -> bool:
@@ -144,7 +143,8 @@ class BiasGradientDebiaser(Debiaser):
         evaluation = self.evaluate(probs, labels, groups)
         if math.isnan(evaluation.bias):
             raise ValueError("the validation bias is undefined (a group or class cell is empty).")
-        weights = FullSetProxyWeights(labels, groups, self.privileged, self.metric)
+        reference = self.spec.resolve_reference(groups)
+        weights = FullSetProxyWeights(labels, groups, reference, self.spec.metric, self.spec.unknown)
         n_total = weights.n_samples
         sign = 1.0 if evaluation.bias >= 0 else -1.0
         rho = self.rho if self.rho_relative is None else evaluation.balanced_accuracy - self.rho_relative
@@ -165,7 +165,7 @@ class BiasGradientDebiaser(Debiaser):
         iteration = 0
         for epoch in range(self.epochs):
             for i, batch in enumerate(loader):
-                x, y, g = batch_tensors(batch, self.image_key, self.label_key, self.attribute_key, device)
+                x, y, g = self.batch(batch, device)
                 w = weights(y, g)
                 iteration += 1
                 if not self._skip_batch(w):
@@ -178,7 +178,7 @@ class BiasGradientDebiaser(Debiaser):
                     optimizer.step()
                 if (i + 1) % eval_every == 0:
                     probs, labels, groups = self.outputs(tuned, loader)
-                    evaluation = self.evaluate(probs, labels, groups)
+                    evaluation = self.evaluate(probs, labels, groups, reference=reference)
                     evaluations.append(evaluation)
                     trajectory.append(
                         len(trajectory), evaluation, epoch=epoch, iteration=iteration, threshold=evaluation.threshold

@@ -73,8 +73,8 @@ class EngineeredBiasGradientDebiaser(BiasGradientDebiaser):
     def loss(
         self, output: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, scale: float, sign: float
     ) -> torch.Tensor:
-        task = binary_task_loss(output, labels, self.activation, self.output_index)
-        prob = positive_probability(output, self.activation, self.output_index)
+        task = binary_task_loss(output, labels, self.activation, self.spec.output_index)
+        prob = positive_probability(output, self.activation, self.spec.output_index)
         return task + self.lambda_fair * sign * scale * torch.sum(weights * prob)
 
     def _skip_batch(self, weights: torch.Tensor) -> bool:

@@ -9,8 +9,8 @@ linear in ``x``
     TPR~_g = TPR_g x_{g,1} + FNR_g x_{g,0},   FPR~_g = FPR_g x_{g,1} + TNR_g x_{g,0},
 
 and a linear program (``scipy.optimize.linprog``, HiGHS) chooses ``x in [0, 1]^{2G}`` so that every group has the
-privileged group's TPR~ and FPR~ (``2(G-1)`` equality rows; with two groups these are AIF360's two rows), while
-minimising
+reference (privileged) group's TPR~ and FPR~ (``2(G-1)`` equality rows; with two groups these are AIF360's two
+rows), while minimising
 
 * ``"aif360"`` (default): ``sum_g (FPR~_g - TPR~_g)``, every group weighted equally (AIF360 / Pleiss et al.);
 * ``"hardt"``: the expected error rate over the whole population, ``sum_g (FP~_g + FN~_g) / N``, which weights
@@ -29,9 +29,10 @@ import numpy as np
 import torch
 from scipy.optimize import linprog
 
-from monai_fair.metrics import best_balanced_accuracy_threshold
+from monai_fair.metrics import best_balanced_accuracy_threshold, evaluate_binary_fairness, max_min_gap
 
-from .base import Debiaser, DebiasResult, Trajectory, check_binary_fit_data, evaluate_binary
+from .base import Debiaser, DebiasResult, Trajectory, check_binary_fit_data
+from .postprocessor import Postprocessor
 
 __all__ = ["EqualizedOddsPostprocessing", "EqualizedOddsPostprocessor", "equalized_odds_lp", "group_confusion_rates"]
 
@@ -44,22 +45,40 @@ def group_confusion_rates(
 ) -> dict[str, np.ndarray]:
     """Per-group confusion counts and rates of hard predictions, in ``group_codes`` order (float64 numpy).
 
+    The rates come from :func:`~monai_fair.metrics.evaluate_binary_fairness` (threshold 0.5, every group with a
+    sample estimable); a negative code listed in ``group_codes`` is the unknown group (the ``"group"`` policy),
+    otherwise unknown samples are in no group.
+
     Returns:
         dict with ``tp, fn, fp, tn, n_pos, n_neg`` counts and ``tpr, fnr, fpr, tnr`` rates (NaN where undefined).
     """
-    codes = torch.as_tensor(list(group_codes), device=groups.device)
-    onehot = (groups.reshape(-1, 1) == codes.reshape(1, -1)).to(torch.float64)  # (N, G)
-    pos = (labels.reshape(-1, 1) > 0.5).to(torch.float64)
-    hit = (y_hat.reshape(-1, 1) > 0.5).to(torch.float64)
-    tp = (onehot * pos * hit).sum(0)
-    fn = (onehot * pos * (1 - hit)).sum(0)
-    fp = (onehot * (1 - pos) * hit).sum(0)
-    tn = (onehot * (1 - pos) * (1 - hit)).sum(0)
-    out = {k: v.cpu().numpy() for k, v in {"tp": tp, "fn": fn, "fp": fp, "tn": tn}.items()}
-    out["n_pos"], out["n_neg"] = out["tp"] + out["fn"], out["fp"] + out["tn"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["tpr"], out["fnr"] = out["tp"] / out["n_pos"], out["fn"] / out["n_pos"]
-        out["fpr"], out["tnr"] = out["fp"] / out["n_neg"], out["tn"] / out["n_neg"]
+    codes = [int(c) for c in group_codes]
+    known = [c for c in codes if c >= 0]
+    if not known:
+        raise ValueError(f"group_codes must contain a known (non-negative) code, got {codes}.")
+    ev = evaluate_binary_fairness(
+        y_hat.to(torch.float64),
+        labels,
+        groups,
+        known[0],
+        thresholds=0.5,
+        unknown="group" if len(known) < len(codes) else "exclude",
+        min_group_size=1,
+        group_codes=known,
+    )
+    order = [ev.group_codes.index(c) for c in codes]
+    out = {
+        "n_pos": ev.positives[0, order],
+        "n_neg": ev.negatives[0, order],
+        "tpr": ev.tpr[0, 0, order],
+        "fpr": ev.fpr[0, 0, order],
+    }
+    out = {k: v.cpu().numpy() for k, v in out.items()}
+    out["fnr"], out["tnr"] = 1.0 - out["tpr"], 1.0 - out["fpr"]
+    # unit weights: the counts are integers, recovered exactly from rate x class size
+    out["tp"] = np.round(np.nan_to_num(out["tpr"]) * out["n_pos"])
+    out["fp"] = np.round(np.nan_to_num(out["fpr"]) * out["n_neg"])
+    out["fn"], out["tn"] = out["n_pos"] - out["tp"], out["n_neg"] - out["fp"]
     return out
 
 
@@ -101,18 +120,30 @@ def equalized_odds_lp(rates: Mapping[str, np.ndarray], objective: str = "aif360"
     return x[:, 0], x[:, 1]
 
 
-class EqualizedOddsPostprocessor:
+class EqualizedOddsPostprocessor(Postprocessor):
     """A fitted equalized-odds rule: ``predict(probs, groups)`` thresholds at ``threshold`` and flips per group.
 
     Args:
         threshold: decision threshold applied to probabilities first (``ŷ = [p > threshold]``).
-        group_codes: group codes seen when fitting (privileged first).
+        group_codes: group codes seen when fitting (reference first).
         p_pos: ``P(y~=1 | ŷ=1, g)`` per code.
         p_neg: ``P(y~=1 | ŷ=0, g)`` per code.
         flip_mode: ``"count"`` (AIF360 exact-count flipping) or ``"bernoulli"`` (independent draws).
         seed: seed of the flips; ``None`` draws fresh randomness on every call.
-        unseen_groups: ``"error"`` (default) or ``"keep"`` (a code not seen when fitting keeps ``ŷ``).
+        unseen_groups: ``"error"`` (default) or ``"keep"`` (a known code not seen when fitting keeps ``ŷ``; an
+            unknown code that is not one of ``group_codes`` always keeps ``ŷ``).
     """
+
+    _fields = {
+        "threshold": "float",
+        "group_codes": "codes",
+        "p_pos": "floats",
+        "p_neg": "floats",
+        "flip_mode": "str",
+        "seed": "seed",
+        "unseen_groups": "str",
+    }
+    _fallbacks = ("keep",)
 
     def __init__(
         self,
@@ -124,35 +155,16 @@ class EqualizedOddsPostprocessor:
         seed: int | None = 0,
         unseen_groups: str = "error",
     ) -> None:
+        super().__init__(group_codes, unseen_groups)
         if flip_mode not in _FLIP_MODES:
             raise ValueError(f"flip_mode must be one of {_FLIP_MODES}, got {flip_mode!r}.")
-        if unseen_groups not in ("error", "keep"):
-            raise ValueError(f"unseen_groups must be 'error' or 'keep', got {unseen_groups!r}.")
         self.threshold = float(threshold)
-        self.group_codes = [int(c) for c in group_codes]
         self.p_pos = torch.as_tensor(list(p_pos), dtype=torch.float64)
         self.p_neg = torch.as_tensor(list(p_neg), dtype=torch.float64)
         if not (len(self.group_codes) == self.p_pos.numel() == self.p_neg.numel()):
             raise ValueError("group_codes, p_pos and p_neg must have the same length.")
         self.flip_mode = flip_mode
         self.seed = seed
-        self.unseen_groups = unseen_groups
-
-    def _group_index(self, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        codes = torch.as_tensor(self.group_codes, device=groups.device)
-        match = groups.reshape(-1, 1) == codes.reshape(1, -1)
-        known = match.any(1)
-        if self.unseen_groups == "error" and not bool(known.all()):
-            unseen = torch.unique(groups[~known]).tolist()
-            raise ValueError(f"group codes {unseen} were not seen when fitting (fitted on {self.group_codes}).")
-        return match.to(torch.long).argmax(1), known
-
-    def _inputs(self, values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        values = torch.as_tensor(values).reshape(-1)
-        groups = torch.as_tensor(groups, device=values.device).reshape(-1).long()
-        if values.numel() != groups.numel():
-            raise ValueError(f"inputs and groups differ in length: {values.numel()} vs {groups.numel()}.")
-        return values, groups
 
     def predict_proba(self, probs: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
         """``P(y~=1)`` of every sample (float64): the expectation of :meth:`predict` under Bernoulli flipping."""
@@ -201,42 +213,6 @@ class EqualizedOddsPostprocessor:
         flip = (rank < n_flip[cell]) & known
         return torch.where(flip, 1 - y_hat, y_hat)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Plain values and tensors only, so ``torch.load(..., weights_only=True)`` reads it back."""
-        return {
-            "threshold": torch.tensor(self.threshold, dtype=torch.float64),
-            "group_codes": torch.tensor(self.group_codes, dtype=torch.long),
-            "p_pos": self.p_pos.clone(),
-            "p_neg": self.p_neg.clone(),
-            "flip_mode": self.flip_mode,
-            "seed": -1 if self.seed is None else int(self.seed),
-            "unseen_groups": self.unseen_groups,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        seed = int(state["seed"])
-        self.__init__(
-            threshold=float(state["threshold"]),
-            group_codes=torch.as_tensor(state["group_codes"]).tolist(),
-            p_pos=torch.as_tensor(state["p_pos"]).tolist(),
-            p_neg=torch.as_tensor(state["p_neg"]).tolist(),
-            flip_mode=str(state["flip_mode"]),
-            seed=None if seed < 0 else seed,
-            unseen_groups=str(state["unseen_groups"]),
-        )
-
-    @classmethod
-    def from_state_dict(cls, state: Mapping[str, Any]) -> EqualizedOddsPostprocessor:
-        obj = cls()
-        obj.load_state_dict(state)
-        return obj
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(threshold={self.threshold:.4f}, group_codes={self.group_codes}, "
-            f"p_pos={self.p_pos.tolist()}, p_neg={self.p_neg.tolist()}, flip_mode={self.flip_mode!r})"
-        )
-
 
 class EqualizedOddsPostprocessing(Debiaser):
     """Fit an :class:`EqualizedOddsPostprocessor` on validation data (see module docstring).
@@ -245,10 +221,12 @@ class EqualizedOddsPostprocessing(Debiaser):
         objective: ``"aif360"`` (default) or ``"hardt"``.
         flip_mode: ``"count"`` (default, AIF360) or ``"bernoulli"``.
         seed: seed of the flips (``None``: non-deterministic, as AIF360's default).
-        num_thresholds: size of the ``linspace(0, 1, ·)`` grid of the balanced-accuracy-optimal threshold.
+        n_thresholds: size of the ``linspace(0, 1, ·)`` grid of the balanced-accuracy-optimal threshold.
         unseen_groups: passed to :class:`EqualizedOddsPostprocessor`.
-        kwargs: :class:`~monai_fair.debias.Debiaser` arguments; ``metric`` and ``epsilon`` only affect what is
-            reported (the LP always equalises both TPR and FPR).
+        kwargs: :class:`~monai_fair.debias.Debiaser` arguments; the spec's ``metric`` and ``epsilon`` only affect
+            what is reported (the LP always equalises both TPR and FPR). The LP's groups are the reference group
+            and every other group of the fitting data (the unknown group too under the ``"group"`` policy; under
+            ``"exclude"`` unknown samples keep their prediction).
     """
 
     name = "equalized_odds"
@@ -258,7 +236,7 @@ class EqualizedOddsPostprocessing(Debiaser):
         objective: str = "aif360",
         flip_mode: str = "count",
         seed: int | None = 0,
-        num_thresholds: int = 101,
+        n_thresholds: int = 101,
         unseen_groups: str = "error",
         **kwargs: Any,
     ) -> None:
@@ -270,7 +248,7 @@ class EqualizedOddsPostprocessing(Debiaser):
         self.objective = objective
         self.flip_mode = flip_mode
         self.seed = seed
-        self.num_thresholds = num_thresholds
+        self.n_thresholds = n_thresholds
         self.unseen_groups = unseen_groups
 
     def fit(
@@ -295,11 +273,12 @@ class EqualizedOddsPostprocessing(Debiaser):
         elif labels is None or groups is None:
             raise ValueError("labels and groups are required with probs.")
         probs = torch.as_tensor(probs).reshape(-1)
-        labels, groups = check_binary_fit_data(labels, groups, self.privileged, probs)
+        labels, groups, reference = check_binary_fit_data(labels, groups, self.spec, probs)
         labels, groups = labels.to(probs.device), groups.to(probs.device)
-        threshold, _ = best_balanced_accuracy_threshold(probs, labels, self.num_thresholds)
+        threshold, _ = best_balanced_accuracy_threshold(probs, labels, self.n_thresholds)
         y_hat = (probs > threshold).long()
-        codes = [self.privileged] + [c for c in torch.unique(groups).tolist() if c != self.privileged]
+        others = [c for c in torch.unique(groups).tolist() if c != reference]
+        codes = [reference] + [c for c in others if c >= 0 or self.spec.unknown == "group"]
         rates = group_confusion_rates(y_hat, labels, groups, codes)
         for k, c in enumerate(codes):
             if rates["n_pos"][k] == 0 or rates["n_neg"][k] == 0:
@@ -312,15 +291,15 @@ class EqualizedOddsPostprocessing(Debiaser):
             threshold, codes, p_pos.tolist(), p_neg.tolist(), self.flip_mode, self.seed, self.unseen_groups
         )
         y_tilde = post.postprocess_labels(y_hat, groups)
-        before = evaluate_binary(probs, labels, groups, self.privileged, self.metric, self.epsilon, threshold)
-        after = evaluate_binary(y_tilde.float(), labels, groups, self.privileged, self.metric, self.epsilon, 0.5)
+        before = self.evaluate(probs, labels, groups, threshold, reference)
+        after = self.evaluate(y_tilde.float(), labels, groups, 0.5, reference)
         after.threshold = threshold
         after_rates = group_confusion_rates(y_tilde, labels, groups, codes)
         expected_tpr = rates["tpr"] * p_pos + rates["fnr"] * p_neg
         expected_fpr = rates["fpr"] * p_pos + rates["tnr"] * p_neg
 
         def spread(x: np.ndarray) -> float:
-            return float(np.max(x) - np.min(x))
+            return float(max_min_gap(torch.as_tensor(x)))
 
         traj = Trajectory()
         traj.append(0, before, tpr_spread=spread(rates["tpr"]), fpr_spread=spread(rates["fpr"]))

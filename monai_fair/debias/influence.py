@@ -20,9 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from monai_fair.debias.base import _autocast, batch_tensors, positive_probability
+from monai_fair.debias.base import _autocast, as_spec, batch_tensors, positive_probability
 from monai_fair.debias.unit_mask import UnitMaskSet
-from monai_fair.metrics import proxy_weights
+from monai_fair.metrics import FairnessSpec
+from monai_fair.metrics.proxies import proxy_sides, proxy_weights
 
 __all__ = ["FullSetProxyWeights", "unit_influence"]
 
@@ -30,48 +31,44 @@ __all__ = ["FullSetProxyWeights", "unit_influence"]
 class FullSetProxyWeights:
     """Per-sample proxy weights counted over a whole evaluation set, computable for any subset of it.
 
-    ``w_i = [a_i = u]/N_u - [a_i = p]/N_p`` (SPD), times ``y_i`` with positive-only counts (EOD), where the counts
-    ``N`` come from the full set given here. Applying this to every mini-batch of the set gives exactly
-    ``proxy_weights(all labels, all groups)`` in pieces, independently of batch order or shuffling.
+    ``w_i = [a_i = r']/N_r' - [a_i = r]/N_r`` (SPD; ``r`` the reference group, ``r'`` the rest), times ``y_i`` with
+    positive-only counts (EOD), where the counts ``N`` come from the full set given here. Applying this to every
+    mini-batch of the set gives exactly ``proxy_weights(all labels, all groups)`` in pieces, independently of batch
+    order or shuffling. Unknown codes follow ``unknown`` (see :func:`~monai_fair.metrics.proxies.proxy_sides`).
 
     Args:
         labels: binary labels of the full set ``(N,)``.
         groups: group codes of the full set ``(N,)``.
-        privileged: code of the privileged group.
-        kind: ``"spd"`` or ``"eod"``.
+        reference: code of the reference (privileged) group.
+        metric: ``"spd"`` or ``"eod"``.
+        unknown: unknown-code policy, ``"exclude"`` or ``"group"``.
 
     Raises:
-        ValueError: as :func:`monai_fair.metrics.proxy_weights` (unknown kind, a group without (positive) samples).
+        ValueError: as :func:`monai_fair.metrics.proxy_weights` (unknown metric, a side without (positive) samples).
     """
 
-    def __init__(self, labels: torch.Tensor, groups: torch.Tensor, privileged: int = 1, kind: str = "eod") -> None:
-        labels = torch.as_tensor(labels).reshape(-1)
-        groups = torch.as_tensor(groups, device=labels.device).reshape(-1)
-        proxy_weights(labels, groups, privileged, kind)  # validates the full set (raises if a group is empty)
-        self.privileged = privileged
-        self.kind = kind
-        self.n_samples = int(labels.numel())
-        priv = groups == privileged
-        unpriv = ~priv
-        if kind == "eod":
-            pos = labels > 0.5
-            priv, unpriv = priv & pos, unpriv & pos
-        self.n_privileged = int(priv.sum())
-        self.n_unprivileged = int(unpriv.sum())
+    def __init__(
+        self,
+        labels: torch.Tensor,
+        groups: torch.Tensor,
+        reference: int,
+        metric: str = "eod",
+        unknown: str = "exclude",
+    ) -> None:
+        proxy_weights(labels, groups, reference, metric, unknown)  # validates the full set (raises if a side is empty)
+        self.reference = int(reference)
+        self.metric = metric
+        self.unknown = unknown
+        self.n_samples = int(torch.as_tensor(labels).numel())
+        ref, rest = proxy_sides(labels, groups, reference, metric, unknown)
+        self.n_reference = int(ref.sum())
+        self.n_rest = int(rest.sum())
 
     def __call__(self, labels: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
         """Weights ``(B,)`` (float32, on ``labels``' device) of the samples of one batch."""
-        labels = torch.as_tensor(labels).reshape(-1)
-        groups = torch.as_tensor(groups, device=labels.device).reshape(-1)
-        if labels.shape != groups.shape:
-            raise ValueError(f"labels and groups must have the same length, got {labels.numel()}, {groups.numel()}.")
-        priv = groups == self.privileged
-        unpriv = ~priv
-        if self.kind == "eod":
-            pos = labels > 0.5
-            priv, unpriv = priv & pos, unpriv & pos
+        ref, rest = proxy_sides(labels, groups, self.reference, self.metric, self.unknown)
         # same expression as proxy_weights, so the pieces equal the full-set weights bit for bit
-        return unpriv.to(torch.float32) / self.n_unprivileged - priv.to(torch.float32) / self.n_privileged
+        return rest.to(torch.float32) / self.n_rest - ref.to(torch.float32) / self.n_reference
 
 
 def _accumulate(buffer: torch.Tensor, grad: torch.Tensor) -> None:
@@ -83,11 +80,10 @@ def unit_influence(
     masks: UnitMaskSet,
     loader: Iterable[Mapping[str, Any]],
     weights: FullSetProxyWeights,
+    spec: FairnessSpec | None = None,
     image_key: str = "image",
     label_key: str = "label",
-    group_key: str = "sex",
     activation: str = "sigmoid",
-    index: int = 0,
     amp: bool = True,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -103,11 +99,10 @@ def unit_influence(
         masks: its :class:`~monai_fair.debias.unit_mask.UnitMaskSet`.
         loader: re-iterable loader of dict batches (any batch size, any order).
         weights: full-set proxy weights of the same data (see :class:`FullSetProxyWeights`).
+        spec: the fairness spec (group codes of a batch, output channel); ``None``: ``FairnessSpec()``.
         image_key: batch key of the input.
         label_key: batch key of the binary label.
-        group_key: batch key of the group code.
         activation: how the positive probability is read from the output (see ``positive_probability``).
-        index: output channel of the positive class.
         amp: bf16 autocast on CUDA.
         out: optional flat float32 buffer of length ``masks.n_units`` to fill (reused across steps).
 
@@ -115,6 +110,7 @@ def unit_influence(
         flat float32 tensor of length ``masks.n_units`` on the masks' device (layer offsets as in ``masks``).
         Pruned units are not excluded here; callers exclude them (their activations are zero).
     """
+    spec = as_spec(spec)
     device = masks.device
     if out is None:
         out = torch.zeros(masks.n_units, dtype=torch.float32, device=device)
@@ -134,7 +130,7 @@ def unit_influence(
     model.eval()
     try:
         for batch in loader:
-            x, labels, groups = batch_tensors(batch, image_key, label_key, group_key, device)
+            x, labels, groups = batch_tensors(batch, spec, device, image_key, label_key)
             w = weights(labels, groups)
             keep = w != 0
             if not bool(keep.any()):
@@ -148,7 +144,7 @@ def unit_influence(
             x = x.detach().requires_grad_(True)
             with _autocast(device, amp):
                 output = model(x)
-            loss = torch.sum(w * positive_probability(output, activation, index))
+            loss = torch.sum(w * positive_probability(output, activation, spec.output_index))
             torch.autograd.grad(loss, x, allow_unused=True)
     finally:
         for h in handles:

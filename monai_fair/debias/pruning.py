@@ -33,10 +33,16 @@ from torch import nn
 from monai_fair.debias.base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, as_plain_tensor
 from monai_fair.debias.influence import FullSetProxyWeights, unit_influence
 from monai_fair.debias.unit_mask import UnitMaskSet, add_unit_masks
+from monai_fair.metrics.proxies import PROXY_METRICS
 
-__all__ = ["PruningDebiaser", "check_reiterable"]
+__all__ = ["PruningDebiaser", "check_proxy_metric", "check_reiterable"]
 
-PROXY_KINDS = ("spd", "eod")
+
+def check_proxy_metric(debiaser: Debiaser) -> None:
+    """Raise ``ValueError`` unless the debiaser's spec names a metric with a differentiable proxy (SPD, EOD)."""
+    metric = debiaser.spec.metric
+    if metric not in PROXY_METRICS:
+        raise ValueError(f"{type(debiaser).__name__} needs a proxy metric in {PROXY_METRICS}, got {metric!r}.")
 
 
 def check_reiterable(loader: Any) -> None:
@@ -84,8 +90,8 @@ class PruningDebiaser(Debiaser):
         stop_balanced_accuracy: early-stopping level (0.55).
         layers: names of the prunable layers; default every convolution of the model.
         channels_last: run 2D/3D networks in channels-last memory format (faster convolutions on GPU).
-        kwargs: :class:`~monai_fair.debias.base.Debiaser` arguments (``attribute_key``, ``privileged``, ``metric``
-            (``"spd"`` or ``"eod"``), ``epsilon``, keys, ``activation``, ``device``, ``amp``).
+        kwargs: :class:`~monai_fair.debias.base.Debiaser` arguments (``spec``, whose ``metric`` must be ``"spd"`` or
+            ``"eod"``; keys, ``activation``, ``device``, ``amp``).
 
     ``fit`` returns a :class:`~monai_fair.debias.base.DebiasResult` whose ``model`` is a copy of the input model
     with :class:`~monai_fair.debias.unit_mask.UnitMaskedLayer` wrappers carrying the selected mask; ``state`` holds
@@ -108,8 +114,7 @@ class PruningDebiaser(Debiaser):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if self.metric not in PROXY_KINDS:
-            raise ValueError(f"{type(self).__name__} needs a proxy metric in {PROXY_KINDS}, got {self.metric!r}.")
+        check_proxy_metric(self)
         if int(step_size) < 1:
             raise ValueError(f"step_size must be >= 1, got {step_size}.")
         if int(max_steps) < 0:
@@ -134,11 +139,10 @@ class PruningDebiaser(Debiaser):
             run.masks,
             run.loader,
             run.weights,
+            self.spec,
             self.image_key,
             self.label_key,
-            self.attribute_key,
             self.activation,
-            self.output_index,
             self.amp,
             out=run.influence,
         )
@@ -166,9 +170,11 @@ class PruningDebiaser(Debiaser):
         masks = add_unit_masks(pruned, self.layers, example_input=example)
         return pruned, masks
 
-    def _evaluate_model(self, model: nn.Module, loader) -> tuple[BinaryEvaluation, torch.Tensor, torch.Tensor]:
+    def _evaluate_model(
+        self, model: nn.Module, loader, reference: int | None = None
+    ) -> tuple[BinaryEvaluation, torch.Tensor, torch.Tensor]:
         probs, labels, groups = self.outputs(model, loader)
-        return self.evaluate(probs, labels, groups), labels, groups
+        return self.evaluate(probs, labels, groups, reference=reference), labels, groups
 
     def fit(self, model: nn.Module, loader: Iterable[Mapping[str, Any]], **kwargs: Any) -> DebiasResult:
         """Prune a copy of ``model`` on the validation ``loader``.
@@ -189,7 +195,8 @@ class PruningDebiaser(Debiaser):
         evaluation, labels, groups = self._evaluate_model(pruned, loader)
         if math.isnan(evaluation.bias):
             raise ValueError("the validation bias is undefined (a group or class cell is empty).")
-        weights = FullSetProxyWeights(labels, groups, self.privileged, self.metric)
+        reference = self.spec.resolve_reference(groups)
+        weights = FullSetProxyWeights(labels, groups, reference, self.spec.metric, self.spec.unknown)
         run = PruningRun(pruned, masks, loader, weights, direction=1.0 if evaluation.bias >= 0 else -1.0)
         rho = self.rho if self.rho_relative is None else evaluation.balanced_accuracy - self.rho_relative
 
@@ -207,7 +214,7 @@ class PruningDebiaser(Debiaser):
                 break
             masks.prune(index)
             chosen.append(index)
-            evaluation, _, _ = self._evaluate_model(pruned, loader)
+            evaluation, _, _ = self._evaluate_model(pruned, loader, reference)
             evaluations.append(evaluation)
             trajectory.append(step, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold)
             if evaluation.balanced_accuracy >= rho and abs(evaluation.bias) < best_abs:

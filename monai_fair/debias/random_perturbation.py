@@ -1,15 +1,15 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
-"""Random perturbation (Savani, White & Govindarajulu 2020), the intra-processing baseline, and vectorised bootstrap
-estimates of balanced accuracy, bias and the epsilon-constrained objective.
+"""Random perturbation (Savani, White & Govindarajulu 2020), the intra-processing baseline, selected by bootstrap
+estimates of the epsilon-constrained objective.
 
 Each trial multiplies every parameter element-wise by ``1 + sigma * N(0, 1)``, picks the balanced-accuracy-optimal
 threshold on the validation set and scores the bootstrapped validation objective ``BA * [|bias| < epsilon]``; the
 best trial wins. Unlike the reference code, the **unperturbed model is candidate 0** (ties go to the earliest
 candidate): a debiaser should never return something worse than its input by its own criterion.
 
-Bootstrap resamples are represented by per-sample multiplicity weights ``(B, N)``, so every resampled count is a
-matrix product ``hits (T, N) @ weights.T (N, B)``: thresholds x resamples in one operation, with no
-``(T, B, N)`` tensor and no Python loop.
+Bootstrap resamples are per-sample resample counts ``(B, N)`` (:func:`~monai_fair.metrics.bootstrap_weights`), so
+every resample is one row of weights of the evaluation core (:func:`~monai_fair.metrics.evaluate_binary_fairness`):
+resamples x thresholds in one computation, with no Python loop.
 """
 
 from __future__ import annotations
@@ -20,94 +20,54 @@ from typing import Any
 
 import torch
 
-from monai_fair.metrics import BIAS_KINDS, best_balanced_accuracy_threshold, constrained_objective
+from monai_fair.metrics import (
+    FairnessSpec,
+    best_balanced_accuracy_threshold,
+    bootstrap_weights,
+    evaluate_binary_fairness,
+    make_generator,
+)
 
 from .base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, check_binary_fit_data
 
-__all__ = ["RandomPerturbation", "bootstrap_objective", "bootstrap_weights"]
+__all__ = ["RandomPerturbation", "bootstrap_evaluation", "resample_weights"]
 
 
-def bootstrap_weights(
-    num_samples: int, num_bootstrap: int, seed: int | None = 0, device: torch.device | str = "cpu"
-) -> torch.Tensor:
-    """Multiplicities ``(num_bootstrap, num_samples)`` of ``num_bootstrap`` resamples with replacement.
-
-    Row ``b`` counts how often each sample is drawn in resample ``b`` (each row sums to ``num_samples``). Drawn
-    with a seeded CPU generator, so the resamples do not depend on the device.
-    """
-    if num_samples < 1 or num_bootstrap < 1:
-        raise ValueError("num_samples and num_bootstrap must be positive.")
-    gen = torch.Generator()
-    if seed is None:
-        gen.seed()
-    else:
-        gen.manual_seed(int(seed))
-    idx = torch.randint(0, num_samples, (num_bootstrap, num_samples), generator=gen)
-    w = torch.zeros(num_bootstrap, num_samples, dtype=torch.float64)
-    w.scatter_add_(1, idx, torch.ones_like(w))
-    return w.to(device)
-
-
-def bootstrap_objective(
+def bootstrap_evaluation(
     probs: torch.Tensor,
     labels: torch.Tensor,
     groups: torch.Tensor,
+    reference: int,
+    spec: FairnessSpec,
     thresholds: torch.Tensor | float,
     weights: torch.Tensor,
-    privileged: int = 1,
-    kind: str = "eod",
-    epsilon: float = 0.05,
+    epsilon: float,
 ) -> dict[str, torch.Tensor]:
-    """Balanced accuracy, signed bias and objective of ``probs > t`` on every bootstrap resample and threshold.
+    """Bootstrap means ``(T,)`` of balanced accuracy, bias and objective of ``probs > t`` (NaN resamples ignored).
 
-    The bias is :func:`~monai_fair.metrics.compute_binary_bias`'s (unprivileged codes pooled), computed on the
-    resampled data; a resample lacking a needed cell gives NaN there (callers use ``nanmean``).
-
-    Args:
-        probs: probabilities ``(N,)``.
-        labels: binary labels ``(N,)``.
-        groups: group codes ``(N,)``.
-        thresholds: a threshold or a 1-D tensor ``(T,)``.
-        weights: resample multiplicities ``(B, N)`` from :func:`bootstrap_weights`.
-        privileged: privileged group code.
-        kind: ``"spd"``, ``"eod"`` or ``"aod"``.
-        epsilon: objective tolerance.
-
-    Returns:
-        dict of ``(T, B)`` float64 tensors ``balanced_accuracy``, ``bias``, ``objective``.
+    One call of :func:`~monai_fair.metrics.evaluate_binary_fairness` with resample counts ``weights`` ``(B, N)``
+    and the spec's metric, unknown policy and minimum group size; ``epsilon`` is the objective's tolerance (the
+    selection criterion may be tighter than the spec's).
     """
-    if kind not in BIAS_KINDS:
-        raise ValueError(f"kind must be one of {BIAS_KINDS}, got {kind!r}.")
-    probs = torch.as_tensor(probs).reshape(-1)
-    dev = probs.device
-    labels = torch.as_tensor(labels, device=dev).reshape(-1)
-    groups = torch.as_tensor(groups, device=dev).reshape(-1)
-    weights = torch.as_tensor(weights, device=dev, dtype=torch.float64)
-    if weights.ndim != 2 or weights.shape[1] != probs.numel():
-        raise ValueError(f"weights must be (B, {probs.numel()}), got {tuple(weights.shape)}.")
-    t = torch.as_tensor(thresholds, dtype=torch.float64, device=dev).reshape(-1)
-    hit = (probs.to(torch.float64)[None, :] > t[:, None]).to(torch.float64)  # (T, N)
-    pos = (labels > 0.5).to(torch.float64)
-    priv = (groups == privileged).to(torch.float64)
-
-    def rate(mask: torch.Tensor) -> torch.Tensor:  # (T, B) resampled mean of hit over mask; NaN if empty
-        wm = weights * mask[None, :]
-        den = wm.sum(1)[None, :]
-        num = hit @ wm.T
-        return torch.where(den > 0, num / den.clamp_min(1e-12), torch.full_like(num, float("nan")))
-
-    ba = 0.5 * (rate(pos) + 1.0 - rate(1.0 - pos))
-    if kind == "spd":
-        bias = rate(1.0 - priv) - rate(priv)
-    else:
-        bias = rate((1.0 - priv) * pos) - rate(priv * pos)
-        if kind == "aod":
-            bias = 0.5 * (bias + rate((1.0 - priv) * (1.0 - pos)) - rate(priv * (1.0 - pos)))
-    return {"balanced_accuracy": ba, "bias": bias, "objective": constrained_objective(ba, bias, epsilon)}
+    boot = evaluate_binary_fairness(
+        probs,
+        labels,
+        groups,
+        reference,
+        thresholds=thresholds,
+        weights=weights,
+        metric=spec.metric,
+        epsilon=epsilon,
+        unknown=spec.unknown,
+        min_group_size=spec.min_group_size,
+    )
+    return {k: torch.nanmean(getattr(boot, k), dim=0) for k in ("balanced_accuracy", "bias", "objective")}
 
 
-def _nanmean(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    return torch.nanmean(x, dim=dim)
+def resample_weights(n_samples: int, n_bootstrap: int, seed: int | None, device: torch.device) -> torch.Tensor:
+    """Unstratified resample counts ``(n_bootstrap, n_samples)``, drawn on the CPU (device-independent draws)."""
+    w = bootstrap_weights([n_samples], n_bootstrap, stratified=False, generator=make_generator(seed, "cpu"))
+    return w.to(device)
 
 
 class RandomPerturbation(Debiaser):
@@ -117,11 +77,11 @@ class RandomPerturbation(Debiaser):
         trials: number of perturbed copies (101).
         sigma: relative noise scale (0.1): ``w <- w * (1 + sigma * N(0, 1))`` for every parameter element.
         seed: seed of the perturbations and of the bootstrap resamples.
-        num_bootstrap: bootstrap resamples of the validation objective (100).
-        num_thresholds: size of the ``linspace(0, 1, ·)`` grid of the balanced-accuracy-optimal threshold.
+        n_bootstrap: bootstrap resamples of the validation objective (100).
+        n_thresholds: size of the ``linspace(0, 1, ·)`` grid of the balanced-accuracy-optimal threshold.
         margin: the selection uses ``epsilon - margin`` (Savani's tightening; 0 in the CXR setting).
         include_unperturbed: make the input model candidate 0 (recommended; ``False`` reproduces the reference).
-        kwargs: :class:`~monai_fair.debias.Debiaser` arguments.
+        kwargs: :class:`~monai_fair.debias.Debiaser` arguments (``spec``, keys, ``activation``, ``device``, ``amp``).
 
     Buffers (e.g. batch-norm running statistics) are not perturbed; parameters are.
     """
@@ -133,8 +93,8 @@ class RandomPerturbation(Debiaser):
         trials: int = 101,
         sigma: float = 0.1,
         seed: int = 0,
-        num_bootstrap: int = 100,
-        num_thresholds: int = 101,
+        n_bootstrap: int = 100,
+        n_thresholds: int = 101,
         margin: float = 0.0,
         include_unperturbed: bool = True,
         **kwargs: Any,
@@ -142,13 +102,13 @@ class RandomPerturbation(Debiaser):
         super().__init__(**kwargs)
         if trials < 0 or (trials == 0 and not include_unperturbed):
             raise ValueError("need at least one candidate (trials >= 1 or include_unperturbed).")
-        if sigma < 0 or num_bootstrap < 1 or margin < 0:
-            raise ValueError("sigma and margin must be non-negative and num_bootstrap positive.")
+        if sigma < 0 or n_bootstrap < 1 or margin < 0:
+            raise ValueError("sigma and margin must be non-negative and n_bootstrap positive.")
         self.trials = trials
         self.sigma = sigma
         self.seed = seed
-        self.num_bootstrap = num_bootstrap
-        self.num_thresholds = num_thresholds
+        self.n_bootstrap = n_bootstrap
+        self.n_thresholds = n_thresholds
         self.margin = margin
         self.include_unperturbed = include_unperturbed
 
@@ -160,15 +120,13 @@ class RandomPerturbation(Debiaser):
         The bootstrap objective uses ``epsilon - margin`` (the selection criterion); the point evaluation uses
         ``epsilon`` (what is reported).
         """
-        labels, groups = check_binary_fit_data(labels, groups, self.privileged, probs)
+        labels, groups, reference = check_binary_fit_data(labels, groups, self.spec, probs)
         labels, groups = labels.to(probs.device), groups.to(probs.device)
-        thr, _ = best_balanced_accuracy_threshold(probs, labels, self.num_thresholds)
-        point = self.evaluate(probs, labels, groups, thr)
-        boot = bootstrap_objective(
-            probs, labels, groups, thr, weights, self.privileged, self.metric, self.epsilon - self.margin
-        )
-        mean = {k: float(_nanmean(v[0])) for k, v in boot.items()}
-        return point, BinaryEvaluation(thr, mean["balanced_accuracy"], mean["bias"], mean["objective"])
+        thr, _ = best_balanced_accuracy_threshold(probs, labels, self.n_thresholds)
+        point = self.evaluate(probs, labels, groups, thr, reference)
+        epsilon = self.spec.epsilon - self.margin
+        mean = bootstrap_evaluation(probs, labels, groups, reference, self.spec, thr, weights, epsilon)
+        return point, BinaryEvaluation(thr, *(float(mean[k][0]) for k in ("balanced_accuracy", "bias", "objective")))
 
     def fit(self, model: torch.nn.Module, loader: Iterable[Mapping[str, Any]], **kwargs: Any) -> DebiasResult:
         """Perturb a copy of ``model`` ``trials`` times and keep the best candidate; ``model`` is not modified.
@@ -201,7 +159,7 @@ class RandomPerturbation(Debiaser):
                         p.copy_(original[name] * (1.0 + self.sigma * noise))
             probs, labels, groups = self.outputs(work, loader)
             if weights is None or weights.shape[1] != probs.numel():
-                weights = bootstrap_weights(probs.numel(), self.num_bootstrap, self.seed, probs.device)
+                weights = resample_weights(probs.numel(), self.n_bootstrap, self.seed, probs.device)
             point, boot = self.score(probs, labels, groups, weights)
             traj.append(
                 trial,

@@ -2,25 +2,27 @@
 """Reject option classification (Kamiran, Karim & Zhang, ICDM 2012), the AIF360 grid-search variant done right.
 
 Inside a critical band ``t - m < score <= t + m`` around the decision threshold ``t`` the favourable label goes to
-the unprivileged groups and the unfavourable label to the privileged group. So, exactly,
+every group but the reference (privileged) group and the unfavourable label to the reference group. So, exactly,
 
-* privileged:   ``y = [score > t + m]``
-* unprivileged: ``y = [score > t - m]``
+* reference group:            ``y = [score > t + m]``
+* every other code (unknown codes included): ``y = [score > t - m]``
 
-which turns every (threshold, margin) pair into two shifted thresholds: the whole 100 x 50 grid is evaluated at
-once from per-(group, class) sorted scores with ``searchsorted`` (O(n log n + G * grid)), with no loop over the grid.
+which turns every (threshold, margin) pair into two shifted thresholds: the whole 100 x 50 grid is one call of the
+evaluation core (:func:`~monai_fair.metrics.evaluate_binary_fairness`) with per-group thresholds, with no loop over
+the grid. The reference group, the metric, epsilon, the unknown-code policy and the minimum group size come from the
+:class:`~monai_fair.metrics.FairnessSpec`.
 
-Differences from the reference pipeline (``diff-bias-proxies`` via AIF360):
+Differences from the original pipeline (``diff-bias-proxies`` via AIF360):
 
-* the groups are **not swapped**: the privileged code is the data's privileged group, so the critical region
-  favours the unprivileged group (the reference passed them the other way round and favoured the privileged one);
+* the groups are **not swapped**: the reference code is the data's privileged group, so the critical region
+  favours the other groups (the original pipeline passed them the other way round and favoured the privileged one);
 * when no setting meets the bounds, the fallback is the setting with the smallest ``|metric|`` (AIF360 takes the
   smallest *signed* metric; ``aif360_compat=True`` restores that).
 
-More than two groups: every non-privileged code is an unprivileged group and gets the same favourable band
-``y = [score > t - m]``; the constraint ``lb <= gap_g <= ub`` must hold for **each** unprivileged group's gap
-``gap_g = metric(g) - metric(privileged)``, and the fallback minimises ``max_g |gap_g|``. With two groups this is
-AIF360's rule exactly.
+More than two groups: every code other than the reference gets the same favourable band ``y = [score > t - m]``;
+the constraint ``lb <= gap_g <= ub`` must hold for **each** reported group's gap ``gap_g = metric(g) -
+metric(reference)`` (intersectional groups included), and the fallback minimises ``max_g |gap_g|``. With two groups
+this is AIF360's rule exactly.
 """
 
 from __future__ import annotations
@@ -31,18 +33,12 @@ from typing import Any
 
 import torch
 
-from monai_fair.metrics import BIAS_KINDS, constrained_objective
+from monai_fair.metrics import FairnessSpec, evaluate_binary_fairness
 
-from .base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, check_binary_fit_data, evaluate_binary
+from .base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, as_spec, check_binary_fit_data
+from .postprocessor import Postprocessor
 
 __all__ = ["RejectOptionClassification", "RejectOptionPostprocessor", "reject_option_grid"]
-
-
-def _count_above(scores: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
-    """Number of ``scores`` strictly above each cut (any shape), via one sort and ``searchsorted``."""
-    s = torch.sort(scores.to(torch.float64)).values
-    idx = torch.searchsorted(s, cuts.reshape(-1).contiguous(), right=True)
-    return (s.numel() - idx).reshape(cuts.shape).to(torch.float64)
 
 
 def _np_linspace(start: torch.Tensor, stop: torch.Tensor | float, num: int) -> torch.Tensor:
@@ -59,12 +55,22 @@ def _np_linspace(start: torch.Tensor, stop: torch.Tensor | float, num: int) -> t
     return out
 
 
+def _undefined_groups(evaluation, metric: str) -> dict[int, str]:
+    """Group code → reason, for the reported groups whose ``metric`` gap is NaN at every grid setting."""
+    gaps = evaluation.group_gaps[metric][0]  # (T, G)
+    flags = evaluation.flags()
+    return {
+        c: flags[c] or f"{metric.upper()} undefined"
+        for k, c in enumerate(evaluation.group_codes)
+        if bool(torch.isnan(gaps[:, k]).all())
+    }
+
+
 def reject_option_grid(
     probs: torch.Tensor,
     labels: torch.Tensor,
     groups: torch.Tensor,
-    privileged: int = 1,
-    kind: str = "eod",
+    spec: FairnessSpec | None = None,
     low_class_thresh: float = 0.01,
     high_class_thresh: float = 0.99,
     num_class_thresh: int = 100,
@@ -73,176 +79,138 @@ def reject_option_grid(
     """Balanced accuracy and fairness gaps of every (threshold, margin) setting of the reject-option grid.
 
     Thresholds are ``linspace(low, high, num_class_thresh)``; for each threshold ``t`` the margins are
-    ``linspace(0, min(t, 1 - t), num_roc_margin)`` (margin 0 is plain thresholding).
+    ``linspace(0, min(t, 1 - t), num_roc_margin)`` (margin 0 is plain thresholding). Setting ``(t, m)`` is the
+    group-dependent decision ``score > t + m`` (reference group) / ``score > t - m`` (every other code, unknown
+    codes included), so the whole grid is one call of :func:`~monai_fair.metrics.evaluate_binary_fairness` with
+    per-group thresholds, flattened over (threshold, margin).
 
     Args:
         probs: positive-class probabilities ``(N,)``.
         labels: binary labels ``(N,)``.
         groups: integer group codes ``(N,)``.
-        privileged: privileged group code.
-        kind: ``"spd"``, ``"eod"`` or ``"aod"`` (unprivileged minus privileged).
+        spec: reference group, metric, epsilon, unknown-code policy, minimum group size; ``None``: ``FairnessSpec()``.
         low_class_thresh, high_class_thresh, num_class_thresh, num_roc_margin: the grid (AIF360 defaults).
 
     Returns:
-        dict with ``thresholds`` ``(T,)``, ``margins`` ``(T, M)``, ``balanced_accuracy`` ``(T, M)``,
-        ``group_gaps`` ``(G-1, T, M)`` (one row per unprivileged code, in ``unprivileged_codes`` order) and
-        ``pooled_gap`` ``(T, M)`` (all unprivileged codes pooled, the :func:`compute_binary_bias` convention).
+        dict with ``thresholds`` ``(T,)``, ``margins`` ``(T, M)``, ``balanced_accuracy``, ``pooled_gap`` (all
+        other groups pooled: the core's ``bias``) and ``objective`` ``(T, M)``, ``group_gaps`` ``(G', T, M)`` (one
+        row per defined reported group other than the reference, in ``rest_codes`` order), ``rest_codes``,
+        ``reference``, ``group_codes`` (every code of the fitting data, reference first) and ``undefined`` (code →
+        reason for the groups left out of ``group_gaps``).
 
     Raises:
-        ValueError: bad grid, bad data, or a group for which the metric is undefined (e.g. no positive sample
-            for EOD).
+        ValueError: bad grid, bad data, or a pooled gap that is undefined (the reference group or the rest lacks
+            a class the metric needs, or is below ``spec.min_group_size``).
     """
-    if kind not in BIAS_KINDS:
-        raise ValueError(f"kind must be one of {BIAS_KINDS}, got {kind!r}.")
+    spec = as_spec(spec)
     if not (0.0 <= low_class_thresh < high_class_thresh <= 1.0):
         raise ValueError("need 0 <= low_class_thresh < high_class_thresh <= 1.")
     if num_class_thresh < 1 or num_roc_margin < 1:
         raise ValueError("num_class_thresh and num_roc_margin must be at least 1.")
     probs = torch.as_tensor(probs).reshape(-1)
-    labels, groups = check_binary_fit_data(labels, groups, privileged, probs)
+    labels, groups, reference = check_binary_fit_data(labels, groups, spec, probs)
     labels, groups = labels.to(probs.device), groups.to(probs.device)
     dev = probs.device
     t = _np_linspace(
         torch.tensor(low_class_thresh, dtype=torch.float64, device=dev), high_class_thresh, num_class_thresh
     )
     margins = _np_linspace(torch.zeros_like(t), torch.minimum(t, 1.0 - t), num_roc_margin)  # (T, M)
-    cuts_priv = t[:, None] + margins
-    cuts_unpriv = t[:, None] - margins
-
-    pos = labels > 0.5
-    codes = torch.unique(groups).tolist()
-    unpriv_codes = [c for c in codes if c != privileged]
-
-    def cell_counts(mask: torch.Tensor, cuts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        tp = _count_above(probs[mask & pos], cuts)
-        fp = _count_above(probs[mask & ~pos], cuts)
-        return tp, fp, int((mask & pos).sum()), int((mask & ~pos).sum())
-
-    def rate(tp, fp, n_pos, n_neg, code) -> torch.Tensor:
-        if kind == "spd":
-            return (tp + fp) / (n_pos + n_neg)
-        if n_pos == 0 or (kind == "aod" and n_neg == 0):
-            what = "positive" if n_pos == 0 else "negative"
-            raise ValueError(f"{kind.upper()} is undefined: group {code} has no {what} sample in the fitting data.")
-        tpr = tp / n_pos
-        return tpr if kind == "eod" else 0.5 * (tpr + fp / n_neg)
-
-    p_tp, p_fp, p_np, p_nn = cell_counts(groups == privileged, cuts_priv)
-    priv_rate = rate(p_tp, p_fp, p_np, p_nn, privileged)
-    tp_sum, fp_sum = p_tp.clone(), p_fp.clone()
-    u_tp, u_fp, u_np, u_nn = torch.zeros_like(p_tp), torch.zeros_like(p_fp), 0, 0
-    gaps = []
-    for code in unpriv_codes:  # a handful of groups; every group's whole grid is one vectorised count
-        g_tp, g_fp, g_np, g_nn = cell_counts(groups == code, cuts_unpriv)
-        gaps.append(rate(g_tp, g_fp, g_np, g_nn, code) - priv_rate)
-        u_tp, u_fp, u_np, u_nn = u_tp + g_tp, u_fp + g_fp, u_np + g_np, u_nn + g_nn
-        tp_sum, fp_sum = tp_sum + g_tp, fp_sum + g_fp
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    ba = 0.5 * (tp_sum / n_pos + (n_neg - fp_sum) / n_neg)
-    pooled = rate(u_tp, u_fp, u_np, u_nn, "unprivileged") - priv_rate
+    shape = margins.shape
+    ev = evaluate_binary_fairness(
+        probs,
+        labels,
+        groups,
+        reference,
+        thresholds={reference: (t[:, None] + margins).reshape(-1), None: (t[:, None] - margins).reshape(-1)},
+        metric=spec.metric,
+        epsilon=spec.epsilon,
+        unknown=spec.unknown,
+        min_group_size=spec.min_group_size,
+    )
+    undefined = _undefined_groups(ev, spec.metric)
+    if reference in undefined or bool(torch.isnan(ev.bias).all()):
+        reasons = "; ".join(f"group {c}: {r}" for c, r in undefined.items()) or "the pooled rest is too small"
+        raise ValueError(f"{spec.metric.upper()} is undefined on the fitting data ({reasons}).")
+    rest = [k for k, c in enumerate(ev.group_codes) if c != reference and c not in undefined]
+    seen = [int(c) for c in torch.unique(groups).tolist() if c != reference]
     return {
         "thresholds": t,
         "margins": margins,
-        "balanced_accuracy": ba,
-        "group_gaps": torch.stack(gaps),
-        "pooled_gap": pooled,
-        "unprivileged_codes": unpriv_codes,
+        "balanced_accuracy": ev.balanced_accuracy[0].reshape(shape),
+        "pooled_gap": ev.bias[0].reshape(shape),
+        "objective": ev.objective[0].reshape(shape),
+        "group_gaps": ev.group_gaps[spec.metric][0][:, rest].T.reshape(len(rest), *shape),
+        "rest_codes": [ev.group_codes[k] for k in rest],
+        "reference": reference,
+        "group_codes": [reference] + seen,
+        "undefined": undefined,
     }
 
 
-class RejectOptionPostprocessor:
+class RejectOptionPostprocessor(Postprocessor):
     """A fitted reject-option rule: ``predict(probs, groups)`` gives hard labels.
 
     Args:
         threshold: classification threshold ``t``.
         margin: half-width ``m`` of the critical band.
-        privileged: privileged group code (band gives it the unfavourable label).
-        group_codes: the group codes seen when fitting.
-        unseen_groups: what to do with a code not seen when fitting: ``"error"`` (default) or ``"threshold"``
-            (plain ``score > t``, no band).
+        reference: reference (privileged) group code (the band gives it the unfavourable label).
+        group_codes: the group codes seen when fitting (every other seen code gets the favourable band).
+        unseen_groups: what to do with a known code not seen when fitting: ``"error"`` (default) or
+            ``"threshold"`` (plain ``score > t``, no band; also the rule of an unseen unknown code).
     """
+
+    _fields = {
+        "threshold": "float",
+        "margin": "float",
+        "reference": "int",
+        "group_codes": "codes",
+        "unseen_groups": "str",
+    }
+    _fallbacks = ("threshold",)
 
     def __init__(
         self,
         threshold: float = 0.5,
         margin: float = 0.0,
-        privileged: int = 1,
+        reference: int = 1,
         group_codes: Iterable[int] = (0, 1),
         unseen_groups: str = "error",
     ) -> None:
-        if unseen_groups not in ("error", "threshold"):
-            raise ValueError(f"unseen_groups must be 'error' or 'threshold', got {unseen_groups!r}.")
+        super().__init__(group_codes, unseen_groups)
         self.threshold = float(threshold)
         self.margin = float(margin)
-        self.privileged = int(privileged)
-        self.group_codes = [int(c) for c in group_codes]
-        self.unseen_groups = unseen_groups
+        self.reference = int(reference)
 
     def predict(self, probs: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
         """Hard 0/1 labels (long tensor on ``probs``' device) for positive-class probabilities ``probs``."""
-        probs = torch.as_tensor(probs).reshape(-1).to(torch.float64)
-        groups = torch.as_tensor(groups, device=probs.device).reshape(-1).long()
-        if groups.numel() != probs.numel():
-            raise ValueError(f"probs and groups differ in length: {probs.numel()} vs {groups.numel()}.")
-        known = torch.isin(groups, torch.tensor(self.group_codes, device=probs.device))
-        if self.unseen_groups == "error" and not bool(known.all()):
-            unseen = torch.unique(groups[~known]).tolist()
-            raise ValueError(f"group codes {unseen} were not seen when fitting (fitted on {self.group_codes}).")
+        probs, groups = self._inputs(probs, groups)
+        probs = probs.to(torch.float64)
+        _, seen = self._group_index(groups)
         t, m = self.threshold, self.margin
-        out = torch.where(groups == self.privileged, probs > t + m, probs > t - m)
-        out = torch.where(known, out, probs > t)
+        out = torch.where(groups == self.reference, probs > t + m, probs > t - m)
+        out = torch.where(seen, out, probs > t)
         return out.long()
-
-    def state_dict(self) -> dict[str, Any]:
-        """Plain values and tensors only, so ``torch.load(..., weights_only=True)`` reads it back."""
-        return {
-            "threshold": torch.tensor(self.threshold, dtype=torch.float64),
-            "margin": torch.tensor(self.margin, dtype=torch.float64),
-            "privileged": self.privileged,
-            "group_codes": torch.tensor(self.group_codes, dtype=torch.long),
-            "unseen_groups": self.unseen_groups,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.__init__(
-            threshold=float(state["threshold"]),
-            margin=float(state["margin"]),
-            privileged=int(state["privileged"]),
-            group_codes=torch.as_tensor(state["group_codes"]).tolist(),
-            unseen_groups=str(state["unseen_groups"]),
-        )
-
-    @classmethod
-    def from_state_dict(cls, state: Mapping[str, Any]) -> RejectOptionPostprocessor:
-        obj = cls()
-        obj.load_state_dict(state)
-        return obj
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(threshold={self.threshold:.4f}, margin={self.margin:.4f}, "
-            f"privileged={self.privileged}, group_codes={self.group_codes})"
-        )
 
 
 class RejectOptionClassification(Debiaser):
     """Fit a reject-option post-processor on validation scores (see module docstring).
 
-    Among the settings whose every unprivileged gap lies in ``[metric_lb, metric_ub]`` the one with the highest
-    balanced accuracy wins (first in grid order on ties: thresholds ascending, then margins ascending).
+    Among the settings whose every gap (each defined group other than the reference, minus the reference) lies in
+    ``[metric_lb, metric_ub]`` the one with the highest balanced accuracy wins (first in grid order on ties:
+    thresholds ascending, then margins ascending). Groups whose gap is undefined on the fitting data (too small,
+    or lacking a class) are left out of the constraint with a warning.
 
     Args:
         low_class_thresh: smallest threshold (0.01).
         high_class_thresh: largest threshold (0.99).
-        num_class_thresh: number of thresholds (100).
-        num_roc_margin: number of margins per threshold (50).
-        metric_lb: lower bound on each gap; ``None`` means ``-epsilon``.
-        metric_ub: upper bound on each gap; ``None`` means ``+epsilon``.
+        num_class_thresh: number of thresholds (100; AIF360's name).
+        num_roc_margin: number of margins per threshold (50; AIF360's name).
+        metric_lb: lower bound on each gap; ``None`` means ``-spec.epsilon``.
+        metric_ub: upper bound on each gap; ``None`` means ``+spec.epsilon``.
         aif360_compat: when no setting is feasible, take AIF360's smallest *signed* gap (largest gap over groups)
             instead of the smallest absolute gap.
         unseen_groups: passed to :class:`RejectOptionPostprocessor`.
-        kwargs: :class:`~monai_fair.debias.Debiaser` arguments (``attribute_key``, ``privileged``, ``metric``,
-            ``epsilon``, ...).
+        kwargs: :class:`~monai_fair.debias.Debiaser` arguments (``spec``, keys, ``activation``, ``device``, ``amp``).
     """
 
     name = "reject_option"
@@ -264,8 +232,8 @@ class RejectOptionClassification(Debiaser):
         self.high_class_thresh = high_class_thresh
         self.num_class_thresh = num_class_thresh
         self.num_roc_margin = num_roc_margin
-        self.metric_lb = -self.epsilon if metric_lb is None else float(metric_lb)
-        self.metric_ub = self.epsilon if metric_ub is None else float(metric_ub)
+        self.metric_lb = -self.spec.epsilon if metric_lb is None else float(metric_lb)
+        self.metric_ub = self.spec.epsilon if metric_ub is None else float(metric_ub)
         if self.metric_lb > self.metric_ub:
             raise ValueError(f"metric_lb ({self.metric_lb}) must not exceed metric_ub ({self.metric_ub}).")
         self.aif360_compat = aif360_compat
@@ -276,8 +244,9 @@ class RejectOptionClassification(Debiaser):
         gaps = grid["group_gaps"]
         feasible = ((gaps >= self.metric_lb) & (gaps <= self.metric_ub)).all(0)
         ba = torch.where(feasible, grid["balanced_accuracy"], torch.full_like(grid["balanced_accuracy"], -1.0))
+        # NaN gaps (a group too small in no setting is left out, so only isolated cells) never win the fallback
         fallback_score = gaps.max(0).values if self.aif360_compat else gaps.abs().max(0).values
-        return ba, fallback_score, feasible
+        return ba, torch.nan_to_num(fallback_score, nan=float("inf")), feasible
 
     def fit(
         self,
@@ -305,15 +274,18 @@ class RejectOptionClassification(Debiaser):
             probs,
             labels,
             groups,
-            self.privileged,
-            self.metric,
+            self.spec,
             self.low_class_thresh,
             self.high_class_thresh,
             self.num_class_thresh,
             self.num_roc_margin,
         )
-        labels, groups = check_binary_fit_data(labels, groups, self.privileged, probs)
-        labels, groups = labels.to(probs.device), groups.to(probs.device)
+        if grid["undefined"]:
+            warnings.warn(
+                "reject option: groups left out of the gap constraint (undefined on the fitting data): "
+                + "; ".join(f"{c}: {r}" for c, r in grid["undefined"].items()),
+                stacklevel=2,
+            )
         ba_feasible, fallback, feasible = self._select(grid)
         any_feasible = bool(feasible.any())
         if any_feasible:
@@ -321,43 +293,28 @@ class RejectOptionClassification(Debiaser):
         else:
             flat = int(torch.argmin(fallback.reshape(-1)))
             warnings.warn(
-                f"reject option: no (threshold, margin) setting keeps every {self.metric.upper()} gap within "
+                f"reject option: no (threshold, margin) setting keeps every {self.spec.metric.upper()} gap within "
                 f"[{self.metric_lb}, {self.metric_ub}]; taking the smallest "
                 f"{'signed' if self.aif360_compat else 'absolute'} gap instead.",
                 stacklevel=2,
             )
         ti, mi = divmod(flat, self.num_roc_margin)
         thr, margin = float(grid["thresholds"][ti]), float(grid["margins"][ti, mi])
-        post = RejectOptionPostprocessor(
-            thr, margin, self.privileged, [self.privileged] + grid["unprivileged_codes"], self.unseen_groups
+        post = RejectOptionPostprocessor(thr, margin, grid["reference"], grid["group_codes"], self.unseen_groups)
+        validation = BinaryEvaluation(
+            thr,
+            float(grid["balanced_accuracy"][ti, mi]),
+            float(grid["pooled_gap"][ti, mi]),
+            float(grid["objective"][ti, mi]),
         )
-        y_hat = post.predict(probs, groups)
-        validation = self._evaluate_labels(y_hat, labels, groups, thr)
-
-        # trajectory: the best setting at every threshold (same rule restricted to one row of the grid)
-        traj = Trajectory()
-        row_best = torch.where(feasible.any(1), torch.argmax(ba_feasible, 1), torch.argmin(fallback, 1))  # (T,)
-        rows = torch.arange(self.num_class_thresh, device=row_best.device)
-        cols = [
-            grid["balanced_accuracy"][rows, row_best],
-            grid["pooled_gap"][rows, row_best],
-            grid["margins"][rows, row_best],
-            feasible[rows, row_best].to(torch.float64),
-            grid["group_gaps"][:, rows, row_best].abs().max(0).values,
-        ]
-        objective = constrained_objective(cols[0], cols[1], self.epsilon)
-        for i, (b, g, m, f, w, o) in enumerate(zip(*[c.tolist() for c in cols], objective.tolist())):
-            ev = BinaryEvaluation(float(grid["thresholds"][i]), b, g, o)
-            traj.append(i, ev, threshold=ev.threshold, margin=m, feasible=f, max_abs_group_gap=w)
-
-        group_gaps = {int(c): float(grid["group_gaps"][k, ti, mi]) for k, c in enumerate(grid["unprivileged_codes"])}
+        group_gaps = {int(c): float(grid["group_gaps"][k, ti, mi]) for k, c in enumerate(grid["rest_codes"])}
         return DebiasResult(
             method=self.name,
             model=None,
             postprocessor=post,
             threshold=thr,
             validation=validation,
-            trajectory=traj,
+            trajectory=self._trajectory(grid, ba_feasible, fallback, feasible),
             state={
                 "postprocessor": post.state_dict(),
                 "feasible": any_feasible,
@@ -366,7 +323,20 @@ class RejectOptionClassification(Debiaser):
             },
         )
 
-    def _evaluate_labels(self, y_hat, labels, groups, threshold: float) -> BinaryEvaluation:
-        ev = evaluate_binary(y_hat.float(), labels, groups, self.privileged, self.metric, self.epsilon, 0.5)
-        ev.threshold = threshold
-        return ev
+    def _trajectory(self, grid, ba_feasible, fallback, feasible) -> Trajectory:
+        """The best setting at every threshold (the same rule restricted to one row of the grid)."""
+        traj = Trajectory()
+        row_best = torch.where(feasible.any(1), torch.argmax(ba_feasible, 1), torch.argmin(fallback, 1))  # (T,)
+        rows = torch.arange(self.num_class_thresh, device=row_best.device)
+        cols = [
+            grid["balanced_accuracy"][rows, row_best],
+            grid["pooled_gap"][rows, row_best],
+            grid["objective"][rows, row_best],
+            grid["margins"][rows, row_best],
+            feasible[rows, row_best].to(torch.float64),
+            grid["group_gaps"][:, rows, row_best].abs().max(0).values,
+        ]
+        for i, (b, g, o, m, f, w) in enumerate(zip(*[c.tolist() for c in cols])):
+            ev = BinaryEvaluation(float(grid["thresholds"][i]), b, g, o)
+            traj.append(i, ev, threshold=ev.threshold, margin=m, feasible=f, max_abs_group_gap=w)
+        return traj

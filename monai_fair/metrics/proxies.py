@@ -4,81 +4,108 @@
 Both proxies are linear in the probabilities, ``proxy = sum_i w_i f(x_i)``, so weights counted over a whole
 evaluation set give the exact full-set proxy (and its gradient) when summed over mini-batches of any size, and a
 mini-batch that lacks a group contributes its share instead of a NaN.
+
+The sides are the reference group and the rest, with the evaluation core's unknown-code policy
+(:mod:`~monai_fair.metrics.evaluation`): under ``"exclude"`` a sample with a negative (unknown) code is on neither
+side (weight 0); under ``"group"`` it is part of the rest.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["proxy_weights", "compute_bias_proxy"]
+from .evaluation import UNKNOWN_POLICIES
 
-_KINDS = ("spd", "eod")
+__all__ = ["PROXY_METRICS", "compute_bias_proxy", "proxy_sides", "proxy_weights"]
+
+PROXY_METRICS = ("spd", "eod")
 
 
-def proxy_weights(labels: torch.Tensor, groups: torch.Tensor, privileged: int = 1, kind: str = "eod") -> torch.Tensor:
-    """Per-sample weights ``w`` such that ``sum(w * prob)`` is the proxy "unprivileged minus privileged".
+def proxy_sides(
+    labels: torch.Tensor, groups: torch.Tensor, reference: int, metric: str = "eod", unknown: str = "exclude"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boolean masks ``(reference, rest)`` of the samples that enter each side of the proxy.
 
-    * SPD: ``w_i = [a_i = u]/N_u - [a_i = p]/N_p``
-    * EOD: ``w_i = y_i ([a_i = u]/N_{u,y=1} - [a_i = p]/N_{p,y=1})``
-
-    where ``p`` is the privileged group and ``u`` every other group code.
-
-    Args:
-        labels: binary labels ``(N,)``.
-        groups: integer group codes ``(N,)``.
-        privileged: code of the privileged (reference) group.
-        kind: ``"spd"`` or ``"eod"``.
+    EOD keeps the positives only; the unknown policy decides whether negative codes join the rest.
 
     Raises:
-        ValueError: unknown kind, length mismatch, or a group that has no (positive) sample, for which the proxy
-            is undefined.
+        ValueError: unknown ``metric`` or ``unknown`` policy, or a length mismatch.
     """
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
+    if metric not in PROXY_METRICS:
+        raise ValueError(f"metric must be one of {PROXY_METRICS}, got {metric!r}.")
+    if unknown not in UNKNOWN_POLICIES:
+        raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}.")
     labels = torch.as_tensor(labels).reshape(-1)
     groups = torch.as_tensor(groups, device=labels.device).reshape(-1)
     if labels.shape != groups.shape:
         raise ValueError(f"labels and groups must have the same length, got {labels.numel()} and {groups.numel()}.")
-    priv = groups == privileged
-    unpriv = ~priv
-    if kind == "eod":
+    ref = groups == reference
+    rest = ~ref if unknown == "group" else ~ref & (groups >= 0)
+    if metric == "eod":
         pos = labels > 0.5
-        priv, unpriv = priv & pos, unpriv & pos
-    n_priv, n_unpriv = int(priv.sum()), int(unpriv.sum())
-    if n_priv == 0 or n_unpriv == 0:
-        what = "positive samples of " if kind == "eod" else "samples of "
-        raise ValueError(f"the {kind.upper()} proxy is undefined: {what}privileged={n_priv}, unprivileged={n_unpriv}.")
-    return unpriv.to(torch.float32) / n_unpriv - priv.to(torch.float32) / n_priv
+        ref, rest = ref & pos, rest & pos
+    return ref, rest
+
+
+def proxy_weights(
+    labels: torch.Tensor, groups: torch.Tensor, reference: int, metric: str = "eod", unknown: str = "exclude"
+) -> torch.Tensor:
+    """Per-sample weights ``w`` such that ``sum(w * prob)`` is the proxy "rest minus reference".
+
+    * SPD: ``w_i = [a_i = r']/N_r' - [a_i = r]/N_r``
+    * EOD: ``w_i = y_i ([a_i = r']/N_{r',y=1} - [a_i = r]/N_{r,y=1})``
+
+    where ``r`` is the reference group and ``r'`` the rest (see :func:`proxy_sides` for unknown codes).
+
+    Args:
+        labels: binary labels ``(N,)``.
+        groups: integer group codes ``(N,)``.
+        reference: code of the reference (privileged) group.
+        metric: ``"spd"`` or ``"eod"``.
+        unknown: unknown-code policy, ``"exclude"`` or ``"group"``.
+
+    Raises:
+        ValueError: unknown metric or policy, length mismatch, or a side without (positive) samples, for which the
+            proxy is undefined.
+    """
+    ref, rest = proxy_sides(labels, groups, reference, metric, unknown)
+    n_ref, n_rest = int(ref.sum()), int(rest.sum())
+    if n_ref == 0 or n_rest == 0:
+        what = "positive samples of " if metric == "eod" else "samples of "
+        raise ValueError(f"the {metric.upper()} proxy is undefined: {what}reference={n_ref}, rest={n_rest}.")
+    return rest.to(torch.float32) / n_rest - ref.to(torch.float32) / n_ref
 
 
 def compute_bias_proxy(
     probs: torch.Tensor,
     labels: torch.Tensor | None = None,
     groups: torch.Tensor | None = None,
-    privileged: int = 1,
-    kind: str = "eod",
+    reference: int | None = None,
+    metric: str = "eod",
     weights: torch.Tensor | None = None,
+    unknown: str = "exclude",
 ) -> torch.Tensor:
-    """Differentiable bias proxy (unprivileged minus privileged mean probability).
+    """Differentiable bias proxy (rest minus reference mean probability).
 
     Args:
         probs: probabilities of the positive class ``(N,)`` (apply the sigmoid first; the proxy is not meant for
             logits).
         labels: binary labels ``(N,)``; needed unless ``weights`` is given.
         groups: group codes ``(N,)``; needed unless ``weights`` is given.
-        privileged: code of the privileged group.
-        kind: ``"spd"`` or ``"eod"``.
+        reference: code of the reference group; needed unless ``weights`` is given.
+        metric: ``"spd"`` or ``"eod"``.
         weights: precomputed full-set weights for these samples (see :func:`proxy_weights`); with them the
             proxy of a mini-batch is its exact share of the full-set proxy and is never NaN.
+        unknown: unknown-code policy, ``"exclude"`` or ``"group"``.
 
     Returns:
         a scalar tensor that carries gradient to ``probs``.
     """
     probs = probs.reshape(-1)
     if weights is None:
-        if labels is None or groups is None:
-            raise ValueError("labels and groups are required when weights are not given.")
-        weights = proxy_weights(labels, groups, privileged, kind)
+        if labels is None or groups is None or reference is None:
+            raise ValueError("labels, groups and reference are required when weights are not given.")
+        weights = proxy_weights(labels, groups, reference, metric, unknown)
     weights = weights.reshape(-1).to(device=probs.device, dtype=probs.dtype)
     if weights.shape != probs.shape:
         raise ValueError(f"weights and probs must have the same length, got {weights.numel()} and {probs.numel()}.")

@@ -8,7 +8,17 @@ import functools
 import torch
 from torch import nn
 
-__all__ = ["TinyConvNet", "biased_classifier", "make_loader", "make_planted_data", "train_classifier"]
+from monai_fair.metrics import FairnessSpec
+
+__all__ = [
+    "SPEC",
+    "TinyConvNet",
+    "biased_classifier",
+    "make_loader",
+    "make_planted_data",
+    "planted_spec",
+    "train_classifier",
+]
 
 
 class TinyConvNet(nn.Module):
@@ -46,13 +56,21 @@ class TinyConvNet(nn.Module):
         return self.head(self.features(x))
 
 
+def planted_spec(**kwargs) -> FairnessSpec:
+    """The planted data's fairness spec: attribute ``sex``, reference (privileged) group 1 (overrides: ``kwargs``)."""
+    return FairnessSpec(**{"attributes": "sex", "reference": 1, **kwargs})
+
+
+SPEC = planted_spec()
+
+
 def make_planted_data(
     n: int = 256, size: int = 8, spatial_dims: int = 2, seed: int = 0, signal: float = 0.25, shortcut: float = 0.5
 ):
     """Images with a class signal (mean shift ``signal``) in channel 0 and a privileged-group marker in channel 1.
 
     Training labels carry the shortcut: a fraction ``shortcut`` of the privileged negatives is labelled positive,
-    so a model trained on them scores privileged samples higher (true-label EOD, unprivileged minus privileged,
+    so a model trained on them scores privileged samples higher (true-label EOD, rest minus reference group 1,
     comes out negative).
 
     Returns:
@@ -94,8 +112,8 @@ def make_loader(data: dict, batch_size: int, order: torch.Tensor | None = None) 
 def biased_classifier(batchnorm: bool = False, dropout: float = 0.0) -> tuple[TinyConvNet, dict]:
     """A :class:`TinyConvNet` trained on the shortcut labels, and 256 validation samples (cached per process).
 
-    The planted gap: balanced accuracy about 0.76, EOD (unprivileged minus privileged) about -0.35. Callers must not
-    modify the returned network (the debiasers work on copies).
+    The planted gap makes the EOD (rest minus reference group 1) clearly negative (the tests assert it). Callers
+    must not modify the returned network (the debiasers work on copies).
     """
     torch.manual_seed(0)
     net = train_classifier(TinyConvNet(batchnorm=batchnorm, dropout=dropout), make_planted_data(256, seed=1), 60, 0.03)

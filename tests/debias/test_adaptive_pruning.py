@@ -15,7 +15,7 @@ from monai_fair.debias.adaptive_pruning import minmax_normalize
 from monai_fair.debias.influence import FullSetProxyWeights
 from monai_fair.debias.pruning import PruningRun
 from monai_fair.debias.unit_mask import UnitMaskedLayer, add_unit_masks
-from tests.debias.planted_bias import biased_classifier, make_loader
+from tests.debias.planted_bias import SPEC, biased_classifier, make_loader, planted_spec
 
 
 def setUpModule():
@@ -105,9 +105,9 @@ class TestClusterSelection(unittest.TestCase):
         masks = add_unit_masks(net, example_input=torch.zeros(1, 1, 5, 5))  # 100 units, magnitude per channel
         # saliency: channel 0 strongly positive, channel 1 mildly positive, channels 2 and 3 negative
         saliency = torch.cat([torch.full((25,), v) for v in (1.0, 0.5, -0.2, -1.0)]) + 0.001 * torch.arange(100.0)
-        weights = FullSetProxyWeights(torch.ones(2), torch.tensor([0, 1]))
+        weights = FullSetProxyWeights(torch.ones(2), torch.tensor([0, 1]), 1)
         run = PruningRun(net, masks, [], weights, direction=direction)
-        pruner = AdaptivePruningDebiaser(step_size=30, n_clusters=4)
+        pruner = AdaptivePruningDebiaser(spec=SPEC, step_size=30, n_clusters=4)
         pruner.influence = lambda run: saliency
         first = set(pruner.select_units(run, 1).tolist())
         # the best cluster whole, then the next-best cluster's most bias-reducing units
@@ -128,22 +128,22 @@ class TestAdaptivePruning(unittest.TestCase):
     @parameterized.expand([("static", False), ("dynamic", True)])
     def test_planted_gap_is_reduced_under_rho(self, _, dynamic):
         loader = make_loader(self.val, 32)
-        before = evaluate_binary(*collect_outputs(self.net, loader))
+        before = evaluate_binary(*collect_outputs(self.net, loader), SPEC)
         self.assertLess(before.bias, -0.2)
-        result = AdaptivePruningDebiaser(step_size=20, max_steps=5, n_clusters=8, rho=0.7, dynamic=dynamic).fit(
-            self.net, loader
-        )
+        result = AdaptivePruningDebiaser(
+            spec=SPEC, step_size=20, max_steps=5, n_clusters=8, rho=0.7, dynamic=dynamic
+        ).fit(self.net, loader)
         traj = result.trajectory
         self.assertEqual(traj.step, list(range(len(traj))))
         self.assertTrue(result.state["qualified"])
         self.assertGreaterEqual(result.validation.balanced_accuracy, 0.7)
         self.assertLess(abs(result.validation.bias), abs(before.bias) - 0.1)
-        again = evaluate_binary(*collect_outputs(result.model, loader))  # the selected mask is applied
+        again = evaluate_binary(*collect_outputs(result.model, loader), SPEC)  # the selected mask is applied
         self.assertAlmostEqual(again.bias, result.validation.bias)
         self.assertEqual(result.state["n_pruned"], int(traj.extra["n_pruned"][result.state["selected_step"]]))
 
     def test_nothing_qualifies(self):
-        result = AdaptivePruningDebiaser(step_size=20, max_steps=2, n_clusters=4, rho=1.01).fit(
+        result = AdaptivePruningDebiaser(spec=SPEC, step_size=20, max_steps=2, n_clusters=4, rho=1.01).fit(
             self.net, make_loader(self.val, 64)
         )
         self.assertFalse(result.state["qualified"])
@@ -155,9 +155,9 @@ class TestAdaptivePruning(unittest.TestCase):
 
     def test_bad_arguments(self):
         with self.assertRaises(ValueError):
-            AdaptivePruningDebiaser(n_clusters=0)
+            AdaptivePruningDebiaser(spec=SPEC, n_clusters=0)
         with self.assertRaises(ValueError):
-            AdaptivePruningDebiaser(metric="aod")
+            AdaptivePruningDebiaser(spec=planted_spec(metric="aod"))
 
 
 if __name__ == "__main__":

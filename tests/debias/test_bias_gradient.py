@@ -7,7 +7,7 @@ import unittest
 import torch
 
 from monai_fair.debias import BiasGradientDebiaser, collect_outputs, evaluate_binary, freeze_batchnorm_
-from tests.debias.planted_bias import TinyConvNet, biased_classifier, make_loader
+from tests.debias.planted_bias import SPEC, TinyConvNet, biased_classifier, make_loader, planted_spec
 
 
 def setUpModule():
@@ -15,7 +15,7 @@ def setUpModule():
 
 
 def evaluate(model, loader):
-    return evaluate_binary(*collect_outputs(model, loader))
+    return evaluate_binary(*collect_outputs(model, loader), SPEC)
 
 
 class TestBiasGradient(unittest.TestCase):
@@ -28,7 +28,7 @@ class TestBiasGradient(unittest.TestCase):
         before = evaluate(self.net, loader)
         self.assertLess(before.bias, -0.2)
         params = {k: v.clone() for k, v in self.net.state_dict().items()}
-        result = BiasGradientDebiaser(lr=2e-3, epochs=4, n_evals=4, rho=0.7).fit(self.net, loader)
+        result = BiasGradientDebiaser(spec=SPEC, lr=2e-3, epochs=4, n_evals=4, rho=0.7).fit(self.net, loader)
         traj = result.trajectory
         self.assertEqual(len(traj), 1 + 4 * 4)  # the initial model + n_evals per epoch (8 batches, every 2nd)
         self.assertEqual(traj.extra["iteration"], [0.0] + [2.0 * i for i in range(1, 17)])
@@ -48,19 +48,23 @@ class TestBiasGradient(unittest.TestCase):
     def test_group_free_batches_no_nan_and_batchnorm_frozen(self):
         order = torch.argsort(self.val["sex"] * 2 + self.val["label"].long(), stable=True)
         loader = make_loader(self.val, 3, order)  # batches hold one group (and often one class) only
-        frozen = BiasGradientDebiaser(lr=1e-3, epochs=1, n_evals=2, rho=0.0, freeze_batchnorm=True)
+        frozen = BiasGradientDebiaser(spec=SPEC, lr=1e-3, epochs=1, n_evals=2, rho=0.0, freeze_batchnorm=True)
         result = frozen.fit(self.net, loader)
         self.assertTrue(all(torch.isfinite(p).all() for p in result.model.parameters()))
         self.assertFalse(any(math.isnan(b) for b in result.trajectory.bias))
         bn, bn0 = result.model.features[1], self.net.features[1]
         self.assertTrue(torch.equal(bn.running_mean, bn0.running_mean))  # frozen running statistics
         self.assertFalse(torch.equal(bn.weight, bn0.weight))  # the affine parameters are trained
-        unfrozen = BiasGradientDebiaser(lr=1e-3, epochs=1, n_evals=1, rho=0.0)  # default: train mode, as the reference
+        unfrozen = BiasGradientDebiaser(
+            spec=SPEC, lr=1e-3, epochs=1, n_evals=1, rho=0.0
+        )  # default: train mode, as the reference
         result = unfrozen.fit(self.net, make_loader(self.val, 64))
         self.assertFalse(torch.equal(result.model.features[1].running_mean, bn0.running_mean))
 
     def test_nothing_qualifies_returns_initial_model(self):
-        result = BiasGradientDebiaser(lr=1e-3, epochs=1, n_evals=2, rho=1.01).fit(self.net, make_loader(self.val, 64))
+        result = BiasGradientDebiaser(spec=SPEC, lr=1e-3, epochs=1, n_evals=2, rho=1.01).fit(
+            self.net, make_loader(self.val, 64)
+        )
         self.assertFalse(result.state["qualified"])
         self.assertEqual(result.state["selected_evaluation"], 0)
         self.assertIn("initial model is returned", result.state["message"])
@@ -71,7 +75,9 @@ class TestBiasGradient(unittest.TestCase):
         loader = make_loader(self.val, 32)
         before = evaluate(self.net, loader)
         delta = 0.05
-        result = BiasGradientDebiaser(lr=2e-3, epochs=2, n_evals=4, rho=1.01, rho_relative=delta).fit(self.net, loader)
+        result = BiasGradientDebiaser(spec=SPEC, lr=2e-3, epochs=2, n_evals=4, rho=1.01, rho_relative=delta).fit(
+            self.net, loader
+        )
         traj = result.trajectory
         # the absolute rho is ignored: the bound is the initial validation BA minus delta
         self.assertAlmostEqual(result.state["rho"], before.balanced_accuracy - delta)
@@ -81,21 +87,23 @@ class TestBiasGradient(unittest.TestCase):
         self.assertGreaterEqual(result.validation.balanced_accuracy, before.balanced_accuracy - delta)
         self.assertLess(abs(result.validation.bias), abs(before.bias))
         with self.assertRaises(ValueError):
-            BiasGradientDebiaser(rho_relative=-0.1)
+            BiasGradientDebiaser(spec=SPEC, rho_relative=-0.1)
 
     def test_stops_when_accuracy_collapses(self):
-        result = BiasGradientDebiaser(lr=1e-3, epochs=3, n_evals=2, rho=0.0, stop_balanced_accuracy=0.99).fit(
-            self.net, make_loader(self.val, 64)
-        )
+        result = BiasGradientDebiaser(
+            spec=SPEC, lr=1e-3, epochs=3, n_evals=2, rho=0.0, stop_balanced_accuracy=0.99
+        ).fit(self.net, make_loader(self.val, 64))
         self.assertTrue(result.state["stopped_early"])
         self.assertEqual(len(result.trajectory), 2)
 
     def test_descent_when_bias_positive(self):
-        # privileged = 0 flips the sign of the planted gap: the proxy is minimised and the bias still shrinks
+        # reference 0 flips the sign of the planted gap: the proxy is minimised and the bias still shrinks
         loader = make_loader(self.val, 32)
-        before = evaluate_binary(*collect_outputs(self.net, loader), privileged=0)
+        before = evaluate_binary(*collect_outputs(self.net, loader), planted_spec(reference=0))
         self.assertGreater(before.bias, 0.2)
-        result = BiasGradientDebiaser(lr=2e-3, epochs=3, n_evals=2, rho=0.7, privileged=0).fit(self.net, loader)
+        result = BiasGradientDebiaser(spec=planted_spec(reference=0), lr=2e-3, epochs=3, n_evals=2, rho=0.7).fit(
+            self.net, loader
+        )
         self.assertEqual(result.state["direction"], "descent")
         self.assertLess(abs(result.validation.bias), abs(before.bias) - 0.1)
 
@@ -105,14 +113,14 @@ class TestBiasGradient(unittest.TestCase):
         self.assertFalse(net.features[1].training)
         self.assertTrue(net.training)
         with self.assertRaisesRegex(ValueError, "proxy metric"):
-            BiasGradientDebiaser(metric="aod")
+            BiasGradientDebiaser(spec=planted_spec(metric="aod"))
         with self.assertRaises(ValueError):
-            BiasGradientDebiaser(n_evals=0)
+            BiasGradientDebiaser(spec=SPEC, n_evals=0)
         frozen = TinyConvNet().requires_grad_(False)
         with self.assertRaisesRegex(ValueError, "trainable"):
-            BiasGradientDebiaser().fit(frozen, make_loader(self.val, 64))
+            BiasGradientDebiaser(spec=SPEC).fit(frozen, make_loader(self.val, 64))
         with self.assertRaises(TypeError):
-            BiasGradientDebiaser().fit(self.net, (b for b in make_loader(self.val, 64)))
+            BiasGradientDebiaser(spec=SPEC).fit(self.net, (b for b in make_loader(self.val, 64)))
 
 
 if __name__ == "__main__":

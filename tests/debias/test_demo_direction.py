@@ -42,6 +42,7 @@ class TestDemoDebiasingDirection(unittest.TestCase):
         from monai.utils import set_determinism
 
         from monai_fair.debias import collect_outputs
+        from monai_fair.metrics import FairnessSpec
 
         with tempfile.TemporaryDirectory() as tmp:
             parser = ConfigParser()
@@ -60,7 +61,7 @@ class TestDemoDebiasingDirection(unittest.TestCase):
             val = parser.get_parsed_content("study#val_loader")
 
             def figures(model, threshold=None):
-                p, y, g = (t.numpy() for t in collect_outputs(model, val, "cpu", group_key="sex"))
+                p, y, g = (t.numpy() for t in collect_outputs(model, val, FairnessSpec("sex"), device="cpu"))
                 if threshold is None:  # the studies' rule: first BA maximum over a 101-point grid
                     grid = np.linspace(0, 1, 101)
                     threshold = float(grid[int(np.argmax([_ba_eod(p, y, g, t)[0] for t in grid]))])

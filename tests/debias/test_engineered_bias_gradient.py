@@ -16,7 +16,7 @@ from monai_fair.debias import (
     evaluate_binary,
 )
 from monai_fair.metrics import compute_bias_proxy
-from tests.debias.planted_bias import biased_classifier, make_loader
+from tests.debias.planted_bias import SPEC, biased_classifier, make_loader, planted_spec
 
 
 def setUpModule():
@@ -54,12 +54,12 @@ class TestTaskLoss(unittest.TestCase):
         groups = torch.randint(0, 2, (20,), generator=g)
         groups[:2] = torch.tensor([0, 1])
         weights = 2 * torch.rand(20, generator=g) - 1
-        method = EngineeredBiasGradientDebiaser(lambda_fair=0.7)
+        method = EngineeredBiasGradientDebiaser(spec=SPEC, lambda_fair=0.7)
         out = self.logit[:, None]
         got = method.loss(out, self.y, weights, 5.0, sign)
         proxy = compute_bias_proxy(torch.sigmoid(self.logit), weights=weights)
         self.assertAlmostEqual(float(got), self.expected + 0.7 * sign * 5.0 * float(proxy), places=5)
-        pure = BiasGradientDebiaser().loss(out, self.y, weights, 5.0, sign)
+        pure = BiasGradientDebiaser(spec=SPEC).loss(out, self.y, weights, 5.0, sign)
         self.assertAlmostEqual(float(pure), sign * 5.0 * float(proxy), places=5)
 
 
@@ -70,9 +70,9 @@ class TestEngineeredBiasGradient(unittest.TestCase):
 
     def test_planted_gap_is_reduced_under_rho(self):
         loader = make_loader(self.val, 32)
-        before = evaluate_binary(*collect_outputs(self.net, loader))
+        before = evaluate_binary(*collect_outputs(self.net, loader), SPEC)
         self.assertLess(before.bias, -0.2)
-        result = EngineeredBiasGradientDebiaser(lr=2e-3, epochs=4, n_evals=4, rho=0.7, lambda_fair=1.0).fit(
+        result = EngineeredBiasGradientDebiaser(spec=SPEC, lr=2e-3, epochs=4, n_evals=4, rho=0.7, lambda_fair=1.0).fit(
             self.net, loader
         )
         self.assertEqual(result.method, "engineered_bias_gradient")
@@ -80,7 +80,7 @@ class TestEngineeredBiasGradient(unittest.TestCase):
         self.assertTrue(result.state["qualified"])
         self.assertGreaterEqual(result.validation.balanced_accuracy, 0.7)
         self.assertLess(abs(result.validation.bias), abs(before.bias) - 0.1)
-        again = evaluate_binary(*collect_outputs(result.model, loader))
+        again = evaluate_binary(*collect_outputs(result.model, loader), SPEC)
         self.assertAlmostEqual(again.bias, result.validation.bias)
 
     def test_gradient_on_logits(self):
@@ -89,17 +89,17 @@ class TestEngineeredBiasGradient(unittest.TestCase):
         z = torch.randn(8, 1, generator=g, requires_grad=True)
         y = torch.tensor([0.0, 1.0] * 4)
         w = torch.randn(8, generator=g)
-        EngineeredBiasGradientDebiaser(lambda_fair=2.0).loss(z, y, w, 3.0, -1.0).backward()
+        EngineeredBiasGradientDebiaser(spec=SPEC, lambda_fair=2.0).loss(z, y, w, 3.0, -1.0).backward()
         p = torch.sigmoid(z.detach()[:, 0])
         expected = (p - y) / 8 + 2.0 * -1.0 * 3.0 * w * p * (1 - p)
         torch.testing.assert_close(z.grad[:, 0], expected)
 
     def test_bad_input(self):
         with self.assertRaises(ValueError):
-            EngineeredBiasGradientDebiaser(lambda_fair=-1.0)
+            EngineeredBiasGradientDebiaser(spec=SPEC, lambda_fair=-1.0)
         with self.assertRaisesRegex(ValueError, "proxy metric"):
-            EngineeredBiasGradientDebiaser(metric="aod")
-        np.testing.assert_equal(EngineeredBiasGradientDebiaser().lambda_fair, 1.0)
+            EngineeredBiasGradientDebiaser(spec=planted_spec(metric="aod"))
+        np.testing.assert_equal(EngineeredBiasGradientDebiaser(spec=SPEC).lambda_fair, 1.0)
 
 
 if __name__ == "__main__":

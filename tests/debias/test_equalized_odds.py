@@ -18,7 +18,7 @@ from monai_fair.debias import (
     group_confusion_rates,
 )
 from monai_fair.networks import FairVGG
-from tests.debias.planted_bias import make_loader, make_planted_data
+from tests.debias.planted_bias import SPEC, make_loader, make_planted_data, planted_spec
 
 _THREADS = torch.get_num_threads()
 
@@ -50,9 +50,9 @@ class TestLinearProgram(unittest.TestCase):
     @parameterized.expand([["aif360", 2], ["hardt", 2], ["aif360", 3], ["hardt", 3]])
     def test_feasible_and_equalised_in_expectation(self, objective, n_groups):
         probs, y, groups = planted_scores(n_groups=n_groups, seed=n_groups)
-        res = EqualizedOddsPostprocessing(objective=objective).fit(probs=probs, labels=y, groups=groups)
+        res = EqualizedOddsPostprocessing(spec=SPEC, objective=objective).fit(probs=probs, labels=y, groups=groups)
         post = res.postprocessor
-        self.assertEqual(post.group_codes[0], 1)  # privileged first
+        self.assertEqual(post.group_codes[0], 1)  # reference first
         self.assertTrue(torch.all((post.p_pos >= 0) & (post.p_pos <= 1) & (post.p_neg >= 0) & (post.p_neg <= 1)))
         # expected post-processed rates (exact, from the flip probabilities) are equal across groups
         p = post.predict_proba(probs, groups).numpy()
@@ -123,7 +123,7 @@ class TestLinearProgram(unittest.TestCase):
                 return np.asarray(x)[:, 0]
 
         probs, y, groups = planted_scores(n_groups=3, seed=7)
-        res = EqualizedOddsPostprocessing(objective="hardt").fit(probs=probs, labels=y, groups=groups)
+        res = EqualizedOddsPostprocessing(spec=SPEC, objective="hardt").fit(probs=probs, labels=y, groups=groups)
         y_hat = (probs > res.threshold).long()
         x = y_hat.numpy()[:, None].astype(float)
         opt = ThresholdOptimizer(
@@ -175,7 +175,7 @@ class TestPostprocessor(unittest.TestCase):
     @parameterized.expand([["count"], ["bernoulli"]])
     def test_save_reload_identical(self, mode):
         probs, y, groups = planted_scores(n_groups=3, seed=1)
-        res = EqualizedOddsPostprocessing(flip_mode=mode, seed=11).fit(probs=probs, labels=y, groups=groups)
+        res = EqualizedOddsPostprocessing(spec=SPEC, flip_mode=mode, seed=11).fit(probs=probs, labels=y, groups=groups)
         buf = io.BytesIO()
         torch.save(res.postprocessor.state_dict(), buf)
         buf.seek(0)
@@ -184,7 +184,7 @@ class TestPostprocessor(unittest.TestCase):
         torch.testing.assert_close(loaded.predict(test_p, test_g), res.postprocessor.predict(test_p, test_g))
         torch.testing.assert_close(loaded.p_pos, res.postprocessor.p_pos)
         # the post-processed fitting labels are reproduced and evaluate to the reported validation numbers
-        again = evaluate_binary(loaded.predict(probs, groups).float(), y, groups, threshold=0.5)
+        again = evaluate_binary(loaded.predict(probs, groups).float(), y, groups, SPEC, threshold=0.5)
         self.assertAlmostEqual(again.balanced_accuracy, res.validation.balanced_accuracy, places=6)
         self.assertAlmostEqual(again.bias, res.validation.bias, places=9)
 
@@ -192,7 +192,9 @@ class TestPostprocessor(unittest.TestCase):
 class TestDebiaser(unittest.TestCase):
     def test_planted_gap_shrinks(self):
         probs, y, groups = planted_scores(seed=9)
-        res = EqualizedOddsPostprocessing(metric="eod", epsilon=0.05).fit(probs=probs, labels=y, groups=groups)
+        res = EqualizedOddsPostprocessing(spec=planted_spec(metric="eod", epsilon=0.05)).fit(
+            probs=probs, labels=y, groups=groups
+        )
         before = res.trajectory.bias[0]
         self.assertLess(before, -0.1)
         self.assertLess(abs(res.validation.bias), 0.05)
@@ -210,7 +212,7 @@ class TestDebiaser(unittest.TestCase):
         self.assertEqual(torch.unique(loader[0]["sex"]).tolist(), [0])
         torch.manual_seed(0)
         net = FairVGG(spatial_dims, 2, 1, channels=[2, "M"], fc_channels=4, pool_size=1).eval()
-        debiaser = EqualizedOddsPostprocessing()
+        debiaser = EqualizedOddsPostprocessing(spec=SPEC)
         res = debiaser.fit(net, loader)
         probs, labels, groups = debiaser.outputs(net, loader)
         cached = debiaser.fit(probs=probs, labels=labels, groups=groups)
@@ -220,7 +222,7 @@ class TestDebiaser(unittest.TestCase):
 
     def test_errors(self):
         probs, y, groups = planted_scores(200)
-        eq = EqualizedOddsPostprocessing()
+        eq = EqualizedOddsPostprocessing(spec=SPEC)
         with self.assertRaisesRegex(ValueError, "at least one other group"):
             eq.fit(probs=probs, labels=y, groups=torch.zeros_like(groups))
         with self.assertRaisesRegex(ValueError, "binary"):
@@ -234,9 +236,9 @@ class TestDebiaser(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "group 0 has"):
             eq.fit(probs=probs, labels=y2, groups=groups)
         with self.assertRaises(ValueError):
-            EqualizedOddsPostprocessing(objective="accuracy")
+            EqualizedOddsPostprocessing(spec=SPEC, objective="accuracy")
         with self.assertRaises(ValueError):
-            EqualizedOddsPostprocessing(flip_mode="coin")
+            EqualizedOddsPostprocessing(spec=SPEC, flip_mode="coin")
         post = EqualizedOddsPostprocessor(0.5, [1, 0], [1.0, 1.0], [0.0, 0.0])
         with self.assertRaisesRegex(ValueError, "not seen"):
             post.predict(torch.tensor([0.7]), torch.tensor([5]))
@@ -254,12 +256,13 @@ class TestJsonConfig(unittest.TestCase):
             {
                 "debiaser": {
                     "_target_": "EqualizedOddsPostprocessing",
-                    **{"objective": "hardt", "flip_mode": "bernoulli", "seed": 4, "privileged": 0},
+                    "spec": {"_target_": "monai_fair.metrics.FairnessSpec", "reference": 0},
+                    **{"objective": "hardt", "flip_mode": "bernoulli", "seed": 4},
                 }
             }
         ).get_parsed_content("debiaser")
         self.assertIsInstance(obj, EqualizedOddsPostprocessing)
-        self.assertEqual((obj.objective, obj.flip_mode, obj.seed, obj.privileged), ("hardt", "bernoulli", 4, 0))
+        self.assertEqual((obj.objective, obj.flip_mode, obj.seed, obj.spec.reference), ("hardt", "bernoulli", 4, 0))
 
 
 if __name__ == "__main__":

@@ -8,14 +8,14 @@ from parameterized import parameterized
 
 from monai_fair.debias import FullSetProxyWeights, add_unit_masks, unit_influence
 from monai_fair.metrics import compute_bias_proxy, proxy_weights
-from tests.debias.planted_bias import TinyConvNet, make_loader, make_planted_data
+from tests.debias.planted_bias import SPEC, TinyConvNet, make_loader, make_planted_data, planted_spec
 
 
 def setUpModule():
     torch.set_num_threads(1)  # tiny tensors: threads only contend on a shared CPU
 
 
-def oracle_influence(net, data, layers, privileged=1, kind="eod"):
+def oracle_influence(net, data, layers, reference=1, metric="eod"):
     """Full-batch gradient of the proxy w.r.t. each layer output with retain_grad (no in-place ops in ``net``)."""
     outs = {}
 
@@ -29,20 +29,22 @@ def oracle_influence(net, data, layers, privileged=1, kind="eod"):
     handles = [net.get_submodule(n).register_forward_hook(keep(n)) for n in layers]
     net.eval()
     prob = torch.sigmoid(net(data["image"])[:, 0])
-    compute_bias_proxy(prob, data["label"], data["sex"], privileged, kind).backward()
+    compute_bias_proxy(prob, data["label"], data["sex"], reference, metric).backward()
     for h in handles:
         h.remove()
     return torch.cat([outs[n].grad.sum(0).reshape(-1) for n in layers])
 
 
 class TestFullSetProxyWeights(unittest.TestCase):
-    @parameterized.expand([("eod", 1), ("spd", 1), ("eod", 0), ("spd", 2)])
-    def test_pieces_equal_full_set_weights(self, kind, privileged):
+    @parameterized.expand(
+        [("eod", 1, "exclude"), ("spd", 1, "exclude"), ("eod", 0, "group"), ("spd", 2, "group"), ("spd", 2, "exclude")]
+    )
+    def test_pieces_equal_full_set_weights(self, metric, reference, unknown):
         g = torch.Generator().manual_seed(0)
         labels = torch.randint(0, 2, (50,), generator=g).float()
-        groups = torch.randint(0, 3, (50,), generator=g)
-        full = proxy_weights(labels, groups, privileged, kind)
-        weights = FullSetProxyWeights(labels, groups, privileged, kind)
+        groups = torch.randint(-1, 3, (50,), generator=g)  # -1: unknown
+        full = proxy_weights(labels, groups, reference, metric, unknown)
+        weights = FullSetProxyWeights(labels, groups, reference, metric, unknown)
         order = torch.randperm(50, generator=g)
         pieces = torch.cat([weights(labels[order[i : i + 7]], groups[order[i : i + 7]]) for i in range(0, 50, 7)])
         self.assertTrue(torch.equal(pieces, full[order]))
@@ -53,7 +55,7 @@ class TestFullSetProxyWeights(unittest.TestCase):
             FullSetProxyWeights(torch.tensor([1.0, 0.0]), torch.tensor([1, 0]), 1, "eod")
         with self.assertRaises(ValueError):
             FullSetProxyWeights(torch.tensor([1.0, 1.0]), torch.tensor([1, 0]), 1, "aod")
-        w = FullSetProxyWeights(torch.tensor([1.0, 1.0]), torch.tensor([1, 0]))
+        w = FullSetProxyWeights(torch.tensor([1.0, 1.0]), torch.tensor([1, 0]), 1)
         with self.assertRaises(ValueError):
             w(torch.ones(3), torch.ones(2))
 
@@ -65,7 +67,7 @@ class TestUnitInfluence(unittest.TestCase):
         data = make_planted_data(40, size=6 if dims == 3 else 8, spatial_dims=dims, seed=3)
         plain = TinyConvNet(dims, inplace=False)
         layers = ["features.0", "features.3", "features.6"]
-        expected = oracle_influence(plain, data, layers, kind=kind)
+        expected = oracle_influence(plain, data, layers, metric=kind)
 
         net = TinyConvNet(dims, inplace=True)  # in-place ReLUs after the masked outputs
         net.load_state_dict(plain.state_dict())
@@ -89,7 +91,7 @@ class TestUnitInfluence(unittest.TestCase):
         masks = add_unit_masks(net, example_input=data["image"][:1])
         bn = net.features[1].module  # the masked layer after a conv → BN pair is the BN
         running = bn.running_mean.clone()
-        weights = FullSetProxyWeights(data["label"], data["sex"])
+        weights = FullSetProxyWeights(data["label"], data["sex"], 1)
         loader = make_loader(data, 5)
         a = unit_influence(net, masks, loader, weights)
         b = unit_influence(net, masks, loader, weights, out=torch.full((masks.n_units,), 7.0))
@@ -108,7 +110,7 @@ class TestUnitInfluence(unittest.TestCase):
         data = make_planted_data(24, seed=6)
         net = TinyConvNet(2, batchnorm=True).eval()
         masks = add_unit_masks(net, example_input=data["image"][:1])
-        weights = FullSetProxyWeights(data["label"], data["sex"])
+        weights = FullSetProxyWeights(data["label"], data["sex"], 1)
         plain = unit_influence(net, masks, make_loader(data, 8), weights)
         meta = [{k: MetaTensor(v) for k, v in b.items()} for b in make_loader(data, 8)]
         wrapped = unit_influence(net, masks, meta, weights)
@@ -126,7 +128,7 @@ class TestUnitInfluence(unittest.TestCase):
         # mask the convolution itself (not the default, which masks the BN after it)
         masks = add_unit_masks(net, ["features.0", "features.3", "features.6"], example_input=data["image"][:1])
         masks.prune(torch.arange(0, 256))  # the whole first layer
-        weights = FullSetProxyWeights(data["label"], data["sex"])
+        weights = FullSetProxyWeights(data["label"], data["sex"], 1)
         infl = unit_influence(net, masks, make_loader(data, 20), weights)
         self.assertTrue(bool((infl[:256] != 0).any()))
 

@@ -12,7 +12,7 @@ from monai_fair.debias import PruningDebiaser, collect_outputs, evaluate_binary,
 from monai_fair.debias.influence import FullSetProxyWeights
 from monai_fair.debias.pruning import PruningRun
 from monai_fair.debias.unit_mask import add_unit_masks, prunable_layer_names
-from tests.debias.planted_bias import TinyConvNet, biased_classifier, make_loader, make_planted_data
+from tests.debias.planted_bias import SPEC, TinyConvNet, biased_classifier, make_loader, make_planted_data, planted_spec
 
 
 def setUpModule():
@@ -20,7 +20,7 @@ def setUpModule():
 
 
 def evaluate(model, loader):
-    return evaluate_binary(*collect_outputs(model, loader), privileged=1, kind="eod")
+    return evaluate_binary(*collect_outputs(model, loader), SPEC)
 
 
 class TestPruning(unittest.TestCase):
@@ -33,7 +33,7 @@ class TestPruning(unittest.TestCase):
         before = evaluate(self.net, loader)
         self.assertLess(before.bias, -0.2)  # the planted shortcut favours the privileged group
         params = {k: v.clone() for k, v in self.net.state_dict().items()}
-        pruner = PruningDebiaser(step_size=20, max_steps=6, rho=0.7)
+        pruner = PruningDebiaser(spec=SPEC, step_size=20, max_steps=6, rho=0.7)
         result = pruner.fit(self.net, loader)
         traj = result.trajectory
         steps = len(traj) - 1
@@ -71,7 +71,7 @@ class TestPruning(unittest.TestCase):
     def test_batch_size_and_group_free_batches(self):
         # batches of 4 sorted by group lack a group almost always: same trajectory as one big batch
         order = torch.argsort(self.val["sex"], stable=True)
-        pruner = PruningDebiaser(step_size=10, max_steps=3, rho=0.5, stop_early=False)
+        pruner = PruningDebiaser(spec=SPEC, step_size=10, max_steps=3, rho=0.5, stop_early=False)
         a = pruner.fit(self.net, make_loader(self.val, 4, order))
         b = pruner.fit(self.net, make_loader(self.val, 256))
         self.assertEqual(len(a.trajectory), 4)
@@ -81,7 +81,7 @@ class TestPruning(unittest.TestCase):
 
     def test_nothing_qualifies_returns_unpruned(self):
         loader = make_loader(self.val, 64)
-        result = PruningDebiaser(step_size=20, max_steps=2, rho=1.01).fit(self.net, loader)
+        result = PruningDebiaser(spec=SPEC, step_size=20, max_steps=2, rho=1.01).fit(self.net, loader)
         self.assertFalse(result.state["qualified"])
         self.assertEqual(result.state["selected_step"], 0)
         self.assertEqual(result.state["n_pruned"], 0)
@@ -97,7 +97,9 @@ class TestPruning(unittest.TestCase):
         loader = make_loader(self.val, 64)
         before = evaluate(self.net, loader)
         delta = 0.05
-        result = PruningDebiaser(step_size=20, max_steps=6, rho=1.01, rho_relative=delta).fit(self.net, loader)
+        result = PruningDebiaser(spec=SPEC, step_size=20, max_steps=6, rho=1.01, rho_relative=delta).fit(
+            self.net, loader
+        )
         traj = result.trajectory
         # the absolute rho is ignored: the bound is the unpruned validation BA minus delta
         self.assertAlmostEqual(result.state["rho"], before.balanced_accuracy - delta)
@@ -106,28 +108,30 @@ class TestPruning(unittest.TestCase):
         self.assertEqual(result.state["selected_step"], min(ok, key=lambda i: (abs(traj.bias[i]), i)))
         self.assertGreaterEqual(result.validation.balanced_accuracy, before.balanced_accuracy - delta)
         # a zero margin admits only steps at least as accurate as the unpruned model
-        strict = PruningDebiaser(step_size=20, max_steps=6, rho=0.0, rho_relative=0.0).fit(self.net, loader)
+        strict = PruningDebiaser(spec=SPEC, step_size=20, max_steps=6, rho=0.0, rho_relative=0.0).fit(self.net, loader)
         self.assertGreaterEqual(strict.validation.balanced_accuracy, before.balanced_accuracy)
-        self.assertEqual(PruningDebiaser(rho=0.3).fit(self.net, loader).state["rho"], 0.3)
+        self.assertEqual(PruningDebiaser(spec=SPEC, rho=0.3).fit(self.net, loader).state["rho"], 0.3)
         with self.assertRaises(ValueError):
-            PruningDebiaser(rho_relative=-0.1)
+            PruningDebiaser(spec=SPEC, rho_relative=-0.1)
 
     def test_early_stop_and_static_influence(self):
         loader = make_loader(self.val, 64)
-        result = PruningDebiaser(step_size=40, max_steps=10, rho=0.5, stop_balanced_accuracy=0.99).fit(self.net, loader)
+        result = PruningDebiaser(spec=SPEC, step_size=40, max_steps=10, rho=0.5, stop_balanced_accuracy=0.99).fit(
+            self.net, loader
+        )
         self.assertEqual(len(result.trajectory), 2)  # BA fell below 0.99 at the first step
         self.assertIn("balanced accuracy", result.state["message"])
-        static = PruningDebiaser(step_size=30, max_steps=4, rho=0.5, dynamic=False, stop_early=False)
+        static = PruningDebiaser(spec=SPEC, step_size=30, max_steps=4, rho=0.5, dynamic=False, stop_early=False)
         result = static.fit(self.net, loader)
         self.assertEqual(result.trajectory.extra["n_pruned"], [0.0, 30.0, 60.0, 90.0, 120.0])
 
     def test_topk_never_reselects_pruned_units(self):
         net = TinyConvNet()
         masks = add_unit_masks(net, example_input=self.val["image"][:1])
-        weights = FullSetProxyWeights(self.val["label"], self.val["sex"])
+        weights = FullSetProxyWeights(self.val["label"], self.val["sex"], 1)
         run = PruningRun(net, masks, [], weights, direction=1.0)
         influence = torch.linspace(-1.0, 1.0, masks.n_units)
-        pruner = PruningDebiaser(step_size=50, dynamic=True)
+        pruner = PruningDebiaser(spec=SPEC, step_size=50, dynamic=True)
         pruner.influence = lambda run: influence  # a fixed influence: the largest units are pruned first
         first = pruner.select_units(run, 1)
         self.assertEqual(sorted(first.tolist()), list(range(masks.n_units - 50, masks.n_units)))
@@ -146,7 +150,7 @@ class TestPruning(unittest.TestCase):
         torch.manual_seed(0)
         net = Classifier(in_shape=(2, 8, 8, 8), classes=1, channels=(4, 8), strides=(2, 2))
         loader = make_loader(data, 16)
-        result = PruningDebiaser(step_size=25, max_steps=2, rho=0.0, stop_early=False).fit(net, loader)
+        result = PruningDebiaser(spec=SPEC, step_size=25, max_steps=2, rho=0.0, stop_early=False).fit(net, loader)
         self.assertEqual(len(result.trajectory), 3)
         self.assertEqual(result.state["layers"], prunable_layer_names(net))  # every conv, residual ones included
         self.assertEqual(len(result.state["layers"]), 6)
@@ -154,16 +158,16 @@ class TestPruning(unittest.TestCase):
 
     def test_bad_input(self):
         with self.assertRaisesRegex(ValueError, "proxy metric"):
-            PruningDebiaser(metric="aod")
+            PruningDebiaser(spec=planted_spec(metric="aod"))
         with self.assertRaises(ValueError):
-            PruningDebiaser(step_size=0)
+            PruningDebiaser(spec=SPEC, step_size=0)
         with self.assertRaisesRegex(TypeError, "re-iterable"):
-            PruningDebiaser().fit(self.net, iter(make_loader(self.val, 64)))
+            PruningDebiaser(spec=SPEC).fit(self.net, iter(make_loader(self.val, 64)))
         only_priv = {k: v[self.val["sex"] == 1] for k, v in self.val.items()}
         with self.assertRaises(ValueError):
-            PruningDebiaser().fit(self.net, make_loader(only_priv, 64))
+            PruningDebiaser(spec=SPEC).fit(self.net, make_loader(only_priv, 64))
         with self.assertRaisesRegex(ValueError, "no submodule"):
-            PruningDebiaser(layers=["nope"]).fit(self.net, make_loader(self.val, 64))
+            PruningDebiaser(spec=SPEC, layers=["nope"]).fit(self.net, make_loader(self.val, 64))
 
 
 if __name__ == "__main__":
