@@ -5,10 +5,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .bundle_root import current_bundle_root
-from .per_seed import current_config_parser, run_per_seed
-
 # import the subpackages so that ``"$import monai_fair"`` makes every class findable by its short ``_target_`` name
-from . import data, debias, handlers, metrics, networks, report, transforms  # noqa: E402  isort: skip
+from . import data, debias, handlers, metrics, networks, report, study, transforms  # noqa: E402  isort: skip
+from .metrics import FairnessSpec  # noqa: E402
 
-__all__ = ["__version__", "current_bundle_root", "current_config_parser", "run_per_seed"]
+__all__ = ["FairnessSpec", "__version__"]

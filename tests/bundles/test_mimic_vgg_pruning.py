@@ -14,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "mimic_vgg_pruning"
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "bundles" / "mimic_vgg_pruning"
 TRAIN = str(BUNDLE / "configs" / "train.json")
 EVALUATE = str(BUNDLE / "configs" / "evaluate.json")
 MULTI_GPU = str(BUNDLE / "configs" / "multi_gpu_train.json")
+SCALE_PAPER = str(BUNDLE / "configs" / "scale_paper.json")
 
 # a small, fast configuration of the whole study (every method, tiny steps)
 SMALL = [
@@ -57,12 +59,41 @@ def _run(args: list[str], env: dict[str, str], cwd: str) -> subprocess.Completed
     return proc
 
 
+class TestMimicVggPruningConfigs(unittest.TestCase):
+    """The configs themselves (fast): the paper profile merges over the demo values, one spec and one report."""
+
+    def test_scale_profile_merge(self):
+        from monai.bundle import ConfigParser
+
+        demo, paper = ConfigParser(), ConfigParser()
+        demo.read_config(TRAIN)
+        paper.read_config([TRAIN, SCALE_PAPER])
+        self.assertEqual((demo["scale"], demo["input_size"], demo["debiasers#pruning#step_size"]), ("demo", 64, 20))
+        self.assertEqual(
+            (paper["scale"], paper["input_size"], paper["debiasers#pruning#step_size"]), ("paper", 224, 1500)
+        )
+        self.assertIsNone(paper["debiasers#pruning#rho_relative"])
+        self.assertEqual(paper["debiasers#pruning#rho"], 0.65)
+        # the spec is declared once and handed to every debiaser, the study and the report
+        for name, debiaser in demo["debiasers"].items():
+            self.assertEqual(debiaser["spec"], "@fairness", name)
+        self.assertEqual((demo["study#spec"], demo["report#spec"]), ("@fairness", "@fairness"))
+        for path in (TRAIN, EVALUATE, MULTI_GPU):
+            self.assertNotIn("write_debiasing_report", Path(path).read_text())
+
+
 @pytest.mark.slow
 class TestMimicVggPruningBundle(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.out = Path(self.tmp.name)
-        self.env = {**os.environ, "MONAI_FAIR_DEMO_DIR": str(self.out / "demo"), "OMP_NUM_THREADS": "2"}
+        # the checkout's package, whatever monai_fair the environment has installed
+        self.env = {
+            **os.environ,
+            "MONAI_FAIR_DEMO_DIR": str(self.out / "demo"),
+            "OMP_NUM_THREADS": "2",
+            "PYTHONPATH": str(REPO),
+        }
 
     def tearDown(self):
         self.tmp.cleanup()

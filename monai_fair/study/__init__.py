@@ -1,0 +1,35 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""What every study bundle shares: run a seed from a fresh config, loop over seeds, save and reload artefacts,
+write the report (``docs/study.md``)."""
+
+from __future__ import annotations
+
+from .artefacts import load_debiased, load_seed_results, save_debiased, save_seed_results
+from .command_line import BundleCommand, parse_bundle_command
+from .data_source import DATASET_KINDS, DataSource, StudySplits
+from .debiasing import DebiasingStudy, accuracy_bounds
+from .report import StudyReport, collect_study_results, write_debiasing_report
+from .runtime import is_main_process, prepare_network, resolve_device
+from .seeds import SeedLoop, run_seed
+
+__all__ = [
+    "BundleCommand",
+    "DATASET_KINDS",
+    "DataSource",
+    "DebiasingStudy",
+    "SeedLoop",
+    "StudyReport",
+    "StudySplits",
+    "accuracy_bounds",
+    "collect_study_results",
+    "is_main_process",
+    "load_debiased",
+    "load_seed_results",
+    "parse_bundle_command",
+    "prepare_network",
+    "resolve_device",
+    "run_seed",
+    "save_debiased",
+    "save_seed_results",
+    "write_debiasing_report",
+]

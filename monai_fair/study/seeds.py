@@ -1,0 +1,148 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""Run a study once per seed, each seed from a freshly instantiated bundle config.
+
+A seed re-draws the data split, re-initialises the network and re-trains, so every seed gets its own
+:class:`monai.bundle.ConfigParser` over the same config files and overrides: nothing instantiated for one seed is
+reused by the next. The config names what one seed does with two ids (defaults ``seed_run``, a list of expressions
+evaluated in order, and ``seed_result``, the seed's result) and holds the seed in ``seed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .command_line import parse_bundle_command
+
+__all__ = ["SeedLoop", "run_seed"]
+
+logger = logging.getLogger(__name__)
+
+
+def _default_meta_file(config_file: Sequence[str]) -> str | None:
+    # MONAI's rule (ConfigWorkflow): metadata.json next to the first config file, when it exists
+    path = Path(config_file[0]).parent / "metadata.json"
+    return str(path) if path.is_file() else None
+
+
+def run_seed(
+    config_file: str | Sequence[str],
+    seed: int,
+    overrides: Mapping[str, Any] | None = None,
+    meta_file: str | Sequence[str] | None = None,
+    run_id: str = "seed_run",
+    result_id: str = "seed_result",
+    seed_id: str = "seed",
+    determinism: bool = True,
+) -> Any:
+    """Run one seed of a study from a fresh parse of its config.
+
+    Args:
+        config_file: the config file(s), merged in order (as ``--config_file``).
+        seed: the seed, written to ``seed_id`` after the overrides.
+        overrides: ``{id: value}`` applied after reading the files (as ``--id value`` on the command line).
+        meta_file: metadata file(s) read into ``_meta_``; default ``metadata.json`` next to the first config file.
+        run_id: id of the list of expressions one seed evaluates in order (absent: nothing to run).
+        result_id: id whose parsed content is the seed's result.
+        seed_id: id of the seed.
+        determinism: call ``monai.utils.set_determinism(seed)`` before anything is instantiated.
+
+    Returns:
+        the parsed content of ``result_id``.
+    """
+    from monai.bundle import ConfigParser
+    from monai.utils import set_determinism
+
+    files = [str(config_file)] if isinstance(config_file, (str, os.PathLike)) else [str(f) for f in config_file]
+    parser = ConfigParser()
+    parser.read_config(f=files)
+    meta_file = _default_meta_file(files) if meta_file is None else meta_file
+    if meta_file is not None:
+        parser.read_meta(f=meta_file)
+    parser.update(pairs=dict(overrides or {}))
+    parser[seed_id] = int(seed)
+    if determinism:
+        set_determinism(seed=int(seed))
+    parser.parse(reset=True)
+    if run_id in parser:
+        steps = parser[run_id]
+        for i in range(len(steps) if isinstance(steps, list) else 1):
+            parser.get_parsed_content(f"{run_id}#{i}" if isinstance(steps, list) else run_id)
+    return parser.get_parsed_content(result_id)
+
+
+class SeedLoop:
+    """Run every seed of a study (see :func:`run_seed`) and collect the results, in seed order.
+
+    In a bundle config::
+
+        "results": "$@seed_loop.run()",
+        "seed_loop": {"_target_": "monai_fair.study.SeedLoop", "seeds": "@seeds"}
+
+    With ``config_file=None`` the files and overrides are those of the ``python -m monai.bundle run`` command line
+    that started the process (:func:`~monai_fair.study.command_line.parse_bundle_command`), so ``--epochs 2``
+    reaches every seed.
+
+    Args:
+        seeds: the seeds, in order.
+        config_file: config file(s); ``None``: from the command line.
+        overrides: overrides; ``None``: from the command line (or none with an explicit ``config_file``).
+        meta_file: metadata file(s); ``None``: from the command line, else MONAI's default.
+        run_id, result_id, seed_id, determinism: see :func:`run_seed`.
+
+    Raises:
+        ValueError: no seed, or no config file given and the process was not started by ``monai.bundle run``.
+    """
+
+    def __init__(
+        self,
+        seeds: Sequence[int],
+        config_file: str | Sequence[str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        meta_file: str | Sequence[str] | None = None,
+        run_id: str = "seed_run",
+        result_id: str = "seed_result",
+        seed_id: str = "seed",
+        determinism: bool = True,
+    ) -> None:
+        seeds = [int(s) for s in seeds]
+        if not seeds:
+            raise ValueError("seeds must not be empty.")
+        if config_file is None:
+            command = parse_bundle_command()
+            if command is None:
+                raise ValueError(
+                    "SeedLoop needs config_file (and overrides) when the process was not started with "
+                    "'python -m monai.bundle run --config_file ...'."
+                )
+            config_file = command.config_file
+            overrides = command.overrides if overrides is None else overrides
+            meta_file = command.meta_file if meta_file is None else meta_file
+        self.seeds = seeds
+        self.config_file = [str(config_file)] if isinstance(config_file, (str, os.PathLike)) else list(config_file)
+        self.overrides = dict(overrides or {})
+        self.meta_file = meta_file
+        self.run_id, self.result_id, self.seed_id = run_id, result_id, seed_id
+        self.determinism = determinism
+
+    def run(self) -> list[Any]:
+        """The result of every seed, in order."""
+        results = []
+        for i, seed in enumerate(self.seeds):
+            logger.info("=== seed %s (%d of %d) ===", seed, i + 1, len(self.seeds))
+            results.append(
+                run_seed(
+                    self.config_file,
+                    seed,
+                    self.overrides,
+                    self.meta_file,
+                    self.run_id,
+                    self.result_id,
+                    self.seed_id,
+                    self.determinism,
+                )
+            )
+        return results
