@@ -352,6 +352,7 @@ def read_manifest(
     min_groups: int = 2,
     check_split_groups: bool = True,
     check_leakage: bool = True,
+    verify_images: bool = False,
 ) -> Manifest:
     """Read a generic manifest into a normalised table: absolute ``image``, labels, coded attributes, hashed patients.
 
@@ -376,6 +377,8 @@ def read_manifest(
         min_groups: an attribute with fewer distinct values (after skips) raises: no comparison is possible.
         check_split_groups: with a split column, raise when a split has no row of a group that other splits have.
         check_leakage: with a split and a patient column, raise when a patient is in two splits.
+        verify_images: decode every image (PIL; DICOM header and pixel data element) and skip, with the reason,
+            those that cannot be read: one corrupt file must not stop a run that reads thousands later.
 
     Returns:
         ``Manifest(frame, code_maps, skipped)``.
@@ -420,6 +423,8 @@ def read_manifest(
 
     out = pd.DataFrame(index=raw.index)
     keep = _add_images(out, raw[image_column], root, check_files, report)
+    if verify_images:
+        keep &= _verify_images(out["image"], keep, root, report)
     keep &= _add_labels(out, raw, labels, keep, missing_labels, report)
     code_maps: dict[str, dict[int, str]] = {}
     for col in attrs:
@@ -529,6 +534,39 @@ def _add_images(out: pd.DataFrame, img: pd.Series, root: str, check_files: bool,
         report.add("missing image file", int(gone.sum()), [_relative(p, root) for p in out["image"][gone].tolist()[:5]])
         keep &= exists
     return keep
+
+
+def _image_problem(path: str) -> str | None:
+    """Why an image file cannot be read (None when it can): decoded with PIL, or a DICOM header and pixel data."""
+    if path.lower().endswith((".dcm", ".dicom")):
+        import pydicom
+
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception as e:  # noqa: BLE001 - any reader failure is a skip reason
+            return f"unreadable DICOM file ({type(e).__name__})"
+        return None if "PixelData" in ds else "DICOM file without pixel data"
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as e:  # noqa: BLE001 - any decoder failure is a skip reason
+        return f"unreadable image file ({type(e).__name__}: corrupt, truncated or not an image)"
+    return None
+
+
+def _verify_images(images: pd.Series, keep: np.ndarray, root: str, report: SkipReport) -> np.ndarray:
+    """Rows whose image decodes; the others are counted by reason with paths relative to ``root``."""
+    ok = keep.copy()
+    for i, (path, k) in enumerate(zip(images.tolist(), keep.tolist())):
+        if not k or not os.path.isfile(path):
+            continue
+        problem = _image_problem(path)
+        if problem is not None:
+            ok[i] = False
+            report.add(problem, 1, [_relative(path, root)])
+    return ok
 
 
 def _add_labels(
