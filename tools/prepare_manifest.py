@@ -242,6 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         manifest, skipped = run_dicom(args) if args.dataset == "dicom" else (run(args), None)
+        if manifest.frame.empty:
+            source = getattr(args, "csv", None) or getattr(args, "dataset_dir", None)
+            raise ValueError(f"no usable row from {source} (skipped: {manifest.skipped.summary()}); nothing written.")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+        print(f"prepare_manifest: error: a table of {args.dataset} could not be read as CSV: {e}", file=sys.stderr)
+        return 2
     except (ValueError, KeyError, FileNotFoundError, NotADirectoryError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"prepare_manifest: error: {message}", file=sys.stderr)

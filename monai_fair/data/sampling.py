@@ -325,6 +325,7 @@ def marcinkevics_study_data(
     fractions: Sequence[float] = (0.5, 0.25, 0.25),
     train_privileged_fraction: float = 0.75,
     check_files: bool = True,
+    verify_images: bool = False,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[int, str]]]:
     """Train/val/test data dicts for the Marcinkevics protocol, from MIMIC-CXR-JPG (+MIMIC-IV) or a manifest CSV.
 
@@ -343,6 +344,8 @@ def marcinkevics_study_data(
         fractions: train/val/test patient fractions.
         train_privileged_fraction: privileged share of the train set (0.75 = 3 : 1).
         check_files: skip (and count) rows whose image is missing.
+        verify_images: with ``manifest``, decode every image first and skip (and count) unreadable ones, so one
+            corrupt file cannot stop training later.
 
     Returns:
         ``({"train": [...], "val": [...], "test": [...]}, code_maps)``.
@@ -357,7 +360,12 @@ def marcinkevics_study_data(
         attrs = [c for c in wanted if c in probe]
         # the study re-splits by patient: a split column in the manifest is not used, so its groups are not checked
         table, code_maps, skipped = read_manifest(
-            manifest, label_column, attrs, check_files=check_files, check_split_groups=False
+            manifest,
+            label_column,
+            attrs,
+            check_files=check_files,
+            check_split_groups=False,
+            verify_images=verify_images,
         )
     else:
         from .mimic_cxr import build_mimic_cxr_manifest

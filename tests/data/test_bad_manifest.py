@@ -8,8 +8,10 @@ import tempfile
 import unittest
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from parameterized import parameterized
+from PIL import Image
 
 from monai_fair.data.codes import UNKNOWN
 from monai_fair.data.manifest import read_manifest
@@ -232,6 +234,22 @@ class TestReference(unittest.TestCase):
     def test_no_code_map(self):
         with self.assertRaisesRegex(ValueError, r"'M' is a name, but the attribute has no code map.*--group-names"):
             resolve_code("M", {}, "privileged group")
+
+    def test_study_data_skips_corrupt_images(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            csv = Path(tmp) / "m.csv"
+            frame = table(n=40, split=["x"] * 40)
+            for i, name in enumerate(frame["image"]):
+                (Path(tmp) / name).parent.mkdir(exist_ok=True)
+                Image.fromarray(np.full((8, 8), i, np.uint8)).save(Path(tmp) / name)
+            (Path(tmp) / frame["image"][3]).write_bytes(b"\x89PNG broken")
+            frame.to_csv(csv, index=False)
+            with self.assertLogs("monai_fair.data.manifest", logging.WARNING) as logs:
+                data, _ = marcinkevics_study_data(manifest=csv, attribute="sex", seed=0, verify_images=True)
+        images = [d["image"] for v in data.values() for d in v]
+        self.assertFalse(any(p.endswith("img/3.png") for p in images))
+        self.assertIn("unreadable image file", "\n".join(logs.output))
+        self.assertIn("img/3.png", "\n".join(logs.output))
 
     def test_study_data_missing_attribute(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -129,6 +129,24 @@ class TestGenericErrors(Case):
         self.assertIn("leakage between splits cannot be ruled out", "\n".join(logs.output))
 
 
+class TestBuilders(Case):
+    COLUMNS = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n"
+
+    def test_nih_header_only_table(self):
+        (self.root / "Data_Entry_2017.csv").write_text(self.COLUMNS)
+        self.assert_error(run(["nih", "--dataset_dir", str(self.root), "--out", str(self.out)]), "no usable row from")
+
+    def test_nih_empty_table(self):
+        (self.root / "Data_Entry_2017.csv").write_bytes(b"")
+        self.assert_error(run(["nih", "--dataset_dir", str(self.root), "--out", str(self.out)]), "could not be read")
+
+    def test_nih_missing_columns(self):
+        (self.root / "Data_Entry_2017.csv").write_text("Image Index,Finding Labels\na.png,No Finding\n")
+        self.assert_error(
+            run(["nih", "--dataset_dir", str(self.root), "--out", str(self.out)]), r"lacks columns \['Patient Age'"
+        )
+
+
 class TestFiles(Case):
     def setUp(self):
         super().setUp()
