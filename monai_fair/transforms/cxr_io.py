@@ -12,7 +12,8 @@ normalised image:
   first VOI window (``WindowCenter``/``WindowWidth``, ``VOILUTFunction``) or VOI LUT, else the full stored range →
   0..255, inverted for ``MONOCHROME1``.
 
-Unreadable files raise a ``ValueError`` that names the file.
+Unreadable files raise a ``ValueError`` that names the file; warnings in the log name the file only (no folders,
+which can hold patient IDs).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _read_pil(path: Path, bits: int | None) -> tuple[np.ndarray, dict[str, Any]]
         logger.warning(
             "%s: a 16-bit image whose values stay below 4096 (12-bit content?); it is scaled by 65535, pass bits=12 "
             "if the source is 12-bit.",
-            path,
+            path.name,  # the name only: folders can hold patient IDs
         )
     out = _scale_to_bits(arr, bits, path)
     out = out[None] if out.ndim == 2 else np.moveaxis(out, -1, 0)  # channel first
@@ -192,7 +193,9 @@ def dicom_display_array(ds: Any, path: str | os.PathLike = "<dataset>") -> tuple
             y = _window(x, center, width, function)
             voi = "window"
         except (TypeError, ValueError, IndexError) as e:
-            logger.warning("%s: unusable VOI window (%s); scaled by the stored %d-bit range instead.", path, e, bits)
+            logger.warning(
+                "%s: unusable VOI window (%s); scaled by the stored %d-bit range instead.", path.name, e, bits
+            )
     if voi == "range":
         y = np.clip((x - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(x)
     if photometric == "MONOCHROME1":

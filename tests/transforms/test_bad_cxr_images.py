@@ -101,6 +101,7 @@ class TestBitDepth(unittest.TestCase):
             read_cxr_image(path)
         self.assertIn("bits=12", logs.output[0])
         self.assertIn("cxr12.png", logs.output[0])
+        self.assertNotIn(self.tmp.name, logs.output[0])  # the file name only
 
     def test_values_above_bits_raise(self):
         path = self.dir / "cxr16.png"
