@@ -38,6 +38,7 @@ def find_images(source: Path, image_column: str = "image") -> tuple[list[Path], 
     Raises:
         FileNotFoundError: ``source`` does not exist.
         KeyError: the manifest lacks ``image_column``.
+        ValueError: the manifest is empty or not a CSV.
     """
     if source.is_dir():
         files = sorted(
@@ -48,7 +49,12 @@ def find_images(source: Path, image_column: str = "image") -> tuple[list[Path], 
         return files, [p.relative_to(source).as_posix() for p in files]
     if not source.is_file():
         raise FileNotFoundError(f"{source} is neither a folder nor a manifest CSV.")
-    table = pd.read_csv(source)
+    try:
+        table = pd.read_csv(source)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"manifest {source} is empty (no header, no rows).") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{source} cannot be parsed as a manifest CSV: {err}") from None
     if image_column not in table.columns:
         raise KeyError(f"manifest {source} has no {image_column!r} column; found {list(table.columns)}.")
     names = table[image_column].astype(str).str.strip().tolist()
@@ -83,7 +89,9 @@ def label_one(path: Path) -> dict[str, Any]:
         rgb = load_rgb(path, _WORKER["max_side"])
     except (OSError, ValueError, SyntaxError) as err:  # PIL raises these for missing, truncated or non-image files
         row = {"ita": math.nan, **{c: math.nan for c in CONFIDENCE_COLUMNS}}
-        row.update(n_pixels=0, sampler=sampler.name, reason=f"unreadable: {type(err).__name__}: {str(err)[:120]}")
+        # PIL messages quote the full path, which can hold a patient ID: name the file only
+        text = str(err).replace(str(path), path.name).replace(str(path.resolve()), path.name)[:120]
+        row.update(n_pixels=0, sampler=sampler.name, reason=f"unreadable: {type(err).__name__}: {text}")
         row["skipped"] = True
         return row
     res = sampler(rgb)
@@ -142,7 +150,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (0 also when some files were skipped)."""
+    """Command-line entry point; returns the exit status: 0 (also when some files were skipped), 1 when no image gave
+    an ITA, 2 on bad arguments or an unreadable source."""
     from tqdm import tqdm
 
     from monai_fair.data.colour import ita_category
@@ -150,12 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     schemes = args.scheme or ["binary45"]
     if args.workers < 1:
-        print("--workers must be >= 1", file=sys.stderr)
+        print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.max_side < 16:
+        print(f"error: --max-side must be >= 16 pixels, got {args.max_side}", file=sys.stderr)
         return 2
     try:
         files, names = find_images(Path(args.source), args.image_column)
-    except (FileNotFoundError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
     if not files:
         print(f"error: no images found in {args.source}", file=sys.stderr)
@@ -196,10 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  NaN: {reason}: {n}")
     if np.isfinite(ita).any():
         print(f"median ITA {np.nanmedian(ita):.1f}")
+    else:
+        print(f"error: no image of {args.source} gave an ITA (reasons above); {out} lists every file", file=sys.stderr)
     if not args.no_plot:
         png = plot_histogram(ita, schemes[0], out.with_name(out.stem + "_hist.png"), title=Path(args.source).name)
         print(f"wrote {png}")
-    return 0
+    return 0 if np.isfinite(ita).any() else 1
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from .dicom_header import (
     strip_personal_json,
 )
 from .dicom_scan import DicomScanResult, load_dicom_manifest, scan_dicom_folder
-from .dicom_series import DicomSeriesReader, order_slices, slice_normal, slice_positions
+from .dicom_series import DicomSeriesReader, order_slices, slice_normal, slice_positions, spacing_problem
 from .embeddings import NLST_SEX_MAP, EmbeddingDataset, EmbeddingTable, load_embedding_table, write_embedding_table
 from .isic import (
     AGE_GROUP_60_NAMES,
@@ -79,6 +79,7 @@ from .patient_age import (
     parse_patient_age_with_reason,
     resolve_patient_age,
 )
+from .poisoning import flip_count, flip_group_labels
 from .privacy import hash_patient_id
 from .sampling import (
     balance_negatives,
@@ -90,4 +91,3 @@ from .sampling import (
     subsample_to_proportions,
 )
 from .splits import assert_no_patient_leakage, patient_level_split, patient_overlap, split_frames
-from .poisoning import flip_count, flip_group_labels

@@ -30,7 +30,7 @@ from pydicom.errors import InvalidDicomError
 
 from monai_fair.data.codes import DEFAULT_AGE_BINS, SEX_NAMES, UNKNOWN, age_group_names
 from monai_fair.data.dicom_header import DEMOGRAPHIC_KEYWORDS, DicomDemographics, extract_dicom_demographics
-from monai_fair.data.dicom_series import slice_normal
+from monai_fair.data.dicom_series import slice_normal, spacing_problem
 from monai_fair.data.manifest import Manifest, SkipReport
 from monai_fair.data.patient_age import MAX_PLAUSIBLE_AGE
 from monai_fair.data.privacy import hash_patient_id
@@ -77,6 +77,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "age_source",
     "manufacturer",
     "demographics_note",
+    "series_note",
 )
 _PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
 _LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
@@ -373,7 +374,8 @@ class _Slice(NamedTuple):
 def _volume(items: list[_Slice]) -> tuple[list[int], str]:
     """Indices (in slice order) of the slices forming the series' volume, and the ordering method.
 
-    The volume is the largest group of single-frame slices sharing orientation and size; they are ordered by
+    The volume is the largest group of single-frame slices sharing orientation and size (ties: the larger image,
+    then the orientation key, so the choice never depends on file order); they are ordered by
     position along the normal, or by InstanceNumber for CT/MR/PT/NM series without geometry. No volume: ``[]``.
     """
     if len(items) < 2 or any(s.frames > 1 for s in items):
@@ -382,9 +384,10 @@ def _volume(items: list[_Slice]) -> tuple[list[int], str]:
     for i, s in enumerate(items):
         key = None if s.normal is None else tuple(round(x, 3) + 0.0 for x in s.normal)
         groups[(key, s.rows, s.cols)].append(i)
-    geometric = [g for k, g in groups.items() if k[0] is not None and len(g) >= 2]
+    geometric = [(k, g) for k, g in groups.items() if k[0] is not None and len(g) >= 2]
     if geometric:
-        best = max(geometric, key=len)
+        # deterministic: most slices, then the larger image, then the orientation key (never the file order)
+        best = max(geometric, key=lambda kg: (len(kg[1]), kg[0][1] * kg[0][2], kg[0]))[1]
         if all(items[i].position is not None for i in best):
             normal = np.asarray(items[best[0]].normal)
             pos = np.asarray([float(items[i].position @ normal) for i in best])
@@ -433,14 +436,33 @@ def _read_series(files: list[Path], check_pixel_data: bool, force: bool, skip: _
     return series
 
 
-def _series_units(series: dict[str, list[_Slice]], skip: _Skips) -> list[tuple[list[_Slice], str, str]]:
-    """Manifest units ``(ordered slices, order method, series uid)``: one volume per series that forms one, else one
-    unit per file; slices that do not fit their volume (other geometry, repeated position) are skipped."""
-    units: list[tuple[list[_Slice], str, str]] = []
+def _misfit_reason(item: _Slice, kept: _Slice, n_kept: int) -> str:
+    """Why a slice of a series is not part of the series' volume, in words that name the real difference."""
+    parts = []
+    if (item.rows, item.cols) != (kept.rows, kept.cols):
+        parts.append(f"size {item.rows}x{item.cols} differs from the kept volume's {kept.rows}x{kept.cols}")
+    if item.normal is None:
+        parts.append("no usable ImageOrientationPatient")
+    elif kept.normal is not None and not np.allclose(item.normal, kept.normal, atol=1e-3):
+        parts.append("orientation differs from the kept volume's")
+    what = "; ".join(parts) or "does not fit the kept volume"
+    return (
+        f"same SeriesInstanceUID but {what} ({n_kept} slices kept: the largest group of equal size and orientation, "
+        "ties to the larger image)"
+    )
+
+
+def _series_units(
+    series: dict[str, list[_Slice]], skip: _Skips, irregular_spacing: str = "skip"
+) -> list[tuple[list[_Slice], str, str, str]]:
+    """Manifest units ``(ordered slices, order method, series uid, series note)``: one volume per series that forms
+    one, else one unit per file; slices that do not fit their volume (other geometry, repeated position) are
+    skipped, and so is a volume with irregular slice spacing unless ``irregular_spacing="keep"`` (then noted)."""
+    units: list[tuple[list[_Slice], str, str, str]] = []
     for uid, items in series.items():
         members, method = _volume(items)
         if not members:
-            units.extend(([item], "", uid) for item in items)
+            units.extend(([item], "", uid, "") for item in items)
             continue
         stack = [items[i] for i in members]
         if method == "position":
@@ -451,8 +473,17 @@ def _series_units(series: dict[str, list[_Slice]], skip: _Skips) -> list[tuple[l
                 skip(stack[i].path, "duplicate slice position in its series")
             stack = [stack[i] for i in keep]
         for i in sorted(set(range(len(items))) - set(members)):
-            skip(items[i].path, "orientation or size differs from the rest of its series (e.g. a localizer)")
-        units.append((stack, method if len(stack) > 1 else "", uid))
+            skip(items[i].path, _misfit_reason(items[i], stack[0], len(stack)))
+        note = ""
+        if method == "position" and len(stack) > 2:
+            normal = np.asarray(stack[0].normal)
+            problem = spacing_problem([float(s.position @ normal) for s in stack])
+            if problem is not None and irregular_spacing == "skip":
+                for s in stack:
+                    skip(s.path, f"{problem}; series skipped (irregular_spacing='keep' keeps it with a note)")
+                continue
+            note = problem or ""
+        units.append((stack, method if len(stack) > 1 else "", uid, note))
     return units
 
 
@@ -469,7 +500,7 @@ def _unit_image(stack: list[_Slice], series_as: str, files_in_folder: Counter[Pa
 
 
 def _unit_row(
-    unit: tuple[list[_Slice], str, str],
+    unit: tuple[list[_Slice], str, str, str],
     demo: DicomDemographics,
     image: Any,
     n_slices: int,
@@ -477,7 +508,7 @@ def _unit_row(
     salt: str | None,
 ) -> dict[str, Any]:
     """The manifest row of one unit (ethnic group still as text)."""
-    stack, method, uid = unit
+    stack, method, uid, series_note = unit
     first = stack[0]
     real_uid = uid if not uid.startswith("file:") else ""
     return {
@@ -494,11 +525,12 @@ def _unit_row(
         "age_source": demo.age_source,
         "manufacturer": _text(first.ds, "Manufacturer"),
         "demographics_note": "; ".join(notes),
+        "series_note": series_note,
     }
 
 
 def _unit_rows(
-    units: list[tuple[list[_Slice], str, str]],
+    units: list[tuple[list[_Slice], str, str, str]],
     files: list[Path],
     skip: _Skips,
     age_bins: Sequence[float],
@@ -550,6 +582,7 @@ def scan_dicom_folder(
     check_pixel_data: bool = True,
     force: bool = False,
     output_dir: str | os.PathLike | None = None,
+    irregular_spacing: str = "skip",
 ) -> DicomScanResult:
     """Scan a folder of DICOM files (header only) into a de-identified manifest and a skip report.
 
@@ -570,22 +603,26 @@ def scan_dicom_folder(
         check_pixel_data: verify the pixel data element is complete (catches truncated files without decoding).
         force: read files without the DICM preamble (``pydicom.dcmread(force=True)``).
         output_dir: when given, :meth:`DicomScanResult.write` the result there.
+        irregular_spacing: a position-ordered series whose slice gaps are not one spacing (a missing slice):
+            ``"skip"`` (default; every slice skipped with the reason) or ``"keep"`` (kept, reason in ``series_note``).
 
     Returns:
         a :class:`DicomScanResult`.
 
     Raises:
         NotADirectoryError: when ``root`` is not a folder.
-        ValueError: for an unknown ``series_as``.
+        ValueError: for an unknown ``series_as`` or ``irregular_spacing``.
     """
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"DICOM root {root} is not a folder.")
     if series_as not in ("auto", "folder", "files"):
         raise ValueError(f"series_as must be 'auto', 'folder' or 'files', got {series_as!r}.")
+    if irregular_spacing not in ("skip", "keep"):
+        raise ValueError(f"irregular_spacing must be 'skip' or 'keep', got {irregular_spacing!r}.")
     files = _walk(root, pattern)
     skip = _Skips(root)
-    units = _series_units(_read_series(files, check_pixel_data, force, skip), skip)
+    units = _series_units(_read_series(files, check_pixel_data, force, skip), skip, irregular_spacing)
     rows, note_counts = _unit_rows(units, files, skip, age_bins, max_age, salt, series_as)
     manifest, ethnic_codes = _manifest_frame(rows)
     skipped_frame = pd.DataFrame(skip.rows, columns=["file", "reason"]).sort_values("file", kind="stable")

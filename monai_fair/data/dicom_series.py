@@ -20,9 +20,19 @@ import pydicom
 from monai.data import PydicomReader
 from monai.utils import MetaKeys
 
-__all__ = ["ORIENTATION_TOLERANCE", "slice_normal", "slice_positions", "order_slices", "DicomSeriesReader"]
+__all__ = [
+    "ORIENTATION_TOLERANCE",
+    "SPACING_TOLERANCE",
+    "slice_normal",
+    "slice_positions",
+    "order_slices",
+    "spacing_problem",
+    "DicomSeriesReader",
+]
 
 ORIENTATION_TOLERANCE = 1e-4
+# relative spread of slice gaps tolerated before a series counts as irregular (rounding of written positions)
+SPACING_TOLERANCE = 0.01
 
 
 def _floats(value: Any, n: int) -> np.ndarray | None:
@@ -64,6 +74,29 @@ def slice_positions(headers: Sequence[Any]) -> np.ndarray | None:
     return np.asarray([float(p @ normals[0]) for p in positions])
 
 
+def spacing_problem(positions: Sequence[float] | np.ndarray, tolerance: float = SPACING_TOLERANCE) -> str | None:
+    """Why the slice gaps of a series are not one regular spacing (None when they are).
+
+    A missing slice shows as one gap about twice the others; stacking such a series with one spacing puts every
+    slice after the hole at the wrong place.
+
+    Args:
+        positions: slice positions along the normal, in slice order.
+        tolerance: tolerated relative spread of the gaps around their median.
+    """
+    gaps = np.abs(np.diff(np.asarray(positions, dtype=np.float64)))
+    if gaps.size == 0:
+        return None
+    median = float(np.median(gaps))
+    if median <= 0 or np.any(np.abs(gaps - median) > tolerance * median + 1e-3):
+        odd = int(np.sum(np.abs(gaps - median) > tolerance * median + 1e-3))
+        return (
+            f"irregular slice spacing: gaps {float(gaps.min()):.4g}-{float(gaps.max()):.4g} mm around a median of "
+            f"{median:.4g} mm ({odd} of {gaps.size} gaps differ; a missing or extra slice?)"
+        )
+    return None
+
+
 def order_slices(headers: Sequence[Any]) -> tuple[list[int], str]:
     """Indices that put the slices of one series in spatial order, and the method used.
 
@@ -90,20 +123,29 @@ class DicomSeriesReader(PydicomReader):
     or an ordered list of slice files (as written by :func:`monai_fair.data.dicom_scan.scan_dicom_folder`). Single
     files behave exactly as with ``PydicomReader``. All ``PydicomReader`` arguments are accepted.
 
+    A series whose slice gaps are not one regular spacing (a missing slice) raises by default: its stacked volume
+    would put every slice after the hole at the wrong place. With ``irregular_spacing="warn"`` it is stacked as
+    MONAI would (one spacing spread over the whole extent) with a warning and the reason in the meta dict under
+    ``"spacing_note"``; resample it from the slice positions before any geometric use.
+
     Args:
         list_as_series: read a list of two or more files as the slices of one series (MONAI's default stacks them
             as channels).
+        irregular_spacing: ``"error"`` (default) or ``"warn"``.
         kwargs: ``PydicomReader`` arguments (``to_gpu`` is not supported).
 
     Raises:
-        ValueError: when ``to_gpu=True`` is asked for.
+        ValueError: when ``to_gpu=True`` is asked for, or for an unknown ``irregular_spacing``.
     """
 
-    def __init__(self, list_as_series: bool = True, **kwargs: Any) -> None:
+    def __init__(self, list_as_series: bool = True, irregular_spacing: str = "error", **kwargs: Any) -> None:
         if kwargs.get("to_gpu", False):
             raise ValueError("DicomSeriesReader does not support to_gpu; use monai.data.PydicomReader for that.")
+        if irregular_spacing not in ("error", "warn"):
+            raise ValueError(f"irregular_spacing must be 'error' or 'warn', got {irregular_spacing!r}.")
         super().__init__(**kwargs)
         self.list_as_series = list_as_series
+        self.irregular_spacing = irregular_spacing
 
     def read(self, data: Sequence[os.PathLike | str] | os.PathLike | str, **kwargs: Any):
         """Read a file, a series folder, or (with ``list_as_series``) a list of slice files as one series."""
@@ -137,6 +179,16 @@ class DicomSeriesReader(PydicomReader):
             return arrays[0], meta
         positions = slice_positions(slices)
         gap = float(np.mean(np.abs(np.diff(positions)))) if positions is not None else 1.0
+        problem = spacing_problem(positions) if positions is not None else None
+        if problem is not None:
+            where = os.path.dirname(names[0]) or names[0]
+            if self.irregular_spacing == "error":
+                raise ValueError(
+                    f"DicomSeriesReader: series in {where!r}: {problem}. Drop the series, or pass "
+                    "irregular_spacing='warn' to stack it anyway with a note."
+                )
+            warnings.warn(f"DicomSeriesReader: series in {where!r}: {problem}; stacked with one spacing anyway.")
+            meta["spacing_note"] = problem
         meta["spacing"] = np.asarray(pixel_spacing + [gap])
         last_ipp = getattr(slices[-1], "ImagePositionPatient", None)
         if last_ipp is not None:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .codes import SEX_NAMES, UNKNOWN, age_group_names, encode_age_group, encode_sex
 from .privacy import hash_patient_id
+from .splits import assert_no_patient_leakage
 
 __all__ = [
     "SkipReport",
@@ -50,6 +51,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 RESERVED_COLUMNS = ("image", "patient_id", "patient_hash", "split")
+# sex values read as "unknown" on purpose; any other unrecognised spelling is an error, never a silent UNKNOWN
+SEX_UNKNOWN_SPELLINGS = frozenset({"U", "UNK", "UNKNOWN", "NA", "N/A", "NAN", "NONE", "?", "-", "NOT REPORTED"})
+SEX_SPELLINGS = ("F", "Female", "W", "Woman", "M", "Male", "Man", "O", "Other")
+# column names that suggest an identifier, and values that look like one (letters, then 5+ digits)
+_ID_NAME = re.compile(r"(^|[_\s])(id|mrn|ssn|accession|patient|subject|name|dob|birth|nhs|uid)([_\s]|$)", re.I)
+_ID_VALUE = re.compile(r"^[A-Za-z]{0,5}[-_ ]?\d{5,}$")
 
 
 @dataclass
@@ -240,17 +247,48 @@ def _check_columns(frame: pd.DataFrame, columns: Iterable[str], what: str, sourc
 
 
 def _encode_attribute(
-    name: str, series: pd.Series, known: Mapping[int, str] | None
+    name: str,
+    series: pd.Series,
+    known: Mapping[int, str] | None,
+    source: object = "the manifest",
+    group_names: Mapping[Any, str] | None = None,
 ) -> tuple[np.ndarray | pd.Series, dict[int, str] | None]:
-    """Encode one attribute column: strings → codes (+ map); numbers kept (with a stored map if there is one)."""
+    """Encode one attribute column: strings → codes (+ map); numbers kept (with a stored map if there is one).
+
+    ``group_names`` maps raw values (e.g. ``1``/``2``) to names first; a numeric ``sex`` column without it, or a
+    sex spelling that is neither a known name nor a known "unknown", raises.
+    """
+    if group_names is not None:
+        series = _apply_group_names(name, series, group_names, source)
     if pd.api.types.is_numeric_dtype(series) or series.dropna().map(lambda v: _number(v) is not None).all():
+        if name == "sex" and known is None and series.notna().any():
+            values = sorted({_canonical_id(v) for v in series.dropna()})
+            raise ValueError(
+                f"sex column in {source} is numeric (values {values[:10]}) and has no code map; give the mapping, "
+                f"e.g. group_names={{'sex': {{{values[0]}: 'M', ...}}}} (prepare_manifest: --group-names "
+                f"sex:{values[0]}=M,...), or recode it to {', '.join(SEX_SPELLINGS)}."
+            )
         numeric = pd.to_numeric(series, errors="coerce")
         if known is not None:
             # a coded column written by write_manifest: missing codes stay UNKNOWN, not NaN
             return numeric.fillna(UNKNOWN).astype(np.int64).to_numpy(), dict(known)
         return numeric, None
     if name == "sex":
-        return encode_sex_column(series), dict(SEX_NAMES)
+        codes = encode_sex_column(series)
+        odd = sorted(
+            {
+                str(v).strip()
+                for v, c in zip(series.tolist(), codes)
+                if c == UNKNOWN and not pd.isna(v) and str(v).strip().upper() not in SEX_UNKNOWN_SPELLINGS | {""}
+            }
+        )
+        if odd:
+            raise ValueError(
+                f"sex column in {source} has values {odd[:10]} that are not among the accepted spellings "
+                f"{list(SEX_SPELLINGS)} (any case) nor an unknown marker {sorted(SEX_UNKNOWN_SPELLINGS)}; map them "
+                "with group_names (prepare_manifest: --group-names sex:VALUE=F,...)."
+            )
+        return codes, dict(SEX_NAMES)
     names = None
     if known is not None:
         names = [known[k] for k in sorted(known)]
@@ -258,6 +296,36 @@ def _encode_attribute(
             raise ValueError(f"stored code map of {name!r} is not 0..K-1: {known}.")
     codes, mapping = encode_categories(series.tolist(), names=names)
     return codes, mapping
+
+
+def _apply_group_names(name: str, series: pd.Series, group_names: Mapping[Any, str], source: object) -> pd.Series:
+    """Raw values → names with a user mapping (keys compared as text, so ``1``, ``1.0`` and ``"1"`` match)."""
+    lookup = {_canonical_id(k): str(v) for k, v in group_names.items()}
+    raw = series.map(lambda v: None if _is_missing(v) else _canonical_id(v))
+    unmapped = sorted({v for v in raw.dropna() if v not in lookup})
+    if unmapped:
+        raise ValueError(
+            f"attribute {name!r} in {source}: values {unmapped[:10]} are not in the given group names "
+            f"{dict(group_names)}; add them to the mapping."
+        )
+    return pd.Series([None if v is None else lookup[v] for v in raw], index=series.index, dtype=object)
+
+
+def _identifier_reason(name: str, series: pd.Series) -> str | None:
+    """Why an attribute column looks like a personal identifier (None when it does not)."""
+    values = series.dropna().map(_canonical_id)
+    values = values[values != ""]
+    if values.empty:
+        return None
+    n_unique, n = values.nunique(), len(values)
+    if values.map(lambda v: bool(_ID_VALUE.match(v))).all():
+        return "its values look like identifiers (letters then 5 or more digits)"
+    if _ID_NAME.search(name) and n_unique > 0.5 * n:
+        return "its name suggests an identifier and most of its values are distinct"
+    numeric = values.map(lambda v: _number(v) is not None).all()
+    if not numeric and n_unique > 20 and n_unique >= 0.9 * n:
+        return "its text values are nearly unique per row"
+    return None
 
 
 def _number(value: object) -> float | None:
@@ -280,6 +348,11 @@ def read_manifest(
     age_bins: Sequence[float] | None = None,
     salt: str | None = None,
     report: SkipReport | None = None,
+    group_names: Mapping[str, Mapping[Any, str]] | None = None,
+    min_groups: int = 2,
+    check_split_groups: bool = True,
+    check_leakage: bool = True,
+    verify_images: bool = False,
 ) -> Manifest:
     """Read a generic manifest into a normalised table: absolute ``image``, labels, coded attributes, hashed patients.
 
@@ -297,7 +370,15 @@ def read_manifest(
             masked multi-label loss) or ``"error"``.
         age_bins: if given and an ``age`` attribute is carried, an ``age_group`` column is added.
         salt: salt for patient hashing (default: see :func:`hash_patient_id`).
-        report: a :class:`SkipReport` to fill (a new one otherwise); also returned.
+        report: a :class:`SkipReport` to fill (a new one otherwise); also returned. Its examples name images
+            relative to the dataset root (paths can hold patient IDs).
+        group_names: ``{attribute: {raw value: name}}`` applied before coding, e.g. ``{"sex": {1: "M", 2: "F"}}``
+            for a numeric sex column.
+        min_groups: an attribute with fewer distinct values (after skips) raises: no comparison is possible.
+        check_split_groups: with a split column, raise when a split has no row of a group that other splits have.
+        check_leakage: with a split and a patient column, raise when a patient is in two splits.
+        verify_images: decode every image (PIL; DICOM header and pixel data element) and skip, with the reason,
+            those that cannot be read: one corrupt file must not stop a run that reads thousands later.
 
     Returns:
         ``Manifest(frame, code_maps, skipped)``.
@@ -305,7 +386,10 @@ def read_manifest(
     Raises:
         FileNotFoundError: the CSV does not exist.
         KeyError: a named column is missing.
-        ValueError: bad ``missing_labels`` value, or missing labels with ``missing_labels="error"``.
+        ValueError: bad ``missing_labels`` value, missing labels with ``missing_labels="error"``, an empty or
+            unreadable CSV, no usable row left, an attribute with fewer than ``min_groups`` values or that looks
+            like an identifier, a numeric ``sex`` column without ``group_names``, a split missing a group, or a
+            patient in two splits. Every message names the CSV.
     """
     if missing_labels not in ("skip", "keep", "error"):
         raise ValueError(f"missing_labels must be 'skip', 'keep' or 'error', got {missing_labels!r}.")
@@ -314,6 +398,10 @@ def read_manifest(
     if not labels:
         raise ValueError("at least one label column is required.")
     raw, source, stored_maps, root = _read_source(csv_path, base_dir)
+    if raw.empty:
+        raise ValueError(
+            f"manifest {source} has a header but no rows (columns {list(raw.columns)}); nothing to train or evaluate."
+        )
     attrs = list(attribute_columns)
     _check_columns(raw, [image_column], "image", source)
     _check_columns(raw, labels, "label", source)
@@ -321,13 +409,26 @@ def read_manifest(
     clash = [c for c in attrs if c in labels or c in RESERVED_COLUMNS]
     if clash:
         raise ValueError(f"attribute columns {clash} clash with label or reserved columns {RESERVED_COLUMNS}.")
+    unknown_maps = sorted(set(group_names or {}) - set(attrs))
+    if unknown_maps:
+        raise ValueError(f"group names given for {unknown_maps}, which are not among the attributes {attrs}.")
+    for col in attrs:
+        why = _identifier_reason(col, raw[col]) if col not in stored_maps else None
+        if why is not None:
+            raise ValueError(
+                f"attribute column {col!r} in {source} looks like a personal identifier ({why}); refusing to carry "
+                "its values into the manifest and code maps. Drop it, or derive a group column (e.g. a site or an "
+                "age band) from it first."
+            )
 
     out = pd.DataFrame(index=raw.index)
     keep = _add_images(out, raw[image_column], root, check_files, report)
+    if verify_images:
+        keep &= _verify_images(out["image"], keep, root, report)
     keep &= _add_labels(out, raw, labels, keep, missing_labels, report)
     code_maps: dict[str, dict[int, str]] = {}
     for col in attrs:
-        values, mapping = _encode_attribute(col, raw[col], stored_maps.get(col))
+        values, mapping = _encode_attribute(col, raw[col], stored_maps.get(col), source, (group_names or {}).get(col))
         out[col] = values
         if mapping is not None:
             code_maps[col] = mapping
@@ -336,10 +437,63 @@ def read_manifest(
     keep &= _add_patient_hash(out, raw, patient_column, salt, keep, report)
     if split_column is not None and split_column in raw.columns:
         out["split"] = raw[split_column].astype("string").str.strip()
+    if "patient_hash" not in out.columns:
+        logger.warning(
+            "manifest %s has no patient column (%r) nor patient_hash: patient leakage between splits cannot be ruled "
+            "out; name the patient column with patient_column (prepare_manifest: --patient-column).",
+            source,
+            patient_column,
+        )
 
     if report.total:
         logger.warning("manifest %s: skipped rows: %s", source, report.summary())
-    return Manifest(out[keep].reset_index(drop=True), code_maps, report)
+    frame = out[keep].reset_index(drop=True)
+    if frame.empty:
+        raise ValueError(f"no usable row left in manifest {source}: all {len(raw)} rows skipped ({report.summary()}).")
+    _check_groups(frame, attrs, code_maps, source, min_groups, check_split_groups)
+    if check_leakage and "split" in frame.columns and "patient_hash" in frame.columns:
+        try:
+            assert_no_patient_leakage(frame)
+        except ValueError as e:
+            raise ValueError(
+                f"manifest {source}: {e} Fix the split column (one split per patient), or drop it and split by patient."
+            ) from None
+    return Manifest(frame, code_maps, report)
+
+
+def _check_groups(
+    frame: pd.DataFrame,
+    attrs: Sequence[str],
+    code_maps: Mapping[str, Mapping[int, str]],
+    source: object,
+    min_groups: int,
+    check_split_groups: bool,
+) -> None:
+    """Raise when an attribute has fewer than ``min_groups`` known values, or a split lacks a group.
+
+    Raises:
+        ValueError: naming the manifest, the attribute and the values it has.
+    """
+    for col in attrs:
+        values = frame[col]
+        known = values[values.notna() & (values != UNKNOWN)] if col in code_maps else values.dropna()
+        names = code_maps.get(col, {})
+        present = sorted({_scalar(v) for v in known})
+        if len(present) < min_groups:
+            shown = [names.get(v, v) for v in present]
+            raise ValueError(
+                f"attribute {col!r} in {source} has {len(present)} known value(s) {shown} after skips; a fairness "
+                f"comparison needs at least {min_groups} groups. Drop the attribute or use a manifest with more groups."
+            )
+        if check_split_groups and "split" in frame.columns and col in code_maps:
+            for split, rows in frame.groupby("split", dropna=True):
+                missing = sorted(set(present) - set(rows[col].tolist()))
+                if missing:
+                    raise ValueError(
+                        f"split {split!r} of {source} has no row of {col} = {[names.get(m, m) for m in missing]}; "
+                        "that group's rates would be undefined there. Re-split stratified by the attribute, or pass "
+                        "check_split_groups=False (prepare_manifest: --allow-missing-groups) to accept NaN for it."
+                    )
 
 
 def _read_source(
@@ -356,7 +510,13 @@ def _read_source(
     if not path.is_file():
         raise FileNotFoundError(f"manifest CSV {path} does not exist.")
     root = os.path.abspath(base_dir if base_dir is not None else path.parent)
-    return pd.read_csv(path), str(path), read_code_maps(path), root
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"manifest CSV {path} is empty (no header, no rows).") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"manifest CSV {path} cannot be parsed as CSV: {e}") from None
+    return table, str(path), read_code_maps(path), root
 
 
 def _add_images(out: pd.DataFrame, img: pd.Series, root: str, check_files: bool, report: SkipReport) -> np.ndarray:
@@ -371,9 +531,42 @@ def _add_images(out: pd.DataFrame, img: pd.Series, root: str, check_files: bool,
     if check_files:
         exists = np.array([k and os.path.isfile(p) for p, k in zip(out["image"], keep)], dtype=bool)
         gone = keep & ~exists
-        report.add("missing image file", int(gone.sum()), out["image"][gone].tolist()[:5])
+        report.add("missing image file", int(gone.sum()), [_relative(p, root) for p in out["image"][gone].tolist()[:5]])
         keep &= exists
     return keep
+
+
+def _image_problem(path: str) -> str | None:
+    """Why an image file cannot be read (None when it can): decoded with PIL, or a DICOM header and pixel data."""
+    if path.lower().endswith((".dcm", ".dicom")):
+        import pydicom
+
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception as e:  # noqa: BLE001 - any reader failure is a skip reason
+            return f"unreadable DICOM file ({type(e).__name__})"
+        return None if "PixelData" in ds else "DICOM file without pixel data"
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as e:  # noqa: BLE001 - any decoder failure is a skip reason
+        return f"unreadable image file ({type(e).__name__}: corrupt, truncated or not an image)"
+    return None
+
+
+def _verify_images(images: pd.Series, keep: np.ndarray, root: str, report: SkipReport) -> np.ndarray:
+    """Rows whose image decodes; the others are counted by reason with paths relative to ``root``."""
+    ok = keep.copy()
+    for i, (path, k) in enumerate(zip(images.tolist(), keep.tolist())):
+        if not k or not os.path.isfile(path):
+            continue
+        problem = _image_problem(path)
+        if problem is not None:
+            ok[i] = False
+            report.add(problem, 1, [_relative(path, root)])
+    return ok
 
 
 def _add_labels(
@@ -395,7 +588,7 @@ def _add_labels(
         if missing_labels == "error":
             raise ValueError(f"{int(nan_label.sum())} rows have a missing label in {labels}.")
         if missing_labels == "skip":
-            report.add("missing label", int(nan_label.sum()), out["image"][nan_label].tolist()[:5])
+            report.add("missing label", int(nan_label.sum()), [f"row {i}" for i in np.flatnonzero(nan_label)[:5]])
             return ~nan_label
     return np.ones(len(out), dtype=bool)
 
@@ -419,8 +612,14 @@ def _add_patient_hash(
     if "patient_hash" not in out.columns:
         return np.ones(len(out), dtype=bool)
     no_patient = out["patient_hash"].isna().to_numpy() & keep
-    report.add("missing patient id", int(no_patient.sum()), out["image"][no_patient].tolist()[:5])
+    report.add("missing patient id", int(no_patient.sum()), [f"row {i}" for i in np.flatnonzero(no_patient)[:5]])
     return ~no_patient
+
+
+def _relative(path: str, root: str) -> str:
+    """A path as named in reports: relative to the dataset root (absolute paths can hold patient IDs)."""
+    rel = os.path.relpath(path, root)
+    return rel if not rel.startswith("..") else os.path.basename(path)
 
 
 def _canonical_id(value: object) -> str:

@@ -26,6 +26,8 @@ MAX_PLAUSIBLE_AGE = 120.0
 _DAYS_PER_YEAR = 365.25
 # DICOM AS is exactly "nnnD|W|M|Y"; real headers also carry "65Y", "65 Y", lower-case units or bare "65" (years)
 _AS_PATTERN = re.compile(r"^\s*(\d{1,3})\s*([DWMYdwmy]?)\s*$")
+# PatientAge is truncated to whole units and StudyDate may differ from the acquisition: allow a year
+_AGE_AGREEMENT_YEARS = 1.0
 _UNIT_YEARS = {"D": 1.0 / _DAYS_PER_YEAR, "W": 7.0 / _DAYS_PER_YEAR, "M": 1.0 / 12.0, "Y": 1.0, "": 1.0}
 
 
@@ -35,8 +37,9 @@ class AgeResult(NamedTuple):
     Attributes:
         age: years (float), NaN when unknown.
         source: ``"PatientAge"``, ``"dates"`` or ``""`` when unknown.
-        reason: empty when ``age`` is known, else a short non-personal explanation (no header values that could
-            identify anyone: dates are never echoed).
+        reason: why ``age`` is NaN, or a note on a known age (PatientAge rejected and the dates used, PatientAge and
+            the dates disagree, a ``000D`` placeholder); empty otherwise. Short and non-personal (no header values
+            that could identify anyone: dates are never echoed).
     """
 
     age: float
@@ -142,12 +145,20 @@ def resolve_patient_age(
         max_age: upper plausibility bound in years.
 
     Returns:
-        an :class:`AgeResult`; when both sources fail the reason names both failures.
+        an :class:`AgeResult`; when both sources fail the reason names both failures, and a known age carries a
+        note when PatientAge was rejected (dates used), disagrees with the dates by more than a year, or is zero
+        (``000D``: legal, usually a placeholder).
     """
     age, reason = parse_patient_age_with_reason(patient_age, max_age)
-    if not math.isnan(age):
-        return AgeResult(age, "PatientAge", "")
     fallback, fallback_reason = age_from_dates(birth_date, study_date, max_age)
+    if not math.isnan(age):
+        notes = []
+        text = (_as_text(patient_age) or "").strip().upper()
+        if age == 0.0:
+            notes.append(f"PatientAge {text} is legal but usually a placeholder")
+        if not math.isnan(fallback) and abs(fallback - age) > _AGE_AGREEMENT_YEARS:
+            notes.append("PatientAge and the age from the dates disagree by more than a year; PatientAge used")
+        return AgeResult(age, "PatientAge", "; ".join(notes))
     if not math.isnan(fallback):
-        return AgeResult(fallback, "dates", "")
+        return AgeResult(fallback, "dates", f"{reason}; age from the dates used")
     return AgeResult(math.nan, "", f"{reason}; {fallback_reason}")

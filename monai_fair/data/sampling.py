@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .codes import UNKNOWN
-from .manifest import frame_to_data_dicts, read_manifest
+from .codes import SEX_NAMES, UNKNOWN, encode_sex
+from .manifest import SEX_SPELLINGS, frame_to_data_dicts, read_manifest
 from .splits import patient_level_split
 
 __all__ = [
@@ -284,20 +284,31 @@ def group_balanced_weights(
 
 
 def resolve_code(value: int | str, code_map: Mapping[int, str] | None, what: str = "value") -> int:
-    """A code from a code or a name (case-insensitive) of ``code_map``.
+    """A code from a code or a name (case-insensitive) of ``code_map``; for the shared sex map also the spellings
+    :func:`~monai_fair.data.codes.encode_sex` accepts (``male``, ``Female``, ``woman`` ...).
 
     Raises:
-        ValueError: a name not in the map.
+        ValueError: a name not in the map (the message lists the accepted names), or no map at all.
     """
     if isinstance(value, (int, np.integer)):
         return int(value)
     text = str(value).strip()
     if text.lstrip("-").isdigit():
         return int(text)
-    for code, name in (code_map or {}).items():
+    if not code_map:
+        raise ValueError(
+            f"{what} {value!r} is a name, but the attribute has no code map (a numeric column, or a column missing "
+            "from the manifest); give its code, or the names with group_names (prepare_manifest: --group-names)."
+        )
+    for code, name in code_map.items():
         if name.lower() == text.lower():
             return int(code)
-    raise ValueError(f"{what} {value!r} is not a code or a name in {dict(code_map or {})}.")
+    if dict(code_map) == dict(SEX_NAMES) and encode_sex(text) != UNKNOWN:
+        return encode_sex(text)
+    accepted = list(code_map.values())
+    if dict(code_map) == dict(SEX_NAMES):
+        accepted += list(SEX_SPELLINGS)
+    raise ValueError(f"{what} {value!r} is not a code or a name in {dict(code_map)}; accepted names: {accepted}.")
 
 
 def marcinkevics_study_data(
@@ -314,6 +325,7 @@ def marcinkevics_study_data(
     fractions: Sequence[float] = (0.5, 0.25, 0.25),
     train_privileged_fraction: float = 0.75,
     check_files: bool = True,
+    verify_images: bool = False,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[int, str]]]:
     """Train/val/test data dicts for the Marcinkevics protocol, from MIMIC-CXR-JPG (+MIMIC-IV) or a manifest CSV.
 
@@ -332,6 +344,8 @@ def marcinkevics_study_data(
         fractions: train/val/test patient fractions.
         train_privileged_fraction: privileged share of the train set (0.75 = 3 : 1).
         check_files: skip (and count) rows whose image is missing.
+        verify_images: with ``manifest``, decode every image first and skip (and count) unreadable ones, so one
+            corrupt file cannot stop training later.
 
     Returns:
         ``({"train": [...], "val": [...], "test": [...]}, code_maps)``.
@@ -341,8 +355,18 @@ def marcinkevics_study_data(
     if manifest is not None:
         wanted = list(dict.fromkeys([attribute, *attribute_columns]))
         probe = pd.read_csv(manifest, nrows=0).columns
+        if attribute not in probe:
+            raise KeyError(f"attribute column {attribute!r} not found in {manifest}; available: {list(probe)}.")
         attrs = [c for c in wanted if c in probe]
-        table, code_maps, skipped = read_manifest(manifest, label_column, attrs, check_files=check_files)
+        # the study re-splits by patient: a split column in the manifest is not used, so its groups are not checked
+        table, code_maps, skipped = read_manifest(
+            manifest,
+            label_column,
+            attrs,
+            check_files=check_files,
+            check_split_groups=False,
+            verify_images=verify_images,
+        )
     else:
         from .mimic_cxr import build_mimic_cxr_manifest
 

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["patient_level_split", "split_frames", "assert_no_patient_leakage", "patient_overlap"]
 
@@ -35,6 +38,7 @@ def patient_level_split(
     names: Sequence[str] = ("train", "val", "test"),
     patient_column: str = "patient_hash",
     split_column: str = "split",
+    missing_patient: str = "error",
 ) -> pd.DataFrame:
     """Assign whole patients to splits with the given fractions **of patients**, returning a copy.
 
@@ -49,13 +53,28 @@ def patient_level_split(
         names: split names when ``fractions`` is a sequence.
         patient_column: patient column.
         split_column: column written (overwritten if present).
+        missing_patient: without a patient column: ``"error"`` (default), or ``"image"`` to split by row with a
+            logged warning that patient leakage cannot be ruled out (datasets without patient IDs, e.g. ISIC 2017).
 
     Raises:
-        KeyError: no patient column.
-        ValueError: bad fractions, or missing patient values.
+        KeyError: no patient column (with ``missing_patient="error"``).
+        ValueError: bad fractions, missing patient values, or an unknown ``missing_patient``.
     """
+    if missing_patient not in ("error", "image"):
+        raise ValueError(f"missing_patient must be 'error' or 'image', got {missing_patient!r}.")
     if patient_column not in frame.columns:
-        raise KeyError(f"patient column {patient_column!r} not found; available: {list(frame.columns)}.")
+        if missing_patient == "error":
+            raise KeyError(
+                f"patient column {patient_column!r} not found; available: {list(frame.columns)}. Name the patient "
+                "column, or split by image with missing_patient='image' (patient leakage then cannot be ruled out)."
+            )
+        logger.warning(
+            "no patient column %r: splitting by image; patient leakage between splits cannot be ruled out.",
+            patient_column,
+        )
+        frame = frame.assign(**{patient_column: [f"row{i:09d}" for i in range(len(frame))]})
+        out = patient_level_split(frame, fractions, seed, names, patient_column, split_column)
+        return out.drop(columns=[patient_column])
     names, values = _normalise_fractions(fractions, names)
     patients_col = frame[patient_column]
     if patients_col.isna().any():
@@ -100,10 +119,16 @@ def assert_no_patient_leakage(
     """Raise if any patient appears in two splits (a frame with a split column, or a ``{name: frame}`` mapping).
 
     Raises:
-        ValueError: with the number of shared patients per pair of splits.
+        ValueError: with the number of shared patients, per pair of splits, and a few (hashed) patient values.
     """
     if isinstance(frames, pd.DataFrame):
         frames = split_frames(frames, split_column)
     shared = {k: v for k, v in patient_overlap(frames, patient_column).items() if v}
     if shared:
-        raise ValueError(f"patients shared across splits: {shared}.")
+        sets = [set(f[patient_column].astype(str)) for f in frames.values()]
+        leaked = sorted({p for i, a in enumerate(sets) for b in sets[i + 1 :] for p in a & b})
+        pairs = ", ".join(f"{a}/{b}: {n}" for (a, b), n in shared.items())
+        raise ValueError(
+            f"{len(leaked)} patient(s) shared across splits ({pairs}; {patient_column} e.g. "
+            f"{[p[:12] for p in leaked[:3]]})."
+        )

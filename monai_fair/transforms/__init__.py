@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .cxr import CenterCropToSquared, CXRChannelsd, HistogramEqualized, cxr_preprocess_transforms, equalize_histogram
+from .cxr_io import PIL_MODE_BITS, LoadCXRImaged, dicom_display_array, read_cxr_image
 from .dicom_demographics import DicomDemographicsd, DicomDemographicsD, DicomDemographicsDict
 from .ght import MET_CASE, OTSU_CASE, ght_scores, percentile_case, threshold_ght
 from .gray_world import GrayWorld, GrayWorldd, gray_world

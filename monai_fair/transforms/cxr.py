@@ -15,12 +15,9 @@ from typing import Any
 
 import torch
 from monai.config import KeysCollection
-from monai.data import PILReader
 from monai.transforms import (
     CenterSpatialCrop,
-    EnsureChannelFirstd,
     EnsureTyped,
-    LoadImaged,
     MapTransform,
     RandAffined,
     RandFlipd,
@@ -30,6 +27,8 @@ from monai.transforms import (
 )
 from monai.utils import convert_to_tensor
 from monai.utils.type_conversion import convert_to_dst_type
+
+from .cxr_io import LoadCXRImaged
 
 __all__ = [
     "CenterCropToSquared",
@@ -176,10 +175,12 @@ def cxr_preprocess_transforms(
     channels: int = 3,
     augment: bool = False,
     load: bool = True,
+    bits: int | None = None,
 ) -> list[Transform]:
     """The study preprocessing chain as a list of MONAI transforms (wrap in ``Compose``).
 
-    Load (PIL, grey, H×W order) → channel first → grey → centre square crop → resize to ``stored_size`` →
+    Load (:class:`~monai_fair.transforms.cxr_io.LoadCXRImaged`: PNG/JPEG/TIFF scaled by their real bit depth,
+    DICOM rescaled, windowed and un-inverted, all to 0..255 in H×W order, channel first) → grey → centre square crop → resize to ``stored_size`` →
     PIL-style histogram equalisation → [augment: RandAffined(rotate ≤ 5°, translate ≤ 5 %, shear ≤ 5°) and a
     horizontal flip, as in Marcinkevics et al.] → resize to ``input_size`` → scale 0..255 to 0..1 → ``channels``.
 
@@ -190,14 +191,14 @@ def cxr_preprocess_transforms(
         equalize: histogram-equalise.
         channels: output channels (1 or 3).
         augment: add the training augmentation.
-        load: start with ``LoadImaged`` + ``EnsureChannelFirstd`` (False when images are already arrays).
+        load: start with :class:`~monai_fair.transforms.cxr_io.LoadCXRImaged` (False when images are already
+            channel-first arrays in 0..255).
+        bits: bit depth of PIL images whose mode does not state it (32-bit ``I``, float ``F``), or an override
+            (12 for 12-bit content stored as 16-bit PNG).
     """
     chain: list[Transform] = []
     if load:
-        chain += [
-            LoadImaged(keys, reader=PILReader(reverse_indexing=False), image_only=True),
-            EnsureChannelFirstd(keys),
-        ]
+        chain.append(LoadCXRImaged(keys, bits=bits))
     chain += [CXRChannelsd(keys, channels=1), CenterCropToSquared(keys)]
     if stored_size is not None:
         chain.append(Resized(keys, spatial_size=(stored_size, stored_size), mode="area"))

@@ -107,14 +107,23 @@ def load_rgb(path: str | Path, max_side: int | None = 256) -> np.ndarray:
     JPEGs larger than ``max_side`` are decoded at reduced scale (PIL ``draft``, DCT-domain downscaling), which is
     much faster than a full decode; the remaining factor is a box-filtered resize.
 
+    16-bit images (PIL modes ``I;16*``) are scaled by 65535 to 8 bits first (PIL's own conversion clips them to
+    255, which would read every pixel as white skin).
+
     Raises:
         OSError: the file cannot be read or is not an image (PIL's ``UnidentifiedImageError`` is an ``OSError``).
+        ValueError: a 32-bit integer or float image, whose bit depth the file does not state.
     """
     from PIL import Image
 
     with Image.open(path) as im:
         if max_side is not None and max(im.size) > max_side and im.format == "JPEG":
             im.draft("RGB", (max_side, max_side))
+        if im.mode.startswith("I;16"):
+            grey = np.asarray(im).astype(np.float64) * (255.0 / 65535.0)
+            im = Image.fromarray(np.clip(grey + 0.5, 0, 255).astype(np.uint8), mode="L")
+        elif im.mode in ("I", "F"):
+            raise ValueError(f"{Path(path).name}: PIL mode {im.mode!r} (32-bit) does not state the bit depth.")
         im = im.convert("RGB")
         if max_side is not None and max(im.size) > max_side:
             scale = max_side / max(im.size)

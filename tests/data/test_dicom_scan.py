@@ -161,7 +161,7 @@ class TestScanDicomFolder(unittest.TestCase):
             self.assertIn(rel, skipped)
             self.assertIn(reason, skipped[rel], rel)
         series_rel = os.path.relpath(self.series[0], self.root)
-        self.assertIn("localizer", skipped[f"{series_rel}/localizer.dcm"])
+        self.assertIn("same SeriesInstanceUID but orientation differs", skipped[f"{series_rel}/localizer.dcm"])
         self.assertIn("duplicate slice position", skipped[f"{series_rel}/zz_duplicate.dcm"])
         self.assertEqual(len(skipped), len(BAD) + 2)
         self.assertEqual(sum(self.result.skip_counts.values()), len(skipped))
@@ -292,7 +292,13 @@ class TestScanDicomFolder(unittest.TestCase):
         self.assertEqual(ct5n["n_slices"].tolist(), [5])
         self.assertEqual(ct5n["sex"].tolist(), [1])
         self.assertTrue(r.skip_counts["DICOMDIR (media directory, not an image)"] >= 1)
-        self.assertEqual(len(r.manifest) + len(r.skipped) + 4 + 3, r.n_files)  # CT5N: 5 files, CT2: 4 in one row
+        # CT5N: 5 files in one row; CT2's 4 slices have a 202.5 mm hole: skipped with the reason by default
+        self.assertEqual(len(r.manifest) + len(r.skipped) + 4, r.n_files)
+        ct2 = r.skipped[r.skipped["reason"].str.startswith("irregular slice spacing")]
+        self.assertEqual(len(ct2), 4)
+        kept = scan_dicom_folder(root, irregular_spacing="keep")
+        self.assertEqual(len(kept.manifest) + len(kept.skipped) + 4 + 3, kept.n_files)
+        self.assertEqual(int((kept.manifest["series_note"] != "").sum()), 1)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,10 @@ class TestDates(unittest.TestCase):
         self.assertNotIn(birth or "x", reason.replace("PatientBirthDate", ""))  # dates are never echoed
 
     def test_resolve_prefers_patient_age_then_dates(self):
-        self.assertEqual(resolve_patient_age("050Y", "19400305", "20040826"), (50.0, "PatientAge", ""))
+        self.assertEqual(resolve_patient_age("064Y", "19400305", "20040826"), (64.0, "PatientAge", ""))
+        disagree = resolve_patient_age("050Y", "19400305", "20040826")  # the dates give 64.5 years
+        self.assertEqual(disagree[:2], (50.0, "PatientAge"))
+        self.assertIn("disagree", disagree.reason)
         fallback = resolve_patient_age("ABC", "19400305", "20040826")
         self.assertEqual(fallback.source, "dates")
         self.assertAlmostEqual(fallback.age, age_from_dates("19400305", "20040826")[0])

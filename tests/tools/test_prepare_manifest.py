@@ -111,6 +111,8 @@ class TestPrepareManifest(unittest.TestCase):
                 "pid",
                 "--age-bins",
                 "0,60",
+                "--min-groups",
+                "1",
                 "--out",
                 str(out),
             ]
@@ -119,7 +121,7 @@ class TestPrepareManifest(unittest.TestCase):
         table = pd.read_csv(out)
         self.assertNotIn("pid", table.columns)
         self.assertEqual(table.site.tolist(), [1])
-        data, maps = load_manifest(out, "y", ["site", "age_group"])
+        data, maps = load_manifest(out, "y", ["site", "age_group"], min_groups=1)
         self.assertEqual(maps["site"], {0: "a", 1: "b"})
         self.assertEqual(data[0]["age_group"], 1)
         with contextlib.redirect_stderr(io.StringIO()):
