@@ -147,10 +147,15 @@ def _check_override_ids(settings: _Settings) -> None:
             if "_target_" in settings.base[parent]:
                 _check_component_keys(parent, {leaf: value, "_target_": settings.base[parent]["_target_"]})
             continue  # a new key of a plain mapping (e.g. --demo_params#n_subjects)
-        known = [k for k in settings.base.get() if not k.startswith("_")] if not parent else []
-        where = f"{parent!r} has no such entry" if parent else "is not a setting of this bundle"
+        # the first segment of the id that the config lacks, and the entries next to it
+        parts = key.split("#")
+        depth = next(i for i in range(len(parts)) if "#".join(parts[: i + 1]) not in settings.base)
+        above = "#".join(parts[:depth])
+        entries = settings.base[above] if above else settings.base.get()
+        known = [str(k) for k in entries if not str(k).startswith("_")] if isinstance(entries, Mapping) else []
+        where = f"{above!r} has no entry {parts[depth]!r}" if above else "is not a setting of this bundle"
         raise BundleConfigError(
-            f"{_flag(key)}: {where}{_suggest(key, known)}; an override must name an id of the config."
+            f"{_flag(key)}: {where}{_suggest(parts[depth], known)}; an override must name an id of the config."
         )
 
 
