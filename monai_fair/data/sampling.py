@@ -119,6 +119,7 @@ def marcinkevics_split(
     balance_labels: bool = True,
     patient_column: str = "patient_hash",
     split_column: str = "split",
+    missing_patient: str = "error",
 ) -> pd.DataFrame:
     """The Marcinkevics et al. (2022) MIMIC-CXR protocol on a binary-task manifest.
 
@@ -139,6 +140,8 @@ def marcinkevics_split(
         balance_labels: subsample negatives to the number of positives first.
         patient_column: hashed patient column.
         split_column: output split column (an existing one, e.g. the official split, is replaced).
+        missing_patient: without ``patient_column``: ``"error"``, or ``"image"`` to split by image with a logged
+            warning (see :func:`~monai_fair.data.splits.patient_level_split`).
 
     Returns:
         The selected rows with ``split_column`` in {train, val, test}.
@@ -155,7 +158,9 @@ def marcinkevics_split(
     # independent streams per step, so changing one step's input does not reshuffle the others
     seeds = np.random.SeedSequence(seed).generate_state(5)
     data = balance_negatives(frame, label_column, 1.0, int(seeds[0])) if balance_labels else frame
-    data = patient_level_split(data, fractions, int(seeds[1]), ("train", "val", "test"), patient_column, split_column)
+    data = patient_level_split(
+        data, fractions, int(seeds[1]), ("train", "val", "test"), patient_column, split_column, missing_patient
+    )
     outside = ~data[attribute].isin(priv + unpriv)
     if outside.any():
         logger.info(
@@ -326,6 +331,8 @@ def marcinkevics_study_data(
     train_privileged_fraction: float = 0.75,
     check_files: bool = True,
     verify_images: bool = False,
+    patient_column: str = "patient_id",
+    missing_patient: str = "error",
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[int, str]]]:
     """Train/val/test data dicts for the Marcinkevics protocol, from MIMIC-CXR-JPG (+MIMIC-IV) or a manifest CSV.
 
@@ -346,6 +353,10 @@ def marcinkevics_study_data(
         check_files: skip (and count) rows whose image is missing.
         verify_images: with ``manifest``, decode every image first and skip (and count) unreadable ones, so one
             corrupt file cannot stop training later.
+        patient_column: with ``manifest``, its raw patient identifier column (hashed on load); a stored
+            ``patient_hash`` column is used when it is absent.
+        missing_patient: a manifest without a patient column: ``"error"``, or ``"image"`` to split by image with a
+            logged warning that patient leakage cannot be ruled out (e.g. ISIC 2017).
 
     Returns:
         ``({"train": [...], "val": [...], "test": [...]}, code_maps)``.
@@ -364,6 +375,7 @@ def marcinkevics_study_data(
             label_column,
             attrs,
             check_files=check_files,
+            patient_column=patient_column,
             check_split_groups=False,
             verify_images=verify_images,
         )
@@ -384,7 +396,17 @@ def marcinkevics_study_data(
         unpriv = [resolve_code(unprivileged, amap, "unprivileged group")]
     else:
         unpriv = [resolve_code(u, amap, "unprivileged group") for u in unprivileged]
-    split = marcinkevics_split(table, attribute, priv, unpriv, seed, label_column, fractions, train_privileged_fraction)
+    split = marcinkevics_split(
+        table,
+        attribute,
+        priv,
+        unpriv,
+        seed,
+        label_column,
+        fractions,
+        train_privileged_fraction,
+        missing_patient=missing_patient,
+    )
     attrs = [c for c in dict.fromkeys([attribute, *attribute_columns]) if c in split.columns]
     data = {
         name: frame_to_data_dicts(split[split["split"] == name], label_column, attrs)

@@ -8,12 +8,22 @@ from .artefacts import load_debiased, load_seed_results, save_debiased, save_see
 from .command_line import BundleCommand, parse_bundle_command
 from .data_source import DATASET_KINDS, DataSource, StudySplits
 from .debiasing import DebiasingStudy, accuracy_bounds
+from .errors import BundleConfigError, StudyRunError, cause_line, install_cause_hook, root_cause
 from .report import StudyReport, collect_study_results, write_debiasing_report
 from .runtime import is_main_process, prepare_network, resolve_device
 from .seeds import SeedLoop, run_seed
+from .validation import MISSING_PATIENT_POLICIES, accepted_arguments, validate_study_config
 
 __all__ = [
     "BundleCommand",
+    "BundleConfigError",
+    "MISSING_PATIENT_POLICIES",
+    "StudyRunError",
+    "accepted_arguments",
+    "cause_line",
+    "install_cause_hook",
+    "root_cause",
+    "validate_study_config",
     "DATASET_KINDS",
     "DataSource",
     "DebiasingStudy",

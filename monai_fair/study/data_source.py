@@ -123,6 +123,17 @@ class StudySplits(Mapping[str, list]):
         self.splits = dict(splits)
         self.code_maps = dict(code_maps)
 
+    def group_code(self, attribute: str, value: int | str, what: str = "privileged group") -> int:
+        """The code of group ``value`` (a code, a name of the attribute's code map, or for ``sex`` any spelling the
+        manifests accept, e.g. ``male``), for the spec's ``reference``.
+
+        Raises:
+            ValueError: a name the code map does not know (the message lists the accepted names).
+        """
+        from monai_fair.data.sampling import resolve_code
+
+        return resolve_code(value, self.code_maps.get(attribute), what)
+
     def __getitem__(self, key: str) -> list:
         return self.splits[key]
 

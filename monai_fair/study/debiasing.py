@@ -48,7 +48,8 @@ class DebiasingStudy:
         val_loader: validation loader (MONAI dict batches); debiasers are fitted on it.
         test_loader: test loader.
         debiasers: ``{name: Debiaser}``; an empty mapping evaluates the standard model only.
-        methods: names of ``debiasers`` to run, in report order (default: all), e.g. from ``--methods``.
+        methods: names of ``debiasers`` to run, in report order (default: all; one name: that one), e.g. from
+            ``--methods``.
         spec: the study's fairness spec (default ``FairnessSpec()``).
         checkpoint: state-dict file of the trained model to load first (``weights_only=True``); optional.
         output_dir: where debiased models, post-processors and ``results.json`` are written.
@@ -89,7 +90,7 @@ class DebiasingStudy:
         amp: bool = True,
     ) -> None:
         debiasers = dict(debiasers or {})
-        methods = list(debiasers) if methods is None else list(methods)
+        methods = list(debiasers) if methods is None else [methods] if isinstance(methods, str) else list(methods)
         unknown = [m for m in methods if m not in debiasers]
         if unknown:
             raise ValueError(f"unknown debiasing methods {unknown}; configured: {sorted(debiasers)}.")

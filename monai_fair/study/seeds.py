@@ -10,12 +10,14 @@ evaluated in order, and ``seed_result``, the seed's result) and holds the seed i
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .command_line import parse_bundle_command
+from .errors import StudyRunError, cause_line
 
 __all__ = ["SeedLoop", "run_seed"]
 
@@ -87,14 +89,14 @@ class SeedLoop:
     reaches every seed.
 
     Args:
-        seeds: the seeds, in order.
+        seeds: the seeds, in order (one integer: that seed alone).
         config_file: config file(s); ``None``: from the command line.
         overrides: overrides; ``None``: from the command line (or none with an explicit ``config_file``).
         meta_file: metadata file(s); ``None``: from the command line, else MONAI's default.
         run_id, result_id, seed_id, determinism: see :func:`run_seed`.
 
     Raises:
-        ValueError: no seed, or no config file given and the process was not started by ``monai.bundle run``.
+        ValueError: no seed, a seed that is not an integer, or no config file given and the process was not started by ``monai.bundle run``.
     """
 
     def __init__(
@@ -108,7 +110,12 @@ class SeedLoop:
         seed_id: str = "seed",
         determinism: bool = True,
     ) -> None:
-        seeds = [int(s) for s in seeds]
+        values = [seeds] if isinstance(seeds, numbers.Integral) else seeds
+        if isinstance(values, (str, bytes)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in values
+        ):
+            raise ValueError(f'seeds must be integers, e.g. --seeds "[42, 43]", got {seeds!r}.')
+        seeds = [int(s) for s in values]
         if not seeds:
             raise ValueError("seeds must not be empty.")
         if config_file is None:
@@ -129,12 +136,17 @@ class SeedLoop:
         self.determinism = determinism
 
     def run(self) -> list[Any]:
-        """The result of every seed, in order."""
+        """The result of every seed, in order.
+
+        Raises:
+            StudyRunError: a seed failed; the message names the seed and the cause (past MONAI's wrappers), and the
+                original exception is its ``__cause__``.
+        """
         results = []
         for i, seed in enumerate(self.seeds):
             logger.info("=== seed %s (%d of %d) ===", seed, i + 1, len(self.seeds))
-            results.append(
-                run_seed(
+            try:
+                result = run_seed(
                     self.config_file,
                     seed,
                     self.overrides,
@@ -144,5 +156,7 @@ class SeedLoop:
                     self.seed_id,
                     self.determinism,
                 )
-            )
+            except Exception as e:
+                raise StudyRunError(f"seed {seed} ({i + 1} of {len(self.seeds)}) failed: {cause_line(e)}") from e
+            results.append(result)
         return results

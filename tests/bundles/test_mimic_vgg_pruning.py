@@ -83,6 +83,23 @@ class TestMimicVggPruningConfigs(unittest.TestCase):
 
 
 @pytest.mark.slow
+class TestMimicVggPruningChecks(unittest.TestCase):
+    def test_settings_are_checked_first(self):
+        # the cause hook and the settings check run before anything reads data or trains (tests/study/test_validation)
+        first = ["$monai_fair.study.install_cause_hook()", "$monai_fair.study.validate_study_config()"]
+        for path in (TRAIN, MULTI_GPU):
+            with self.subTest(config=Path(path).name):
+                self.assertEqual(json.loads(Path(path).read_text())["initialize"][:2], first)
+
+    def test_bundle_options_reach_the_data_and_transforms(self):
+        config = json.loads(Path(TRAIN).read_text())
+        for key in ("patient_column", "missing_patient", "verify_images"):
+            self.assertEqual(config["split"][key], f"@{key}")
+        for part in ("train", "validate"):
+            self.assertEqual(config[part]["image_transforms"]["bits"], "@bits")
+        self.assertIn("group_code(@attribute, @privileged)", config["fairness"]["reference"])
+
+
 class TestMimicVggPruningBundle(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
