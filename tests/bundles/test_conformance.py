@@ -18,6 +18,7 @@ from monai.bundle import ConfigParser, ckpt_export
 from monai.bundle import run as bundle_run
 from monai.bundle import verify_metadata, verify_net_in_out
 from PIL import Image
+from sklearn.metrics import roc_auc_score
 
 from monai_fair.study import publish_model
 
@@ -27,6 +28,7 @@ CONFIGS = BUNDLE / "configs"
 TRAIN = str(CONFIGS / "train.json")
 SCALE_PAPER = str(CONFIGS / "scale_paper.json")
 INFERENCE = str(CONFIGS / "inference.json")
+EVALUATE = str(CONFIGS / "evaluate.json")
 META = str(CONFIGS / "metadata.json")
 SCHEMA = str(REPO / "bundles" / "schema" / "meta_schema_20240725.json")
 
@@ -170,6 +172,45 @@ class TestInference(unittest.TestCase):
         self.assertEqual(len(preds), 24)
         self.assertTrue(((preds["pred0"] > 0) & (preds["pred0"] < 1)).all())
         self.assertFalse((out / "fairness_table.csv").exists())
+
+
+class TestEvaluateConfig(unittest.TestCase):
+    """``evaluate.json``: the standard model comes back through ``CheckpointLoader`` into a ``SupervisedEvaluator``."""
+
+    def test_checkpoint_loader_evaluator(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            parser = ConfigParser()
+            parser.read_config([TRAIN, EVALUATE])
+            self.assertEqual(parser["seed_run"], ["$@test#evaluator.run()"])
+            self.assertEqual(parser["seed_result"], "$@study.run(fit=False)")
+            parser["ckpt_dir"], parser["output_dir"], parser["device"] = tmp, tmp, "cpu"
+            parser["fairness#group_names"] = {0: "F", 1: "M"}  # what seed_data.code_maps gives for sex
+            torch.manual_seed(1)
+            trained = parser.get_parsed_content("network_def", lazy=False)
+            os.makedirs(os.path.join(tmp, "seed_42"))
+            torch.save(trained.state_dict(), os.path.join(tmp, "seed_42", "model.pt"))
+            gen = torch.Generator().manual_seed(0)
+            data = [
+                {"image": torch.rand(1, 64, 64, generator=gen), "label": torch.tensor([float(i % 2)]), "sex": i % 3 % 2}
+                for i in range(24)
+            ]
+            parser["test#evaluator#val_data_loader"] = torch.utils.data.DataLoader(data, batch_size=8)
+            evaluator = parser.get_parsed_content("test#evaluator")
+            evaluator.run()
+            for key, value in trained.state_dict().items():  # the evaluator's network holds the checkpoint
+                torch.testing.assert_close(evaluator.network.state_dict()[key], value, msg=key)
+            trained.eval()
+            with torch.no_grad():
+                scores = torch.sigmoid(trained(torch.stack([d["image"] for d in data]))).squeeze(1).numpy()
+            y = np.array([i % 2 for i in range(24)])
+            sex = np.array([i % 3 % 2 for i in range(24)])
+            metrics = evaluator.state.metrics
+            self.assertAlmostEqual(metrics["test_auc"], roc_auc_score(y, scores), places=5)
+            self.assertAlmostEqual(metrics["sex/auc_F"], roc_auc_score(y[sex == 0], scores[sex == 0]), places=5)
+            self.assertEqual(
+                sorted(k for k in metrics if k.startswith("sex/")), ["sex/auc_F", "sex/auc_M", "sex/auc_gap"]
+            )
+            self.assertIn("test_bce", metrics)
 
 
 if __name__ == "__main__":
