@@ -67,6 +67,21 @@ class TestMetadata(unittest.TestCase):
         verify_net_in_out(net_id="network_def", meta_file=META, config_file=TRAIN, device="cpu")
 
 
+class TestPublishStep(unittest.TestCase):
+    def test_train_run_publishes_first_seed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            parser = ConfigParser()
+            parser.read_config(TRAIN)
+            parser["ckpt_dir"], parser["seeds"] = tmp, [73, 42]
+            os.makedirs(os.path.join(tmp, "seed_73"))
+            torch.save({"w": torch.ones(1)}, os.path.join(tmp, "seed_73", "model.pt"))
+            self.assertIn("publish_model", parser["run"][-1])
+            path = parser.get_parsed_content(f"run#{len(parser['run']) - 1}")
+            self.assertEqual(path, os.path.join(tmp, "model.pt"))
+            network = json.loads(Path(tmp, "network.json").read_text())
+            self.assertEqual((network["scale"], network["width"], network["model_demo"]), ("demo", 0.125, True))
+
+
 class TestCkptExport(unittest.TestCase):
     """One command, ``--config_file "['configs/train.json','models/network.json']" --ckpt_file models/model.pt``,
     exports the model of either scale."""
