@@ -82,6 +82,20 @@ class TestPublishStep(unittest.TestCase):
             self.assertEqual((network["scale"], network["width"], network["model_demo"]), ("demo", 0.125, True))
 
 
+class TestTrajectoriesToTensorBoard(unittest.TestCase):
+    def test_study_writes_trajectories(self):
+        from torch.utils.tensorboard import SummaryWriter
+
+        with tempfile.TemporaryDirectory() as tmp:
+            parser = ConfigParser()
+            parser.read_config(TRAIN)
+            parser["output_dir"] = tmp
+            writer = parser.get_parsed_content("study#summary_writer")
+            self.assertIsInstance(writer, SummaryWriter)
+            self.assertEqual(writer.log_dir, os.path.join(tmp, "seed_42"))  # next to the validation scalars
+            writer.close()
+
+
 class TestCkptExport(unittest.TestCase):
     """One command, ``--config_file "['configs/train.json','models/network.json']" --ckpt_file models/model.pt``,
     exports the model of either scale."""
