@@ -167,6 +167,7 @@ def plot_group_roc(
     group_names: Mapping[Any, str] | Sequence[str] | None = None,
     label_names: Sequence[str] | None = None,
     title: str | None = None,
+    threshold: float | Sequence[float] | None = None,
     panel_size: float = 3.6,
     dpi: int = 80,
 ) -> Figure:
@@ -183,6 +184,8 @@ def plot_group_roc(
         group_names: code→name map (or names in ``group_codes`` order).
         label_names: one name per label column (panel titles).
         title: figure title.
+        threshold: decision threshold (one, or one per label): each group's operating point there
+            (``score > threshold``, the metrics' convention) is marked on its curve; ``None``: curves only.
         panel_size: inches per panel side.
         dpi: figure resolution.
 
@@ -192,6 +195,12 @@ def plot_group_roc(
     s, t, g = _columns(y_score, y, groups)
     order = _group_order(g, group_codes)
     fig, axes = _grid(s.shape[1], panel_size, dpi, bool(title))
+    if threshold is not None:
+        thresholds = [float(x) for x in torch.as_tensor(threshold, dtype=torch.float64).reshape(-1)]
+        if len(thresholds) == 1:
+            thresholds = thresholds * s.shape[1]
+        if len(thresholds) != s.shape[1]:
+            raise ValueError(f"threshold has {len(thresholds)} values for {s.shape[1]} label column(s).")
     for j, ax in enumerate(axes):
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
         for code in order:
@@ -205,10 +214,17 @@ def plot_group_roc(
                 ax.plot([], [], label=f"{name} (n={n}): no ROC, {'empty' if n == 0 else 'single class'}")
                 continue
             auc = float(torch.trapezoid(tpr, fpr))
-            ax.plot(fpr.cpu().numpy(), tpr.cpu().numpy(), lw=1.4, label=f"{name} (n={n}) AUC={auc:.3f}")
+            (line,) = ax.plot(fpr.cpu().numpy(), tpr.cpu().numpy(), lw=1.4, label=f"{name} (n={n}) AUC={auc:.3f}")
+            if threshold is not None:
+                pos, yj = s[mask, j] > thresholds[j], t[mask, j] > 0.5
+                op_tpr = float((pos & yj).sum()) / max(int(yj.sum()), 1)
+                op_fpr = float((pos & ~yj).sum()) / max(int((~yj).sum()), 1)
+                ax.plot([op_fpr], [op_tpr], "o", color=line.get_color(), ms=5, mec="black", mew=0.6)
         _unit_axes(ax, "false positive rate", "true positive rate")
         if label_names is not None and j < len(label_names):
             ax.set_title(str(label_names[j]), fontsize=9)
+        if threshold is not None:
+            ax.plot([], [], "o", color="0.6", mec="black", mew=0.6, label=f"● operating point, t={thresholds[j]:.3g}")
         ax.legend(loc="lower right", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)

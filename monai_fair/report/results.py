@@ -189,11 +189,18 @@ class StudyResults:
     def __len__(self) -> int:
         return len(self.records)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON document (NaN written as ``None``)."""
+    def to_dict(self, data_label: str | None = None) -> dict[str, Any]:
+        """The JSON document (NaN written as ``None``).
+
+        Args:
+            data_label: what the numbers ran on, stored as ``"data"`` (e.g. ``"DEMO DATA (synthetic)"``, so a
+                results file taken out of its report still says so); ``None``: no such key.
+        """
+        head = {"data": str(data_label)} if data_label else {}
         return {
             "format": STUDY_RESULTS_FORMAT,
             "version": 1,
+            **head,
             "metric": self.metric,
             "epsilon": self.epsilon,
             "methods": list(self.methods),
@@ -232,9 +239,11 @@ class StudyResults:
         finally:
             self.metric, self.epsilon = metric, epsilon
 
-    def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:
-        """Serialise to strict JSON; also write it to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+    def to_json(
+        self, path: str | os.PathLike | None = None, indent: int | None = 1, data_label: str | None = None
+    ) -> str:
+        """Serialise to strict JSON (``data_label``: see :meth:`to_dict`); also write it to ``path`` when given."""
+        text = json.dumps(self.to_dict(data_label), indent=indent, allow_nan=False)
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text + "\n")

@@ -63,6 +63,11 @@ def _bars(ax, methods: list[str], mean: np.ndarray, std: np.ndarray, colors: dic
     ax.set_xlim(-0.6, len(methods) - 0.4)
 
 
+def _with_label(title: str, data_label: str | None) -> str:
+    """The title with what the numbers ran on, on a line of its own (a PNG taken out of its report still says so)."""
+    return f"{title}\n{data_label}" if data_label else title
+
+
 def plot_method_bars(
     summary: pd.DataFrame,
     path: str | os.PathLike,
@@ -71,6 +76,7 @@ def plot_method_bars(
     metric: str = "eod",
     epsilon: float | None = None,
     title: str | None = None,
+    data_label: str | None = None,
 ) -> str:
     """Two panels: balanced accuracy and mean ``|bias|`` per method, bars = mean over seeds, error bars = std.
 
@@ -82,6 +88,7 @@ def plot_method_bars(
         metric: the study's bias metric (axis label).
         epsilon: draws the tolerance as a dashed line on the bias panel.
         title: figure title.
+        data_label: what the numbers ran on (``"DEMO DATA (synthetic)"``), appended to the title.
 
     Returns:
         the written path.
@@ -105,7 +112,7 @@ def plot_method_bars(
         ax_b.axhline(epsilon, color="crimson", linestyle="--", linewidth=1.0, label=f"ε = {epsilon:g}")
         ax_b.legend(fontsize=8, loc="upper right")
     ax_b.set_ylim(bottom=0.0)
-    fig.suptitle(title or f"{split} split: mean ± std over seeds", fontsize=10)
+    fig.suptitle(_with_label(title or f"{split} split: mean ± std over seeds", data_label), fontsize=10)
     return _save(fig, path)
 
 
@@ -118,6 +125,7 @@ def plot_tradeoff(
     metric: str = "eod",
     epsilon: float | None = None,
     title: str | None = None,
+    data_label: str | None = None,
 ) -> str:
     """Accuracy–fairness trade-off: ``|bias|`` (x) against balanced accuracy (y) per method.
 
@@ -132,6 +140,7 @@ def plot_tradeoff(
         metric: the study's bias metric (axis label).
         epsilon: draws the tolerance as a vertical dashed line.
         title: figure title.
+        data_label: what the numbers ran on (``"DEMO DATA (synthetic)"``), appended to the title.
 
     Returns:
         the written path.
@@ -180,7 +189,9 @@ def plot_tradeoff(
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
-    ax.set_title(title or f"accuracy–fairness trade-off ({split}); faint: seeds, ◆: mean", fontsize=10)
+    ax.set_title(
+        _with_label(title or f"accuracy–fairness trade-off ({split}); faint: seeds, ◆: mean", data_label), fontsize=10
+    )
     return _save(fig, path)
 
 
@@ -193,6 +204,7 @@ def plot_trajectories(
     epsilon: float | None = None,
     rho: float | None = None,
     title: str | None = None,
+    data_label: str | None = None,
 ) -> str:
     """Bias and balanced accuracy against the method's step, one line per seed.
 
@@ -205,6 +217,7 @@ def plot_trajectories(
         epsilon: draws ``±ε`` on the bias panel.
         rho: draws the model-selection lower bound ϱ on the accuracy panel.
         title: figure title.
+        data_label: what the numbers ran on (``"DEMO DATA (synthetic)"``), appended to the title.
 
     Returns:
         the written path.
@@ -246,5 +259,8 @@ def plot_trajectories(
     for ax in (ax_b, ax_ba):
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    fig.suptitle(title or f"{method}: validation trajectory, one line per seed ({drawn} seeds)", fontsize=10)
+    fig.suptitle(
+        _with_label(title or f"{method}: validation trajectory, one line per seed ({drawn} seeds)", data_label),
+        fontsize=10,
+    )
     return _save(fig, path)

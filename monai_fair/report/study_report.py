@@ -106,14 +106,16 @@ def write_study_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, str] = {}
-    results.to_json(out / "results.json")
+    # demo outputs say so in every file, not only in the HTML and Markdown
+    file_label = data_label if demo else None
+    results.to_json(out / "results.json", data_label=file_label)
     paths["results_json"] = str(out / "results.json")
     per_seed = results.to_dataframe()
-    paths["results_per_seed_csv"] = write_csv(per_seed, out / "results_per_seed.csv")
+    paths["results_per_seed_csv"] = write_csv(per_seed, out / "results_per_seed.csv", file_label)
 
     order = methods if methods is not None else results.methods
     summary = aggregate_results(results, methods=order, epsilon=epsilon, seed_bootstrap=seed_bootstrap, random_state=0)
-    paths["summary_csv"] = write_csv(summary, out / "summary.csv")
+    paths["summary_csv"] = write_csv(summary, out / "summary.csv", file_label)
     md = summary_markdown(summary, data_label=data_label, metric=metric, epsilon=epsilon, title=title, digits=digits)
     (out / "summary.md").write_text(md, encoding="utf-8")
     paths["summary_md"] = str(out / "summary.md")
@@ -126,11 +128,19 @@ def write_study_report(
         tables[f"{_SPLIT_NAMES[split]} split (mean ± std over {n} seeds)"] = summary_display_table(
             summary, split, metric=metric, epsilon=epsilon, digits=digits
         )
-        p = plot_method_bars(summary, out / f"bars_{split}.png", split=split, metric=metric, epsilon=epsilon)
+        p = plot_method_bars(
+            summary, out / f"bars_{split}.png", split=split, metric=metric, epsilon=epsilon, data_label=file_label
+        )
         paths[f"bars_{split}"] = p
         images.append((f"{_SPLIT_NAMES[split]}: balanced accuracy and |{bias_label}| per method (std over seeds)", p))
         p = plot_tradeoff(
-            per_seed, out / f"tradeoff_{split}.png", split=split, methods=order, metric=metric, epsilon=epsilon
+            per_seed,
+            out / f"tradeoff_{split}.png",
+            split=split,
+            methods=order,
+            metric=metric,
+            epsilon=epsilon,
+            data_label=file_label,
         )
         paths[f"tradeoff_{split}"] = p
         images.append((f"{_SPLIT_NAMES[split]}: accuracy–fairness trade-off", p))
@@ -142,7 +152,13 @@ def write_study_report(
         r = rho.get(method) if isinstance(rho, Mapping) else rho
         stem = _file_stem(method, used)
         p = plot_trajectories(
-            trajs, out / f"trajectory_{stem}.png", method=method, metric=metric, epsilon=epsilon, rho=r
+            trajs,
+            out / f"trajectory_{stem}.png",
+            method=method,
+            metric=metric,
+            epsilon=epsilon,
+            rho=r,
+            data_label=file_label,
         )
         paths[f"trajectory_{stem}"] = p
         images.append((f"{method}: {bias_label} and balanced accuracy along the debiasing run", p))

@@ -175,7 +175,17 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> str:
-    """Write a tidy table as CSV (full precision, undefined values as ``NaN``); returns the path."""
+def write_csv(table: pd.DataFrame, path: str | os.PathLike, data_label: str | None = None) -> str:
+    """Write a tidy table as CSV (full precision, undefined values as ``NaN``); returns the path.
+
+    Args:
+        table: the table.
+        path: the CSV file.
+        data_label: what the numbers ran on (e.g. ``"DEMO DATA (synthetic)"``): written as a first column ``data``
+            on every row, so the file says so wherever it is read; ``None``: the table as is.
+    """
+    if data_label:
+        table = table.copy()
+        table.insert(0, "data", str(data_label))
     table.to_csv(path, index=False, na_rep="NaN")
     return str(path)

@@ -9,6 +9,7 @@ from .command_line import BundleCommand, parse_bundle_command
 from .data_source import DATASET_KINDS, DataSource, StudySplits
 from .debiasing import DebiasingStudy, accuracy_bounds
 from .errors import BundleConfigError, StudyRunError, cause_line, install_cause_hook, root_cause
+from .inference import IMAGE_SUFFIXES, audit_predictions, inference_data, publish_model
 from .report import StudyReport, collect_study_results, write_debiasing_report
 from .runtime import is_main_process, prepare_network, resolve_device
 from .seeds import SeedLoop, run_seed
@@ -27,16 +28,20 @@ __all__ = [
     "DATASET_KINDS",
     "DataSource",
     "DebiasingStudy",
+    "IMAGE_SUFFIXES",
     "SeedLoop",
     "StudyReport",
     "StudySplits",
     "accuracy_bounds",
+    "audit_predictions",
     "collect_study_results",
+    "inference_data",
     "is_main_process",
     "load_debiased",
     "load_seed_results",
     "parse_bundle_command",
     "prepare_network",
+    "publish_model",
     "resolve_device",
     "run_seed",
     "save_debiased",
