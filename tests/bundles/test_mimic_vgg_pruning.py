@@ -149,7 +149,7 @@ class TestMimicVggPruningBundle(unittest.TestCase):
         test_rows = merged[merged["split"] == "test"]
         for col in ("balanced_accuracy", "eod", "spd"):
             pd.testing.assert_series_equal(test_rows[col], test_rows[f"{col}_re"], check_names=False, atol=1e-9)
-        # TorchScript export of the trained standard model
+        # TorchScript export of the published model, with the documented command (network.json gives its scale)
         ts = self.out / "model.ts"
         cmd = [
             sys.executable,
@@ -160,13 +160,11 @@ class TestMimicVggPruningBundle(unittest.TestCase):
             "--filepath",
             str(ts),
             "--ckpt_file",
-            str(self.out / "a" / "models" / "seed_42" / "model.pt"),
+            str(self.out / "a" / "models" / "model.pt"),
             "--meta_file",
             str(BUNDLE / "configs" / "metadata.json"),
             "--config_file",
-            TRAIN,
-            "--input_size",
-            "32",
+            f"['{TRAIN}','{self.out / 'a' / 'models' / 'network.json'}']",
         ]
         _run(cmd, self.env, cwd=str(self.out))
         self.assertTrue(ts.is_file())
