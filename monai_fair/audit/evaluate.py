@@ -117,13 +117,13 @@ def encode_group_columns(
 
 
 def resolve_threshold(rule: str | float, s: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """One threshold per label column: the number given, or the balanced-accuracy-optimal one on a 101-point grid.
+    """One threshold per label column: the number given, or the balanced-accuracy-optimal observed score.
 
     Raises:
         AuditInputError: neither a number in ``[0, 1]`` nor ``"ba-optimal"``.
     """
     if rule == "ba-optimal":
-        return [best_balanced_accuracy_threshold(s[:, j], y[:, j], 101)[0] for j in range(s.shape[1])]
+        return [best_balanced_accuracy_threshold(s[:, j], y[:, j])[0] for j in range(s.shape[1])]
     try:
         t = float(rule)
     except ValueError:

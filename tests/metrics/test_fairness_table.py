@@ -246,6 +246,17 @@ class TestNonEstimableGroups(unittest.TestCase):
         flag = df[(df.metric == "eod") & (df.group == 0)].flag.iloc[0]
         self.assertIn("reference 3:", flag)
 
+    def test_absent_reference_is_an_empty_flagged_group(self):
+        # a validation epoch without the reference group: NaN gaps and a flag, never an error
+        s, y, g = make_data(200, 2, None, seed=8)
+        table = compute_fairness_table(s, y, g, reference=2, group_names={2: "R"})
+        self.assertEqual(table.group_codes, [0, 1, 2])
+        self.assertEqual(table.reference_name, "R")
+        self.assertIn("empty group (n=0)", table.flags[2])
+        for k in ("spd", "eod", "aod", "auc_diff"):
+            self.assertTrue(torch.isnan(table.gaps[k]).all(), k)
+        self.assertFalse(math.isnan(float(table.per_group["tpr"][0])))  # the present groups keep their figures
+
 
 class TestErrors(unittest.TestCase):
     def test_bad_inputs(self):
@@ -265,7 +276,7 @@ class TestErrors(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"\[0, 1\]"):
             compute_fairness_table(s * 3 - 1, y, g)
         with self.assertRaisesRegex(ValueError, "reference"):
-            compute_fairness_table(s, y, g, reference=4)
+            compute_fairness_table(s, y, g, reference=4, group_codes=[0, 1, 2])
         with self.assertRaisesRegex(ValueError, "not in group_codes"):
             compute_fairness_table(s, y, g, group_codes=[0])
         with self.assertRaisesRegex(ValueError, "label_names"):
