@@ -82,6 +82,7 @@ def render_report(result: AuditResult) -> str:
         ),
         f"* groups smaller than {spec.min_group_size} samples get NaN metrics (flagged), never 0.",
         *[f"* note: {n}" for n in result.notes],
+        *[f"* **warning**: {n}" for n in result.chance_notes()],
     ]
     pooled = result.pooled_frame()
     pooled["value"] = [_fmt(v, lo, hi) for v, lo, hi in zip(pooled["value"], pooled["ci_low"], pooled["ci_high"])]

@@ -12,6 +12,7 @@ from .evaluation import (
     BIAS_KINDS,
     UNKNOWN_POLICIES,
     BinaryFairnessEvaluation,
+    better_than_chance,
     evaluate_binary_fairness,
     group_flag,
     summarize_binary_fairness,
