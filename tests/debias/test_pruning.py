@@ -123,8 +123,18 @@ class TestPruning(unittest.TestCase):
         self.assertEqual(len(result.trajectory), 2)  # BA fell below 0.99 at the first step
         self.assertIn("balanced accuracy", result.state["message"])
         static = PruningDebiaser(spec=SPEC, step_size=30, max_steps=4, rho=0.5, dynamic=False, stop_early=False)
+        calls = []
+        estimate = static.influence
+        static.influence = lambda run: calls.append(1) or estimate(run)
         result = static.fit(self.net, loader)
-        self.assertEqual(result.trajectory.extra["n_pruned"], [0.0, 30.0, 60.0, 90.0, 120.0])
+        self.assertEqual(len(calls), 1)  # one influence estimate, reused by every step
+        n_pruned = result.trajectory.extra["n_pruned"]
+        # full steps of 30 while enough units reduce the bias; a short last step only when they run out
+        self.assertGreater(len(n_pruned), 1)
+        steps = [b - a for a, b in zip(n_pruned, n_pruned[1:])]
+        self.assertTrue(all(d == 30 for d in steps[:-1]) and 0 < steps[-1] <= 30, steps)
+        if len(n_pruned) < 5:  # stopped before max_steps: the useful units ran out
+            self.assertIn("no unpruned unit left whose influence reduces the bias", result.state["message"])
 
     def test_topk_never_reselects_pruned_units(self):
         net = TinyConvNet()
