@@ -14,7 +14,13 @@ import pandas as pd
 import torch
 
 from monai_fair.data.codes import UNKNOWN
-from monai_fair.metrics import FairnessSpec, FairnessTable, compute_fairness_table, summarize_binary_fairness
+from monai_fair.metrics import (
+    FairnessSpec,
+    FairnessTable,
+    better_than_chance,
+    compute_fairness_table,
+    summarize_binary_fairness,
+)
 from monai_fair.metrics.thresholds import best_balanced_accuracy_threshold
 
 from .inputs import AuditInputError, check_columns, encode_groups, load_audit_frame
@@ -32,7 +38,9 @@ class AuditResult:
     Attributes:
         table: the per-group fairness table (CIs when ``n_bootstrap > 0``).
         pooled: per label (``None`` for a single label) the core's reference-vs-rest figures: ``balanced_accuracy,
-            spd, eod, aod, bias, objective`` and, with resamples, ``<k>_ci_low``/``<k>_ci_high``.
+            spd, eod, aod, bias, objective``, with resamples ``<k>_ci_low``/``<k>_ci_high``, and
+            ``better_than_chance`` (1.0/0.0) with ``chance_reason``
+            (:func:`~monai_fair.metrics.evaluation.better_than_chance`).
         spec: the spec of the audit (attributes = the group columns).
         y_score, y, groups: the audited scores ``(N,)``/``(N, L)``, labels and (intersectional) group codes.
         names: group code → name of the groups present.
@@ -43,7 +51,7 @@ class AuditResult:
     """
 
     table: FairnessTable
-    pooled: dict[str | None, dict[str, float]]
+    pooled: dict[str | None, dict[str, float | str]]
     spec: FairnessSpec
     y_score: torch.Tensor
     y: torch.Tensor
@@ -69,7 +77,18 @@ class AuditResult:
                         "ci_high": figures.get(f"{k}_ci_high", nan),
                     }
                 )
+            if "better_than_chance" in figures:
+                rows.append({"label": label, "metric": "better_than_chance", "value": figures["better_than_chance"]})
         return pd.DataFrame(rows, columns=["label", "metric", "value", "ci_low", "ci_high"])
+
+    def chance_notes(self) -> list[str]:
+        """One line per label whose model is not better than chance (``[]`` when every label is)."""
+        return [
+            f"{'model' if label is None else f'label {label}'}: NOT better than chance ({f['chance_reason']}); "
+            "its small gaps do not make it fair"
+            for label, f in self.pooled.items()
+            if not f.get("better_than_chance", 1.0)
+        ]
 
 
 def encode_group_columns(
@@ -117,13 +136,13 @@ def encode_group_columns(
 
 
 def resolve_threshold(rule: str | float, s: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """One threshold per label column: the number given, or the balanced-accuracy-optimal one on a 101-point grid.
+    """One threshold per label column: the number given, or the balanced-accuracy-optimal observed score.
 
     Raises:
         AuditInputError: neither a number in ``[0, 1]`` nor ``"ba-optimal"``.
     """
     if rule == "ba-optimal":
-        return [best_balanced_accuracy_threshold(s[:, j], y[:, j], 101)[0] for j in range(s.shape[1])]
+        return [best_balanced_accuracy_threshold(s[:, j], y[:, j])[0] for j in range(s.shape[1])]
     try:
         t = float(rule)
     except ValueError:
@@ -244,6 +263,9 @@ def run_audit(
             unknown=unknown,
             min_group_size=min_group_size,
         )
+        if "better_than_chance" not in pooled[name]:  # no bootstrap: only the output checks apply
+            ok, reason = better_than_chance(s[:, j], thr[j])
+            pooled[name].update(better_than_chance=float(ok), chance_reason=reason)
     return AuditResult(
         table=table,
         pooled=pooled,

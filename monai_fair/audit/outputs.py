@@ -9,6 +9,7 @@ import os
 import pandas as pd
 
 from monai_fair.metrics import FairnessTable
+from monai_fair.metrics.fairness_table import estimable_plot_inputs
 from monai_fair.report.group_plots import figure_to_png, plot_group_calibration, plot_group_metric_bars, plot_group_roc
 from monai_fair.report.tables import markdown_table
 
@@ -81,6 +82,7 @@ def render_report(result: AuditResult) -> str:
         ),
         f"* groups smaller than {spec.min_group_size} samples get NaN metrics (flagged), never 0.",
         *[f"* note: {n}" for n in result.notes],
+        *[f"* **warning**: {n}" for n in result.chance_notes()],
     ]
     pooled = result.pooled_frame()
     pooled["value"] = [_fmt(v, lo, hi) for v, lo, hi in zip(pooled["value"], pooled["ci_low"], pooled["ci_high"])]
@@ -135,13 +137,13 @@ def write_outputs(result: AuditResult, report: str, out: str | os.PathLike) -> l
     result.pooled_frame().to_csv(path("pooled.csv"), index=False)
     with open(path("report.md"), "w") as f:
         f.write(report)
-    names = dict(zip(table.group_codes, table.group_names))
-    kw = dict(group_codes=table.group_codes, group_names=names, label_names=table.label_names)
+    # groups below min_group_size have NaN AUC/ECE in the table: the figures leave them out and say so
+    m = result.spec.min_group_size
+    *roc_data, roc_kw = estimable_plot_inputs(table, result.y_score, result.y, result.groups, m, "ROC by group")
+    *cal_data, cal_kw = estimable_plot_inputs(table, result.y_score, result.y, result.groups, m, "calibration by group")
     figs = {
-        "roc_by_group.png": plot_group_roc(result.y_score, result.y, result.groups, title="ROC by group", **kw),
-        "calibration_by_group.png": plot_group_calibration(
-            result.y_score, result.y, result.groups, title="calibration by group", **kw
-        ),
+        "roc_by_group.png": plot_group_roc(*roc_data, **roc_kw),
+        "calibration_by_group.png": plot_group_calibration(*cal_data, **cal_kw),
     }
     first = (lambda t: t) if not table.multilabel else (lambda t: t[:, 0])
     lo = {m: first(table.ci[f"per_group/{m}"][0]) for m in BAR_METRICS if f"per_group/{m}" in table.ci}

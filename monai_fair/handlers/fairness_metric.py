@@ -70,6 +70,7 @@ class FairnessDetails:
         groups: gathered group codes ``(N,)``.
         prefix: the key prefix of ``values`` (e.g. ``"sex/"``).
         n_bins: calibration bins used for the table.
+        min_group_size: groups smaller than this have NaN figures in the table (and are left out of the figures).
     """
 
     table: FairnessTable
@@ -79,6 +80,7 @@ class FairnessDetails:
     groups: torch.Tensor
     prefix: str = ""
     n_bins: int = 15
+    min_group_size: int = 1
 
 
 def resolve_spec(spec: FairnessSpec | None = None, **fields: Any) -> FairnessSpec:
@@ -340,7 +342,16 @@ class GroupFairnessMetric(GroupBufferMetric):
         notes = [f"{n}: {table.flags[c]}" for c, n in zip(table.group_codes, table.group_names) if table.flags.get(c)]
         if notes:
             logger.info("%s NaN reasons: %s", self.prefix or "fairness", " | ".join(notes))
-        self._details = FairnessDetails(table, values, y_pred, y, groups, self.prefix, self.cumulative.n_bins)
+        if table.flags.get(table.reference):
+            logger.warning(
+                "%s: reference group %s is not estimable (%s); every gap is NaN this epoch.",
+                self._name,
+                table.reference_name,
+                table.flags[table.reference],
+            )
+        self._details = FairnessDetails(
+            table, values, y_pred, y, groups, self.prefix, self.cumulative.n_bins, self.cumulative.min_group_size
+        )
         return values
 
     def completed(self, engine: Engine, name: str) -> None:

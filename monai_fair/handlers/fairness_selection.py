@@ -28,6 +28,7 @@ from ignite.engine import Engine
 
 from ..metrics.gaps import HIGHER_IS_BETTER_SUMMARIES, SUMMARY_KEYS
 from ..metrics.spec import FairnessSpec
+from ..metrics.thresholds import observed_thresholds
 from .fairness_metric import PRED_LABEL, GroupBufferMetric
 
 __all__ = ["FairnessObjectiveMetric", "FairnessSummaryMetric", "lower_is_better"]
@@ -98,9 +99,9 @@ class _ScalarFairnessMetric(GroupBufferMetric):
 class FairnessObjectiveMetric(_ScalarFairnessMetric):
     """ε-constrained objective ``φ = BA(t*) · [|bias(t*)| < ε]`` at the balanced-accuracy-optimal threshold ``t*``.
 
-    Every figure comes from :meth:`FairnessSpec.evaluate` (the evaluation core) on a grid of ``n_thresholds``
-    thresholds in ``[0, 1]`` over the whole (gathered) data: ``t*`` is the first grid point of maximal balanced
-    accuracy, ``bias`` the spec's pooled reference-vs-rest gap at ``t*``. Unknown codes follow ``spec.unknown``
+    Every figure comes from :meth:`FairnessSpec.evaluate` (the evaluation core) over the whole (gathered) data, at
+    every distinct observed score as threshold (or a ``linspace`` grid of ``n_thresholds``): ``t*`` is the lowest
+    candidate of maximal balanced accuracy, ``bias`` the spec's pooled reference-vs-rest gap at ``t*``. Unknown codes follow ``spec.unknown``
     (``"exclude"``: in no group, counted in the balanced accuracy); the reference and the pooled rest need
     ``spec.min_group_size`` samples. With several labels (and no ``label_index``) the mean objective is reported.
 
@@ -110,7 +111,8 @@ class FairnessObjectiveMetric(_ScalarFairnessMetric):
     Args:
         spec: the study's :class:`FairnessSpec` (fields given below override it).
         attributes, reference, group_names, metric, epsilon, unknown, min_group_size: spec fields.
-        n_thresholds: threshold grid size (101 as in the studies).
+        n_thresholds: ``None`` (default) to search every observed score (the optimum lies at one of them), or the
+            size of a ``linspace(0, 1, n_thresholds)`` grid.
         label_index: label column to score for multi-label predictions (``None``: mean over labels).
         output_index: positive-class column of multi-column predictions (default: the spec's).
         output_transform: ``engine.state.output`` → ``(y_pred, y)``.
@@ -129,7 +131,7 @@ class FairnessObjectiveMetric(_ScalarFairnessMetric):
         epsilon: float | None = None,
         unknown: str | None = None,
         min_group_size: int | None = None,
-        n_thresholds: int = 101,
+        n_thresholds: int | None = None,
         label_index: int | None = None,
         output_index: int | None = None,
         output_transform: Callable = PRED_LABEL,
@@ -137,7 +139,7 @@ class FairnessObjectiveMetric(_ScalarFairnessMetric):
         undefined_value: float | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.n_thresholds = int(n_thresholds)
+        self.n_thresholds = None if n_thresholds is None else int(n_thresholds)
         fields = dict(
             attributes=attributes,
             reference=reference,
@@ -154,10 +156,15 @@ class FairnessObjectiveMetric(_ScalarFairnessMetric):
 
     def compute(self) -> float:
         y_pred, y, groups = self.gathered()
-        grid = torch.linspace(0.0, 1.0, self.n_thresholds, dtype=torch.float64)
         objs, bas, biases, thrs = [], [], [], []
         for j in _columns(y_pred, self.label_index):
-            ev = self.spec.evaluate(_column(y_pred, j), _column(y, j), groups, thresholds=grid)
+            scores = _column(y_pred, j)
+            grid = (
+                observed_thresholds(scores)
+                if self.n_thresholds is None
+                else torch.linspace(0.0, 1.0, self.n_thresholds, dtype=torch.float64)
+            )
+            ev = self.spec.evaluate(scores, _column(y, j), groups, thresholds=grid)
             ba = ev.balanced_accuracy[0]
             if bool(torch.isnan(ba).all()):  # a single class: no threshold is better than another
                 objs.append(math.nan), bas.append(math.nan), biases.append(math.nan), thrs.append(math.nan)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import atexit
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import ignite.distributed as idist
 import pandas as pd
 from ignite.engine import Engine, Events
+from ignite.metrics import Metric
 from torch.utils.tensorboard import SummaryWriter
 
+from ..metrics.fairness_table import estimable_plot_inputs
 from ..metrics.spec import FairnessSpec
 from ..report.group_plots import figure_to_array, plot_group_calibration, plot_group_roc
 from ..report.tables import markdown_table
@@ -110,6 +112,8 @@ class FairnessTensorBoardHandler:
         spec: the study's :class:`~monai_fair.metrics.spec.FairnessSpec`; its settings and the groups beyond its
             ``epsilon`` on its ``metric`` are written with the Markdown table.
         metric, epsilon: spec fields (override the spec's, or make one with the default attribute).
+        metrics: name → fairness metric to attach to the engine if the workflow did not (MONAI attaches
+            ``additional_metrics`` only with a ``key_val_metric``); their names are logged like the others.
     """
 
     def __init__(
@@ -128,7 +132,9 @@ class FairnessTensorBoardHandler:
         spec: FairnessSpec | None = None,
         metric: str | None = None,
         epsilon: float | None = None,
+        metrics: Mapping[str, Metric] | None = None,
     ) -> None:
+        self.metrics = dict(metrics or {})
         self.spec = (
             None
             if spec is None and metric is None and epsilon is None
@@ -159,7 +165,22 @@ class FairnessTensorBoardHandler:
         return self._writer
 
     def attach(self, engine: Engine) -> None:
-        """Register on ``EPOCH_COMPLETED`` (every ``epoch_interval`` epochs)."""
+        """Register on ``EPOCH_COMPLETED`` (every ``epoch_interval`` epochs); attach ``metrics`` not yet attached.
+
+        MONAI's workflows register ``additional_metrics`` only next to a ``key_val_metric``: without one, the
+        fairness metrics are silently never computed. This is detected here and warned about (or repaired, for the
+        metrics handed to ``metrics``).
+        """
+        for name, metric in self.metrics.items():
+            if not metric.is_attached(engine):
+                metric.attach(engine, name)
+                logger.info("FairnessTensorBoardHandler: attached fairness metric %r to the engine.", name)
+        if not self.metrics and getattr(engine.state, "key_metric_name", "") is None:
+            logger.warning(
+                "FairnessTensorBoardHandler: the engine has no key_val_metric, so MONAI does not attach its "
+                "additional_metrics and no fairness metric will be computed. Give the evaluator a key_val_metric, "
+                "or pass the fairness metrics to this handler's 'metrics' to attach them."
+            )
         engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.epoch_interval), self)
 
     def __call__(self, engine: Engine) -> None:
@@ -171,6 +192,11 @@ class FairnessTensorBoardHandler:
         missing = [n for n in names if n not in store]
         if missing:
             logger.warning("FairnessTensorBoardHandler: no fairness details for %s (metric not attached?).", missing)
+        if not names:
+            logger.warning(
+                "FairnessTensorBoardHandler: no fairness metric ran this epoch (without a key_val_metric MONAI "
+                "attaches no additional_metrics); nothing to write."
+            )
         step = self.global_epoch_transform(engine.state.epoch)
         draw = self._n_logged % self.image_interval == 0
         for name in names:
@@ -194,12 +220,12 @@ class FairnessTensorBoardHandler:
 
     def _write_images(self, details: FairnessDetails, step: int) -> None:
         base = f"{self.tag_prefix}{details.prefix}"
-        table = details.table
-        names = dict(zip(table.group_codes, table.group_names))
-        kwargs = dict(group_codes=table.group_codes, group_names=names, label_names=table.label_names)
-        roc = plot_group_roc(details.y_pred, details.y, details.groups, **kwargs)
+        y_pred, y, groups, kwargs = estimable_plot_inputs(
+            details.table, details.y_pred, details.y, details.groups, details.min_group_size
+        )
+        roc = plot_group_roc(y_pred, y, groups, **kwargs)
         self.writer.add_image(f"{base}roc", figure_to_array(roc), step, dataformats="HWC")
-        cal = plot_group_calibration(details.y_pred, details.y, details.groups, n_bins=details.n_bins, **kwargs)
+        cal = plot_group_calibration(y_pred, y, groups, n_bins=details.n_bins, **kwargs)
         self.writer.add_image(f"{base}calibration", figure_to_array(cal), step, dataformats="HWC")
         self.writer.flush()
 

@@ -12,6 +12,7 @@ from .evaluation import (
     BIAS_KINDS,
     UNKNOWN_POLICIES,
     BinaryFairnessEvaluation,
+    better_than_chance,
     evaluate_binary_fairness,
     group_flag,
     summarize_binary_fairness,
@@ -30,8 +31,8 @@ from .gaps import (
 from .group_stats import GROUP_STAT_KEYS, compute_group_stats
 from .grouped_scores import GroupedScores, build_grouped_scores
 from .objective import constrained_objective
+from .probes import PROBE_KINDS, make_probe, probe_attributes, probe_split, probe_task, weighted_roc_auc
 from .proxies import compute_bias_proxy, proxy_weights
 from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes
-from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold
+from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold, observed_thresholds
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
-from .probes import PROBE_KINDS, make_probe, probe_attributes, probe_split, probe_task, weighted_roc_auc

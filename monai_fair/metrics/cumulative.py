@@ -9,6 +9,7 @@ buffers across ranks in :meth:`get_buffer`, and :meth:`aggregate` calls
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,10 +19,12 @@ import torch.distributed as dist
 from monai.metrics import Cumulative
 from monai.utils import evenly_divisible_all_gather
 
-from .fairness_table import FairnessTable, compute_fairness_table
+from .fairness_table import FairnessTable, compute_fairness_table, mask_threshold_dependent
 from .thresholds import best_balanced_accuracy_threshold
 
 __all__ = ["FairnessCumulative", "as_prediction_batch", "as_group_batch", "normalise_group_names"]
+
+logger = logging.getLogger(__name__)
 
 
 def _stack(data: Any, name: str) -> torch.Tensor:
@@ -156,7 +159,8 @@ class FairnessCumulative(Cumulative):
 
     Args:
         threshold: decision threshold for rate metrics, or ``"ba-optimal"`` to use the balanced-accuracy-optimal
-            threshold of the whole (gathered) data on a 101-point grid, per label.
+            threshold of the whole (gathered) data, searched over the observed scores, per label. A label of one
+            class has no such threshold: its threshold-dependent figures are NaN, flagged, and a warning is logged.
         reference: reference (privileged) group code for signed gaps; ``None`` = the table's default.
         group_codes: groups to report, in order (groups absent from the data are reported with n=0).
         group_names: code→name map (JSON string keys are accepted) or names in ``group_codes`` order.
@@ -287,15 +291,18 @@ class FairnessCumulative(Cumulative):
         return 0 if self._synced_tensors is None else int(self._synced_tensors[0].shape[0])
 
     def resolve_threshold(self, y_pred: torch.Tensor, y: torch.Tensor) -> float | torch.Tensor:
-        """The numeric threshold: the configured number, or the BA-optimal one of the gathered data per label."""
+        """The numeric threshold: the configured number, or the BA-optimal observed score of the gathered data per
+        label (NaN for a label of one class, where no threshold is better than another)."""
         if not isinstance(self.threshold, str):
             return float(self.threshold)
-        if y_pred.ndim == 1:
-            return best_balanced_accuracy_threshold(y_pred, y, 101)[0]
-        return torch.tensor(
-            [best_balanced_accuracy_threshold(y_pred[:, j], y[:, j], 101)[0] for j in range(y_pred.shape[1])],
-            dtype=torch.float64,
-        )
+        columns = [(y_pred, y)] if y_pred.ndim == 1 else [(y_pred[:, j], y[:, j]) for j in range(y_pred.shape[1])]
+        out = []
+        for s, t in columns:
+            try:
+                out.append(best_balanced_accuracy_threshold(s, t)[0])
+            except ValueError:  # one class: the balanced accuracy is undefined at every threshold
+                out.append(float("nan"))
+        return out[0] if y_pred.ndim == 1 else torch.tensor(out, dtype=torch.float64)
 
     def names_by_code(self, groups: torch.Tensor) -> dict[int, str] | None:
         """The code→name map; a list of names follows ``group_codes`` (or the sorted codes present)."""
@@ -316,11 +323,13 @@ class FairnessCumulative(Cumulative):
         if buffers is None or buffers[0].shape[0] == 0:
             raise ValueError("FairnessCumulative has no samples to aggregate.")
         y_pred, y, groups = buffers
-        return compute_fairness_table(
+        threshold = torch.as_tensor(self.resolve_threshold(y_pred, y), dtype=torch.float64).reshape(-1)
+        undefined = torch.isnan(threshold)
+        table = compute_fairness_table(
             y_pred,
             y,
             groups,
-            threshold=self.resolve_threshold(y_pred, y),
+            threshold=torch.where(undefined, torch.full_like(threshold, 0.5), threshold),
             reference=self.reference,
             group_codes=self.group_codes,
             group_names=self.names_by_code(groups),
@@ -332,6 +341,11 @@ class FairnessCumulative(Cumulative):
             seed=self.seed,
             unknown=self.unknown,
         )
+        if not bool(undefined.any()):
+            return table
+        reason = "ba-optimal threshold undefined (labels of one class): threshold-dependent figures are NaN"
+        logger.warning("FairnessCumulative: %s.", reason)
+        return mask_threshold_dependent(table, undefined.tolist(), reason)
 
 
 def normalise_group_names(group_names: Mapping[Any, str] | Sequence[str] | None) -> dict[int, str] | list[str] | None:

@@ -38,6 +38,7 @@ __all__ = [
     "BIAS_KINDS",
     "UNKNOWN_POLICIES",
     "BinaryFairnessEvaluation",
+    "better_than_chance",
     "evaluate_binary_fairness",
     "group_flag",
     "summarize_binary_fairness",
@@ -308,6 +309,47 @@ def evaluate_binary_fairness(
     )
 
 
+def better_than_chance(
+    scores: torch.Tensor,
+    threshold: float,
+    ba_ci: tuple[float, float] | None = None,
+    *,
+    min_iqr: float = 1e-3,
+) -> tuple[bool, str]:
+    """Whether a model is better than chance, and why not.
+
+    A model is **not** better than chance when its decisions ``score > threshold`` are all the same (one distinct
+    hard prediction), when its scores are near-constant (inter-quartile range below ``min_iqr``: a band that
+    narrow is noise around one value, not a ranking), or when the bootstrap interval of its balanced accuracy
+    contains 0.5. Such a model must never be counted as "fair": its gaps are small because it tells no one apart.
+
+    Args:
+        scores: scores ``(N,)``.
+        threshold: the decision threshold (``score > threshold``).
+        ba_ci: ``(low, high)`` interval of the balanced accuracy, or ``None`` when not bootstrapped.
+        min_iqr: the smallest inter-quartile range of informative scores.
+
+    Returns:
+        ``(flag, reason)``: ``reason`` is ``""`` when the model is better than chance.
+    """
+    s = torch.as_tensor(scores).reshape(-1).to(torch.float64)
+    if s.numel() == 0:
+        return False, "no scores"
+    hard = s > float(threshold)
+    if bool(hard.all()) or not bool(hard.any()):
+        return False, f"one distinct hard prediction ({int(hard[0])}) at threshold {float(threshold):.4g}"
+    q1, q3 = (float(v) for v in torch.quantile(s, torch.tensor([0.25, 0.75], dtype=torch.float64)))
+    if q3 - q1 < min_iqr:
+        return False, f"near-constant scores (IQR {q3 - q1:.2e} < {min_iqr:g})"
+    if ba_ci is not None:
+        lo, hi = float(ba_ci[0]), float(ba_ci[1])
+        if lo != lo or hi != hi:  # NaN interval: no replicate had both classes
+            return False, "balanced accuracy interval undefined"
+        if lo <= 0.5 <= hi:
+            return False, f"balanced accuracy interval [{lo:.3f}, {hi:.3f}] contains 0.5"
+    return True, ""
+
+
 def summarize_binary_fairness(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -323,7 +365,8 @@ def summarize_binary_fairness(
     epsilon: float = 0.05,
     unknown: str = "exclude",
     min_group_size: int = 1,
-) -> dict[str, float]:
+    min_iqr: float = 1e-3,
+) -> dict[str, float | str]:
     """Pooled figures of ``score > threshold`` with bootstrap means and percentile intervals, as a flat dict.
 
     The point estimate and the ``n_bootstrap`` resamples (drawn over the whole set, unstratified, by
@@ -338,10 +381,12 @@ def summarize_binary_fairness(
         ci_level: level of the equal-tailed percentile intervals.
         seed: resampling seed.
         bootstrap_mean: report the bootstrap means as the figures themselves (the studies' validation protocol).
+        min_iqr: the inter-quartile range below which scores count as near-constant (:func:`better_than_chance`).
 
     Returns:
         ``balanced_accuracy, spd, eod, aod, bias, objective`` and, with resamples, ``<name>_boot_mean``,
-        ``<name>_ci_low``, ``<name>_ci_high`` (NaN replicates are ignored).
+        ``<name>_ci_low``, ``<name>_ci_high`` (NaN replicates are ignored), ``better_than_chance`` (1.0 or 0.0,
+        :func:`better_than_chance` on the balanced-accuracy interval) and ``chance_reason`` (``""`` or why not).
     """
     from .bootstrap import bootstrap_weights, make_generator, percentile_interval
 
@@ -364,4 +409,9 @@ def summarize_binary_fairness(
     if bootstrap_mean:
         for k in point:
             out[k] = out[f"{k}_boot_mean"]
+    ok, reason = better_than_chance(
+        s, threshold, (out["balanced_accuracy_ci_low"], out["balanced_accuracy_ci_high"]), min_iqr=min_iqr
+    )
+    out["better_than_chance"] = float(ok)
+    out["chance_reason"] = reason
     return out

@@ -24,7 +24,13 @@ from .group_stats import threshold_tensor
 from .grouped_scores import GroupedScores, build_grouped_scores
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
 
-__all__ = ["FairnessTable", "compute_fairness_table", "resolve_group_names"]
+__all__ = [
+    "FairnessTable",
+    "compute_fairness_table",
+    "estimable_plot_inputs",
+    "mask_threshold_dependent",
+    "resolve_group_names",
+]
 
 COUNT_KEYS = ("n", "positives", "negatives")
 
@@ -266,6 +272,48 @@ class FairnessTable:
         return df
 
 
+def estimable_plot_inputs(
+    table: FairnessTable,
+    y_pred: torch.Tensor,
+    y: torch.Tensor,
+    groups: torch.Tensor,
+    min_group_size: int,
+    title_prefix: str = "",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The samples and plot options of the ROC/calibration figures, without the groups below ``min_group_size``.
+
+    The table reports AUC and ECE of such groups as NaN; the figures must not print a value for them either. Their
+    samples are left out and the figure title names them, so they are never dropped silently.
+
+    Returns:
+        ``(y_pred, y, groups, kwargs)`` where ``kwargs`` holds ``group_codes``, ``group_names``, ``label_names`` and
+        ``title`` (the note on the groups left out, or ``None``; prefix it with ``title_prefix``) for
+        :func:`~monai_fair.report.group_plots.plot_group_roc` and
+        :func:`~monai_fair.report.group_plots.plot_group_calibration`.
+    """
+    n = table.per_group["n"].detach().cpu().reshape(len(table.group_codes), -1)[:, 0].tolist()
+    small = [c for c, k in zip(table.group_codes, n) if k < max(int(min_group_size), 1)]
+    names = dict(zip(table.group_codes, table.group_names))
+    g = torch.as_tensor(groups).reshape(-1)
+    keep = torch.ones_like(g, dtype=torch.bool)
+    for c in small:
+        keep &= g != c
+    if table.unknown == "exclude":
+        keep &= g >= 0  # unknown samples are in no group of the table
+    kwargs: dict[str, Any] = dict(
+        group_codes=[c for c in table.group_codes if c not in small],
+        group_names=names,
+        label_names=table.label_names,
+        title=title_prefix or None,
+    )
+    if small:
+        listed = ", ".join(f"{names[c]} (n={int(k):d})" for c, k in zip(table.group_codes, n) if c in small)
+        note = f"not shown, below min_group_size={int(min_group_size)}: {listed}"
+        kwargs["title"] = f"{title_prefix} ({note})" if title_prefix else note
+    keep = keep.to(torch.as_tensor(y_pred).device)
+    return y_pred[keep], y[keep], g[keep.to(g.device)], kwargs
+
+
 def resolve_group_names(group_codes: Sequence[int], group_names: Mapping[Any, str] | None) -> list[str]:
     """Display names for ``group_codes`` from a code → name map (int or string keys, as JSON configs give).
 
@@ -347,7 +395,8 @@ def compute_fairness_table(
         groups: integer group codes ``(N,)``; negative codes (:data:`~monai_fair.data.codes.UNKNOWN`) are unknown.
         threshold: decision threshold, scalar or per label ``(L,)``; predicted positive iff ``score > threshold``.
         reference: code of the reference (privileged) group for the signed gaps; default the largest known group
-            (ties → the smallest code).
+            (ties → the smallest code). A reference without samples (and not excluded by ``group_codes``) is
+            reported as an empty group: its figures and every signed gap are NaN and flagged.
         group_codes: declared known codes; default the codes present. Declared codes without samples appear with
             ``n = 0`` and a flag. Samples with undeclared known codes are an error.
         group_names: code → name (int or string keys); default ``str(code)`` (``"unknown"`` for the unknown group).
@@ -373,6 +422,7 @@ def compute_fairness_table(
     if unknown not in UNKNOWN_POLICIES:
         raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}.")
     y_score, y, groups, n_unknown, group_codes = _apply_unknown_policy(y_score, y, groups, group_codes, unknown)
+    group_codes = _with_reference(groups, group_codes, reference)
     gs = build_grouped_scores(y_score, y, groups, group_codes)
     check_probabilities(gs)
     bin_edges(n_bins)
@@ -443,6 +493,59 @@ def compute_fairness_table(
         threshold=thr if gs.multilabel else thr[0],
         n_unknown=n_unknown,
         unknown=unknown,
+    )
+
+
+def _with_reference(groups, group_codes: list[int] | None, reference: int | None) -> list[int] | None:
+    """Declare a given reference group that has no sample (e.g. one validation epoch without it): it is reported
+    as an empty group, so its figures and every gap are NaN with a flag instead of an error."""
+    if reference is None or int(reference) < 0:
+        return group_codes
+    ref = int(reference)
+    if group_codes is None:
+        present = {int(c) for c in torch.unique(torch.as_tensor(groups).reshape(-1)).tolist()}
+        return None if ref in present else sorted(present | {ref})
+    return group_codes
+
+
+def mask_threshold_dependent(table: FairnessTable, undefined: Sequence[bool], reason: str) -> FairnessTable:
+    """The table with every figure that depends on the decision threshold set to NaN for the labels whose threshold
+    is ``undefined`` (e.g. a balanced-accuracy-optimal threshold on labels of one class), and ``reason`` flagged.
+
+    Threshold-free figures (counts, AUC, ECE and their gaps) are kept.
+    """
+    mask = torch.as_tensor(list(undefined), dtype=torch.bool)
+    if not bool(mask.any()):
+        return table
+    per_group_keys = {"selection_rate", "tpr", "fpr", "fnr", "ppv", "balanced_accuracy"}
+    gap_keys = {"spd", "eod", "fpr_diff", "aod", "ba_diff"}
+    summary_keys = {k for k, src in SUMMARY_SOURCES.items() if set(src) <= per_group_keys}
+
+    def nan_labels(t: torch.Tensor) -> torch.Tensor:
+        # binary task: one label, every entry; multi-label: the label is the last dimension
+        m = mask.to(t.device) if table.multilabel else mask.any().to(t.device)
+        return torch.where(m, torch.full_like(t, float("nan")), t)
+
+    def apply(source: dict, keys: set) -> dict:
+        return {k: nan_labels(v) if k in keys else v for k, v in source.items()}
+
+    ci = {}
+    for key, (lo, hi) in table.ci.items():
+        kind, name = key.split("/", 1)
+        hit = name in {"per_group": per_group_keys, "gaps": gap_keys, "summary": summary_keys}[kind]
+        ci[key] = (nan_labels(lo), nan_labels(hi)) if hit else (lo, hi)
+    thr = table.threshold
+    if thr is not None:
+        thr = nan_labels(torch.as_tensor(thr, dtype=torch.float64))
+    flags = {c: f"{f}; {reason}" if f else reason for c, f in table.flags.items()}
+    return replace(
+        table,
+        per_group=apply(table.per_group, per_group_keys),
+        gaps=apply(table.gaps, gap_keys),
+        summary=apply(table.summary, summary_keys),
+        ci=ci,
+        flags=flags,
+        threshold=thr,
     )
 
 

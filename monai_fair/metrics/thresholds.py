@@ -1,11 +1,11 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
-"""Balanced-accuracy-optimal decision threshold, searched over a whole grid at once."""
+"""Balanced-accuracy-optimal decision threshold, searched over every observed score (or a grid) at once."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["balanced_accuracy_at_thresholds", "best_balanced_accuracy_threshold"]
+__all__ = ["balanced_accuracy_at_thresholds", "best_balanced_accuracy_threshold", "observed_thresholds"]
 
 
 def balanced_accuracy_at_thresholds(
@@ -58,20 +58,49 @@ def balanced_accuracy_at_thresholds(
     return thresholds, ba[0] if squeeze else ba
 
 
+def observed_thresholds(scores: torch.Tensor) -> torch.Tensor:
+    """The candidate thresholds of ``score > t`` that a data set can tell apart: its distinct scores, ascending.
+
+    Between two consecutive distinct scores every threshold gives the same decisions, so the observed score at the
+    lower end stands for the whole interval (``score > s_k`` predicts positive every sample above ``s_k``). The
+    largest score predicts every sample negative; "every sample positive" has the same balanced accuracy (0.5).
+
+    Args:
+        scores: scores of any shape (flattened).
+
+    Raises:
+        ValueError: no score, or NaN scores.
+    """
+    s = torch.as_tensor(scores).reshape(-1).to(torch.float64)
+    if s.numel() == 0:
+        raise ValueError("scores must not be empty.")
+    if bool(torch.isnan(s).any()):
+        raise ValueError("scores must not contain NaN.")
+    return torch.unique(s)  # sorted
+
+
 def best_balanced_accuracy_threshold(
-    scores: torch.Tensor, labels: torch.Tensor, thresholds: torch.Tensor | int = 101
+    scores: torch.Tensor, labels: torch.Tensor, thresholds: torch.Tensor | int | None = None
 ) -> tuple[float, float]:
-    """The threshold of the grid that maximises balanced accuracy of ``scores > t`` (first maximum on ties).
+    """The threshold that maximises balanced accuracy of ``scores > t`` (the lowest one on ties).
+
+    By default the search runs over the distinct observed scores (:func:`observed_thresholds`): the optimum always
+    lies at one of them, so no fixed grid can miss it (scores concentrated in a narrow band, e.g. all in
+    ``[0.499, 0.501]``, fall between the points of ``linspace(0, 1, 101)``). One sort and a cumulative count
+    evaluate every candidate at once. The returned threshold is an observed score ``s``, used with ``score > s``.
 
     Args:
         scores: scores of shape ``(N,)``.
         labels: binary labels of shape ``(N,)``.
-        thresholds: an ascending grid, or an int ``T`` for ``linspace(0, 1, T)`` (the studies use 101).
+        thresholds: ``None`` (default) to search the observed scores; an ascending grid, or an int ``T`` for
+            ``linspace(0, 1, T)``, to restrict the search to a fixed grid (kept for callers that configure
+            ``n_thresholds``).
 
     Returns:
         ``(threshold, balanced_accuracy)``. Raises ``ValueError`` if only one class is present.
     """
-    grid, ba = balanced_accuracy_at_thresholds(scores, labels, thresholds)
+    candidates = observed_thresholds(scores) if thresholds is None else thresholds
+    grid, ba = balanced_accuracy_at_thresholds(scores, labels, candidates)
     if torch.isnan(ba).all():
         raise ValueError("balanced accuracy is undefined: labels contain a single class.")
     best = int(torch.argmax(torch.nan_to_num(ba, nan=-1.0)))

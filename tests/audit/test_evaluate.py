@@ -105,7 +105,21 @@ class TestAuditLibrary(unittest.TestCase):
         written = write_outputs(result, report, out)
         self.assertIn(str(out / "pooled.csv"), written)
         pooled = pd.read_csv(out / "pooled.csv")
-        self.assertEqual(list(pooled.metric), ["balanced_accuracy", "spd", "eod", "aod", "objective"])
+        self.assertEqual(
+            list(pooled.metric), ["balanced_accuracy", "spd", "eod", "aod", "objective", "better_than_chance"]
+        )
+        self.assertEqual(float(pooled.value.iloc[-1]), 1.0)
+        self.assertNotIn("NOT better than chance", report)
+
+    def test_model_no_better_than_chance_is_reported(self):
+        df = self.df.assign(prob=0.5 + 1e-4 * np.random.default_rng(0).random(len(self.df)))  # a narrow band
+        df.to_csv(self.csv, index=False)
+        result = run_audit(
+            self.csv, score=["prob"], label=["y"], group=["sex"], threshold="ba-optimal", n_bootstrap=50, seed=0
+        )
+        self.assertEqual(result.pooled[None]["better_than_chance"], 0.0)
+        self.assertIn("near-constant scores", result.pooled[None]["chance_reason"])
+        self.assertIn("NOT better than chance (near-constant scores", render_report(result))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,12 @@ class TestParsePatientAge(unittest.TestCase):
         self.assertIn(reason_part, reason)
         self.assertTrue(math.isnan(parse_patient_age(value)))
 
+    def test_exactly_max_age_is_plausible(self):
+        # the bound is inclusive: "120Y" is the oldest plausible age, "121Y" is not
+        self.assertEqual(parse_patient_age_with_reason("120Y"), (120.0, ""))
+        self.assertTrue(math.isnan(parse_patient_age("121Y")))
+        self.assertEqual(parse_patient_age("100Y", max_age=100), 100.0)
+
     def test_max_age_is_configurable(self):
         self.assertEqual(parse_patient_age("110Y"), 110.0)
         self.assertTrue(math.isnan(parse_patient_age("110Y", max_age=100)))
@@ -79,6 +85,18 @@ class TestDates(unittest.TestCase):
         self.assertEqual(reason, "")
         self.assertAlmostEqual(age, expected, places=12)
         self.assertEqual(int(age), 64)
+
+    def test_same_day_study_is_age_zero(self):
+        # a newborn imaged on the day of birth: age 0, not "birth after study"
+        self.assertEqual(age_from_dates("20040826", "20040826"), (0.0, ""))
+        self.assertEqual(resolve_patient_age("", "20040826", "20040826"), (0.0, "dates", ""))
+
+    def test_age_from_dates_at_max_age(self):
+        # exactly max_age years of days is plausible, one day more is not
+        max_age = (datetime.date(1910, 1, 1) - datetime.date(1900, 1, 1)).days / 365.25
+        age, reason = age_from_dates("19000101", "19100101", max_age=max_age)
+        self.assertEqual((age, reason), (max_age, ""))
+        self.assertTrue(math.isnan(age_from_dates("19000101", "19100102", max_age=max_age)[0]))
 
     @parameterized.expand(
         [

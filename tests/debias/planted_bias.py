@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 from torch import nn
@@ -101,6 +102,14 @@ def train_classifier(net: nn.Module, data: dict, steps: int = 150, lr: float = 0
     return net.eval()
 
 
+def planted_seed() -> int:
+    """Training seed of :func:`biased_classifier`: ``MONAI_FAIR_PLANTED_SEED`` (default 0).
+
+    Changing it stands in for float drift on another CPU; the fast tier must pass for seeds 0-4.
+    """
+    return int(os.environ.get("MONAI_FAIR_PLANTED_SEED", "0"))
+
+
 def make_loader(data: dict, batch_size: int, order: torch.Tensor | None = None) -> list[dict]:
     """A re-iterable list of dict batches (``image``, ``label``, ``sex``) in ``order`` (default: as stored)."""
     n = len(data["label"])
@@ -108,13 +117,35 @@ def make_loader(data: dict, batch_size: int, order: torch.Tensor | None = None) 
     return [{k: data[k][order[i : i + batch_size]] for k in ("image", "label", "sex")} for i in range(0, n, batch_size)]
 
 
+#: the validation EOD a biased classifier must reach (the tests assert ``< -0.2`` before debiasing)
+PLANTED_EOD = -0.25
+#: training seeds tried, from :func:`planted_seed` on, before giving up
+MAX_PLANTING_ATTEMPTS = 8
+
+
 @functools.lru_cache(maxsize=None)
 def biased_classifier(batchnorm: bool = False, dropout: float = 0.0) -> tuple[TinyConvNet, dict]:
     """A :class:`TinyConvNet` trained on the shortcut labels, and 256 validation samples (cached per process).
 
-    The planted gap makes the EOD (rest minus reference group 1) clearly negative (the tests assert it). Callers
-    must not modify the returned network (the debiasers work on copies).
+    The planted gap makes the EOD (rest minus reference group 1) clearly negative: how strongly one short training
+    run picks up the shortcut depends on its seed (and on float details of the CPU), so networks are trained with
+    seeds ``planted_seed(), planted_seed() + 1, ...`` until one reaches a validation EOD below
+    :data:`PLANTED_EOD`. The result is deterministic for a given seed and the precondition of every debiasing
+    test holds by construction. Callers must not modify the returned network (the debiasers work on copies).
+
+    Raises:
+        RuntimeError: no seed planted the gap within :data:`MAX_PLANTING_ATTEMPTS` attempts.
     """
-    torch.manual_seed(0)
-    net = train_classifier(TinyConvNet(batchnorm=batchnorm, dropout=dropout), make_planted_data(256, seed=1), 60, 0.03)
-    return net, make_planted_data(256, seed=2)
+    from monai_fair.debias import collect_outputs, evaluate_binary
+
+    train, val = make_planted_data(256, seed=1), make_planted_data(256, seed=2)
+    loader = make_loader(val, 64)
+    found = []
+    for seed in range(planted_seed(), planted_seed() + MAX_PLANTING_ATTEMPTS):
+        torch.manual_seed(seed)
+        net = train_classifier(TinyConvNet(batchnorm=batchnorm, dropout=dropout), train, 60, 0.03, seed=seed)
+        bias = evaluate_binary(*collect_outputs(net, loader), SPEC).bias
+        if bias < PLANTED_EOD:
+            return net, val
+        found.append(round(bias, 3))
+    raise RuntimeError(f"no training seed planted a validation EOD below {PLANTED_EOD}: got {found}.")

@@ -7,7 +7,15 @@ import unittest
 import torch
 
 from monai_fair.debias import BiasGradientDebiaser, collect_outputs, evaluate_binary, freeze_batchnorm_
-from tests.debias.planted_bias import SPEC, TinyConvNet, biased_classifier, make_loader, planted_spec
+from monai_fair.debias.base import BinaryEvaluation
+from tests.debias.planted_bias import (
+    SPEC,
+    TinyConvNet,
+    biased_classifier,
+    make_loader,
+    make_planted_data,
+    planted_spec,
+)
 
 
 def setUpModule():
@@ -121,6 +129,21 @@ class TestBiasGradient(unittest.TestCase):
             BiasGradientDebiaser(spec=SPEC).fit(frozen, make_loader(self.val, 64))
         with self.assertRaises(TypeError):
             BiasGradientDebiaser(spec=SPEC).fit(self.net, (b for b in make_loader(self.val, 64)))
+
+    def test_best_evaluation_tie_goes_to_the_earliest(self):
+        # |bias| ties between evaluations 1 and 2: the earlier one is selected
+        data = make_planted_data(64, seed=3)
+        figures = iter([(0.9, -0.30), (0.85, -0.02), (0.84, 0.02), (0.83, -0.10)])
+        debiaser = BiasGradientDebiaser(spec=SPEC, lr=1e-3, epochs=3, n_evals=1, rho=0.5, stop_balanced_accuracy=0.0)
+
+        def fake_evaluate(probs, labels, groups, reference=None):
+            ba, bias = next(figures)
+            return BinaryEvaluation(0.5, ba, bias, 0.0)
+
+        debiaser.evaluate = fake_evaluate
+        result = debiaser.fit(TinyConvNet(), make_loader(data, 64))
+        self.assertEqual(result.state["selected_evaluation"], 1)
+        self.assertEqual(result.validation.bias, -0.02)
 
 
 if __name__ == "__main__":

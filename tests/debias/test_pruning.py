@@ -9,6 +9,7 @@ import torch
 from monai.networks.nets import Classifier
 
 from monai_fair.debias import PruningDebiaser, collect_outputs, evaluate_binary, load_unit_masked_state_dict
+from monai_fair.debias.base import BinaryEvaluation
 from monai_fair.debias.influence import FullSetProxyWeights
 from monai_fair.debias.pruning import PruningRun
 from monai_fair.debias.unit_mask import add_unit_masks, prunable_layer_names
@@ -122,8 +123,18 @@ class TestPruning(unittest.TestCase):
         self.assertEqual(len(result.trajectory), 2)  # BA fell below 0.99 at the first step
         self.assertIn("balanced accuracy", result.state["message"])
         static = PruningDebiaser(spec=SPEC, step_size=30, max_steps=4, rho=0.5, dynamic=False, stop_early=False)
+        calls = []
+        estimate = static.influence
+        static.influence = lambda run: calls.append(1) or estimate(run)
         result = static.fit(self.net, loader)
-        self.assertEqual(result.trajectory.extra["n_pruned"], [0.0, 30.0, 60.0, 90.0, 120.0])
+        self.assertEqual(len(calls), 1)  # one influence estimate, reused by every step
+        n_pruned = result.trajectory.extra["n_pruned"]
+        # full steps of 30 while enough units reduce the bias; a short last step only when they run out
+        self.assertGreater(len(n_pruned), 1)
+        steps = [b - a for a, b in zip(n_pruned, n_pruned[1:])]
+        self.assertTrue(all(d == 30 for d in steps[:-1]) and 0 < steps[-1] <= 30, steps)
+        if len(n_pruned) < 5:  # stopped before max_steps: the useful units ran out
+            self.assertIn("no unpruned unit left whose influence reduces the bias", result.state["message"])
 
     def test_topk_never_reselects_pruned_units(self):
         net = TinyConvNet()
@@ -144,6 +155,38 @@ class TestPruning(unittest.TestCase):
         masks.prune(torch.arange(0, masks.n_units // 2 - 10))
         third = pruner.select_units(run, 3)
         self.assertEqual(sorted(third.tolist()), list(range(masks.n_units // 2 - 10, masks.n_units // 2)))
+
+    def test_zero_influence_units_are_never_selected(self):
+        # a unit with zero influence would not reduce the bias: only the strictly positive ones are taken
+        net = TinyConvNet()
+        masks = add_unit_masks(net, example_input=self.val["image"][:1])
+        weights = FullSetProxyWeights(self.val["label"], self.val["sex"], 1)
+        run = PruningRun(net, masks, [], weights, direction=1.0)
+        influence = torch.zeros(masks.n_units)
+        influence[[3, 7, 11]] = torch.tensor([0.5, 1e-6, 2.0])
+        pruner = PruningDebiaser(spec=SPEC, step_size=10, dynamic=True)
+        pruner.influence = lambda run: influence
+        self.assertEqual(sorted(pruner.select_units(run, 1).tolist()), [3, 7, 11])
+        masks.prune(torch.tensor([3, 7, 11]))
+        self.assertEqual(pruner.select_units(run, 2).numel(), 0)  # only zero-influence units left: stop
+
+    def test_best_step_tie_goes_to_the_earliest_step(self):
+        # |bias| ties between steps 1 and 2: the earlier step (fewer units pruned) is selected
+        data = make_planted_data(64, seed=3)
+        loader = make_loader(data, 32)
+        figures = iter([(0.9, -0.30), (0.85, -0.02), (0.84, 0.02), (0.83, -0.10)])
+
+        def fake_evaluate(model, loader, reference=None):
+            ba, bias = next(figures)
+            return BinaryEvaluation(0.5, ba, bias, 0.0), data["label"], data["sex"]
+
+        pruner = PruningDebiaser(spec=SPEC, step_size=2, max_steps=3, rho=0.5, stop_early=False)
+        pruner._evaluate_model = fake_evaluate
+        pruner.influence = lambda run: -torch.ones(run.masks.n_units)  # every unit reduces the negative bias
+        result = pruner.fit(TinyConvNet(), loader)
+        self.assertEqual(result.state["selected_step"], 1)
+        self.assertEqual(result.validation.bias, -0.02)
+        self.assertIn("selected step 1 of 3", result.state["message"])
 
     def test_monai_3d_network(self):
         data = make_planted_data(48, size=8, spatial_dims=3, seed=6)

@@ -28,6 +28,22 @@ def numpy_ece(p: np.ndarray, y: np.ndarray, n_bins: int, w: np.ndarray | None = 
 
 
 class TestGroupECE(unittest.TestCase):
+    def test_bin_edge_convention_differs_from_monai(self):
+        # docs/metrics.md "ECE bin edges": a score on an inner edge goes in the upper bin here, the lower in MONAI
+        y, g = torch.tensor([1.0, 0.0]), torch.zeros(2, dtype=torch.long)
+        monai = CalibrationErrorMetric(num_bins=5, include_background=True, calibration_reduction="expected")
+        on_edge = torch.tensor([0.4, 0.3])
+        ece = compute_group_ece(on_edge.double(), y, g, n_bins=5, min_group_size=1)
+        self.assertAlmostEqual(float(ece[0]), (0.6 + 0.3) / 2, places=6)  # bins [0.4, 0.6) and [0.2, 0.4)
+        monai(y_pred=on_edge.view(1, 1, 2), y=y.view(1, 1, 2))
+        self.assertAlmostEqual(float(monai.aggregate()), abs(0.5 - 0.35), places=6)  # one bin (0.2, 0.4]
+        # off the edges the two agree
+        off_edge = torch.tensor([0.45, 0.3])
+        monai.reset()
+        monai(y_pred=off_edge.view(1, 1, 2), y=y.view(1, 1, 2))
+        ece = compute_group_ece(off_edge.double(), y, g, n_bins=5, min_group_size=1)
+        self.assertAlmostEqual(float(ece[0]), float(monai.aggregate()), places=6)
+
     @parameterized.expand([("bins15", 15, None), ("bins10_multilabel", 10, 2), ("bins1", 1, None)])
     def test_vs_numpy(self, _, n_bins, n_labels):
         gen = torch.Generator().manual_seed(n_bins)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import unittest
 
 import numpy as np
@@ -134,13 +135,32 @@ class TestFairnessCumulative(unittest.TestCase):
         metric = FairnessCumulative(threshold="ba-optimal", min_group_size=5)
         metric(s, y, g)
         table = metric.aggregate()
-        thr, _ = best_balanced_accuracy_threshold(s, y, 101)
+        # oracle: sklearn's balanced accuracy of "score > t" at every distinct observed score, first maximum
+        candidates = np.unique(s.numpy())
+        bas = [balanced_accuracy_score(y.numpy(), (s.numpy() > t).astype(int)) for t in candidates]
+        thr = float(candidates[int(np.argmax(bas))])
         self.assertAlmostEqual(float(table.threshold), thr)
+        self.assertAlmostEqual(best_balanced_accuracy_threshold(s, y)[0], thr)
         m = (g == 0).numpy()
         ba = balanced_accuracy_score(y.numpy()[m], (s.numpy()[m] > thr).astype(int))
         self.assertAlmostEqual(table.as_flat_dict()["balanced_accuracy_0"], ba)
         with self.assertRaises(ValueError):
             FairnessCumulative(threshold="best")
+
+    def test_ba_optimal_threshold_single_class_is_nan_and_flagged(self):
+        s, _, g = _data(seed=3)
+        metric = FairnessCumulative(threshold="ba-optimal", min_group_size=5)
+        metric(s, torch.zeros_like(s), g)
+        with self.assertLogs("monai_fair.metrics.cumulative", level="WARNING") as logs:
+            table = metric.aggregate()
+        self.assertIn("ba-optimal threshold undefined", logs.output[0])
+        self.assertTrue(math.isnan(float(table.threshold)))
+        for key in ("selection_rate", "fpr", "balanced_accuracy"):
+            self.assertTrue(torch.isnan(table.per_group[key]).all(), key)
+        self.assertTrue(torch.isnan(table.gaps["spd"]).all())
+        self.assertTrue(math.isnan(float(table.summary["spd_max_min"])))
+        self.assertTrue(torch.equal(table.per_group["n"], torch.bincount(g).double()))  # counts are kept
+        self.assertTrue(all("ba-optimal threshold undefined" in f for f in table.flags.values()))
 
     def test_group_names_as_list(self):
         s, y, g = _data()

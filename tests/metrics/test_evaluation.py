@@ -11,7 +11,13 @@ import torch
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import balanced_accuracy_score
 
-from monai_fair.metrics import bootstrap_weights, evaluate_binary_fairness, make_generator, summarize_binary_fairness
+from monai_fair.metrics import (
+    better_than_chance,
+    bootstrap_weights,
+    evaluate_binary_fairness,
+    make_generator,
+    summarize_binary_fairness,
+)
 
 
 def make_data(n: int, seed: int, n_groups: int = 3):
@@ -87,6 +93,38 @@ class TestAgainstOracles(unittest.TestCase):
         self.assertAlmostEqual(out["eod_ci_low"], float(np.quantile(reps, 0.25)), places=12)
         self.assertAlmostEqual(out["eod_ci_high"], float(np.quantile(reps, 0.75)), places=12)
         self.assertAlmostEqual(out["eod_boot_mean"], float(reps.mean()), places=12)
+
+
+class TestBetterThanChance(unittest.TestCase):
+    def test_reasons(self):
+        s = torch.linspace(0.0, 1.0, 101, dtype=torch.float64)
+        self.assertEqual(better_than_chance(s, 0.5, (0.7, 0.9)), (True, ""))
+        self.assertEqual(better_than_chance(s, 0.5), (True, ""))
+        # the interval contains 0.5 (boundary included)
+        self.assertFalse(better_than_chance(s, 0.5, (0.45, 0.62))[0])
+        ok, reason = better_than_chance(s, 0.5, (0.5, 0.62))
+        self.assertFalse(ok)
+        self.assertIn("contains 0.5", reason)
+        self.assertTrue(better_than_chance(s, 0.5, (0.5001, 0.62))[0])
+        ok, reason = better_than_chance(s, 1.0)
+        self.assertEqual((ok, reason[:28]), (False, "one distinct hard prediction"))
+        # IQR just below / at the bound
+        band = torch.tensor([0.5, 0.5, 0.5004, 0.5009, 0.501], dtype=torch.float64)  # IQR 0.0009
+        self.assertIn("near-constant", better_than_chance(band, 0.5002)[1])
+        wide = torch.tensor([0.4, 0.5, 0.5, 0.502, 0.6], dtype=torch.float64)  # IQR 0.002
+        self.assertTrue(better_than_chance(wide, 0.5)[0])
+        self.assertIn("undefined", better_than_chance(s, 0.5, (math.nan, math.nan))[1])
+
+    def test_summary_flags_a_chance_model(self):
+        s, y, g = make_data(400, 7, n_groups=2)
+        good = summarize_binary_fairness(s, y, g, 1, n_bootstrap=100, seed=0)
+        self.assertEqual((good["better_than_chance"], good["chance_reason"]), (1.0, ""))
+        noise = torch.rand(400, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+        bad = summarize_binary_fairness(noise, y, g, 1, n_bootstrap=100, seed=0)
+        self.assertEqual(bad["better_than_chance"], 0.0)
+        self.assertLessEqual(bad["balanced_accuracy_ci_low"], 0.5)
+        self.assertIn("contains 0.5", bad["chance_reason"])
+        self.assertNotIn("better_than_chance", summarize_binary_fairness(s, y, g, 1))  # only with bootstrap
 
 
 class TestPolicyAndEdgeCases(unittest.TestCase):

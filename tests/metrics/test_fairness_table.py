@@ -21,7 +21,14 @@ from fairlearn.metrics import (
 from parameterized import parameterized
 from sklearn.metrics import balanced_accuracy_score, precision_score, roc_auc_score
 
-from monai_fair.metrics import GAP_KEYS, PER_GROUP_KEYS, SUMMARY_KEYS, FairnessTable, compute_fairness_table
+from monai_fair.metrics import (
+    GAP_KEYS,
+    PER_GROUP_KEYS,
+    SUMMARY_KEYS,
+    FairnessSpec,
+    FairnessTable,
+    compute_fairness_table,
+)
 
 
 def make_data(n: int, n_groups: int, n_labels: int | None, seed: int, ties: bool = False):
@@ -246,6 +253,30 @@ class TestNonEstimableGroups(unittest.TestCase):
         flag = df[(df.metric == "eod") & (df.group == 0)].flag.iloc[0]
         self.assertIn("reference 3:", flag)
 
+    def test_default_reference_on_tied_group_sizes(self):
+        # two groups of 20 and one of 10: the tie goes to the smaller code, wherever the samples sit in the data;
+        # the unknown group (the largest here) is never the reference
+        gen = torch.Generator().manual_seed(4)
+        g = torch.tensor([7] * 20 + [2] * 10 + [4] * 20 + [-1] * 30)
+        y = (torch.rand(80, generator=gen) < 0.5).double()
+        s = torch.rand(80, generator=gen, dtype=torch.float64)
+        self.assertEqual(compute_fairness_table(s, y, g).reference, 4)
+        self.assertEqual(compute_fairness_table(s, y, g, unknown="group").reference, 4)
+        self.assertEqual(compute_fairness_table(s.flip(0), y.flip(0), g.flip(0)).reference, 4)
+        self.assertEqual(FairnessSpec("sex").resolve_reference(g), 4)
+        self.assertEqual(FairnessSpec("sex").resolve_reference(g.flip(0)), 4)
+
+    def test_absent_reference_is_an_empty_flagged_group(self):
+        # a validation epoch without the reference group: NaN gaps and a flag, never an error
+        s, y, g = make_data(200, 2, None, seed=8)
+        table = compute_fairness_table(s, y, g, reference=2, group_names={2: "R"})
+        self.assertEqual(table.group_codes, [0, 1, 2])
+        self.assertEqual(table.reference_name, "R")
+        self.assertIn("empty group (n=0)", table.flags[2])
+        for k in ("spd", "eod", "aod", "auc_diff"):
+            self.assertTrue(torch.isnan(table.gaps[k]).all(), k)
+        self.assertFalse(math.isnan(float(table.per_group["tpr"][0])))  # the present groups keep their figures
+
 
 class TestErrors(unittest.TestCase):
     def test_bad_inputs(self):
@@ -265,7 +296,7 @@ class TestErrors(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"\[0, 1\]"):
             compute_fairness_table(s * 3 - 1, y, g)
         with self.assertRaisesRegex(ValueError, "reference"):
-            compute_fairness_table(s, y, g, reference=4)
+            compute_fairness_table(s, y, g, reference=4, group_codes=[0, 1, 2])
         with self.assertRaisesRegex(ValueError, "not in group_codes"):
             compute_fairness_table(s, y, g, group_codes=[0])
         with self.assertRaisesRegex(ValueError, "label_names"):

@@ -12,7 +12,7 @@ from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_r
 from parameterized import parameterized
 from sklearn.metrics import balanced_accuracy_score, precision_score
 
-from monai_fair.metrics import GROUP_STAT_KEYS, compute_group_stats
+from monai_fair.metrics import GROUP_STAT_KEYS, compute_fairness_table, compute_group_stats, evaluate_binary_fairness
 
 
 def data(n=800, n_groups=4, n_labels=None, seed=0):
@@ -59,6 +59,26 @@ class TestGroupStats(unittest.TestCase):
         )
         self.assertEqual(float(out["selection_rate"][0]), 0.25)  # only 0.7 > 0.5
         self.assertEqual(float(out["tpr"][0]), 0.5)
+
+    def test_min_group_size_is_inclusive(self):
+        # a group of exactly min_group_size samples is estimable; one sample fewer is not
+        s = torch.tensor([0.9, 0.2, 0.7, 0.4, 0.8, 0.1, 0.6], dtype=torch.float64)
+        y = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+        g = torch.tensor([0, 0, 0, 0, 1, 1, 1])
+        out = compute_group_stats(s, y, g, 0.5, min_group_size=4)
+        self.assertEqual(float(out["tpr"][0]), 1.0)  # n = 4 = min_group_size
+        self.assertEqual(float(out["selection_rate"][0]), 0.5)
+        self.assertTrue(math.isnan(float(out["tpr"][1])))  # n = 3
+        ev = evaluate_binary_fairness(s, y, g, 0, min_group_size=4)
+        self.assertEqual(float(ev.tpr[0, 0, 0]), 1.0)
+        self.assertTrue(math.isnan(float(ev.tpr[0, 0, 1])))
+        self.assertTrue(math.isnan(float(ev.eod[0, 0])))  # the pooled rest (n = 3) is too small too
+        self.assertEqual(float(evaluate_binary_fairness(s, y, g, 0, min_group_size=3).eod[0, 0]), 0.0)
+        self.assertEqual(float(evaluate_binary_fairness(s, y, g, 1, min_group_size=3).eod[0, 0]), 0.0)  # ref n = 3
+        table = compute_fairness_table(s, y, g, min_group_size=4)
+        self.assertEqual(table.flags[0], "")
+        self.assertIn("n=3 < min_group_size=4", table.flags[1])
+        self.assertEqual(float(table.per_group["tpr"][0]), 1.0)
 
     def test_nan_policy(self):
         s = torch.tensor([0.9, 0.8, 0.1, 0.2, 0.3, 0.6, 0.4])

@@ -194,7 +194,7 @@ class TestAudit(unittest.TestCase):
         )
         self.assertEqual(code, 0, err)
         s, y = self.df["prob"].to_numpy(), self.df["y"].to_numpy()
-        thr, _ = best_balanced_accuracy_threshold(torch.tensor(s), torch.tensor(y), 101)
+        thr, _ = best_balanced_accuracy_threshold(torch.tensor(s), torch.tensor(y))
         self.assertIn(f"threshold: {thr:.3f} (balanced-accuracy optimal)", text)
         self.assertIn("joined on file names", text)
         table = pd.read_csv(out / "fairness_table.csv")

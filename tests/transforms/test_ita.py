@@ -16,6 +16,7 @@ from parameterized import parameterized
 from scipy import ndimage
 from skimage.color import rgb2hsv
 
+from monai_fair.data.colour import srgb_to_lab
 from monai_fair.data.demo.isic import _sample_skin, render_dermoscopy
 from monai_fair.transforms.ita import (
     OutsideLesionSampler,
@@ -106,6 +107,26 @@ class TestSamplersOnRenderedSkin(unittest.TestCase):
         self.assertTrue(0 < res.frac_kept < 1)
         self.assertGreater(res.l_std, 0)
         self.assertEqual(res.sampler, "outside_lesion")
+
+    def test_gray_world_measures_balanced_b_star(self):
+        # kept skin of one colour next to bluish field-of-view pixels: gray world (channel means over the bright field
+        # of view) gives the skin a known colour whose a* and b* differ; the measurement must read b*, not a*
+        from skimage.color import rgb2lab
+
+        skin, other = np.array([0.8, 0.6, 0.5]), np.array([0.5, 0.6, 0.9])
+        pixels = np.concatenate([np.tile(skin, (100, 1)), np.tile(other, (100, 1))]).astype(np.float32)
+        bright = np.ones(200, dtype=bool)
+        keep = np.arange(200) < 100
+        means = pixels.astype(np.float64).mean(0)
+        balanced_skin = np.clip(skin * means.mean() / means, 0, 1)
+        l_ref, a_ref, b_ref = rgb2lab(balanced_skin.reshape(1, 1, 3))[0, 0]
+        self.assertGreater(abs(a_ref - b_ref), 5.0)  # the test can tell the two apart
+        sampler = OutsideLesionSampler(gray_world=True)
+        lab = srgb_to_lab(pixels)
+        ita, l_val, b_val, _, _ = sampler._measure(pixels, lab, bright, keep)
+        self.assertAlmostEqual(b_val, b_ref, delta=0.05)
+        self.assertAlmostEqual(l_val, l_ref, delta=0.05)
+        self.assertAlmostEqual(ita, math.degrees(math.atan((l_ref - 50) / b_ref)), delta=0.1)
 
     def test_gray_world_option_runs(self):
         rgb, _, _ = _rendered(1, seed=8)[0]
