@@ -142,7 +142,7 @@ def write_outputs(result: AuditResult, report: str, out: str | os.PathLike) -> l
     *roc_data, roc_kw = estimable_plot_inputs(table, result.y_score, result.y, result.groups, m, "ROC by group")
     *cal_data, cal_kw = estimable_plot_inputs(table, result.y_score, result.y, result.groups, m, "calibration by group")
     figs = {
-        "roc_by_group.png": plot_group_roc(*roc_data, **roc_kw),
+        "roc_by_group.png": plot_group_roc(*roc_data, threshold=result.threshold, **roc_kw),
         "calibration_by_group.png": plot_group_calibration(*cal_data, **cal_kw),
     }
     first = (lambda t: t) if not table.multilabel else (lambda t: t[:, 0])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .fairness_metric import (
+    CONSOLE_METRICS,
     FAIRNESS_DETAILS,
     PRED_LABEL,
     FairnessDetails,

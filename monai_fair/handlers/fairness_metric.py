@@ -41,6 +41,7 @@ from ..metrics.fairness_table import FairnessTable
 from ..metrics.spec import FairnessSpec
 
 __all__ = [
+    "CONSOLE_METRICS",
     "FAIRNESS_DETAILS",
     "PRED_LABEL",
     "FairnessDetails",
@@ -50,6 +51,9 @@ __all__ = [
     "resolve_spec",
 ]
 
+#: the figures a fairness metric puts into ``engine.state.metrics`` by default: per-group TPR, the signed EOD and
+#: SPD of each group vs the reference, and the AUC gap (the full table goes to TensorBoard text and files)
+CONSOLE_METRICS = ("tpr", "eod", "spd", "auc_gap")
 #: name of the ``engine.state`` attribute (a dict: metric name → :class:`FairnessDetails`)
 FAIRNESS_DETAILS = "fairness_details"
 #: default ``output_transform`` of every fairness metric
@@ -270,7 +274,9 @@ class GroupFairnessMetric(GroupBufferMetric):
         unknown: unknown-code policy ``"exclude"`` / ``"group"``.
         min_group_size: smaller groups are flagged and get NaN.
         threshold: decision threshold, or ``"ba-optimal"``.
-        metrics: stems to report (``["tpr", "eod", "auc_gap"]``); ``None`` reports everything.
+        metrics: stems to put into ``engine.state.metrics`` (what console and scalar loggers print); default
+            :data:`CONSOLE_METRICS` (a concise line), ``"all"`` for every figure. The whole table is always kept in
+            ``engine.state.fairness_details`` for :class:`FairnessTensorBoardHandler` (text, images, files).
         prefix: key prefix; default ``"<attribute>/"`` (attributes joined by ``+``).
         output_transform: ``engine.state.output`` → ``(y_pred, y)`` (probabilities and binary labels).
         batch_transform: ``engine.state.batch`` → group codes; default ``spec.group_codes``.
@@ -294,7 +300,7 @@ class GroupFairnessMetric(GroupBufferMetric):
         unknown: str | None = None,
         min_group_size: int | None = None,
         threshold: float | str = 0.5,
-        metrics: Sequence[str] | None = None,
+        metrics: Sequence[str] | str | None = None,
         prefix: str | None = None,
         output_transform: Callable = PRED_LABEL,
         batch_transform: Callable | None = None,
@@ -308,7 +314,9 @@ class GroupFairnessMetric(GroupBufferMetric):
         save_details: bool = True,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.metrics = None if metrics is None else [str(m) for m in metrics]
+        if metrics is None:
+            metrics = CONSOLE_METRICS
+        self.metrics = None if metrics == "all" else [str(m) for m in ([metrics] if isinstance(metrics, str) else metrics)]
         self.save_details = save_details
         self._details: FairnessDetails | None = None
         super().__init__(

@@ -12,12 +12,14 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import ignite.distributed as idist
 import pandas as pd
+import torch
 from ignite.engine import Engine, Events
 from ignite.metrics import Metric
 from torch.utils.tensorboard import SummaryWriter
@@ -77,6 +79,18 @@ def fairness_markdown(details: FairnessDetails, digits: int = 4, spec: FairnessS
     return "\n\n".join(parts)
 
 
+def _has_stats_writer(engine: Engine) -> bool:
+    """Whether a MONAI ``TensorBoardStatsHandler`` is attached to ``engine`` (it logs ``engine.state.metrics``)."""
+    from monai.handlers import TensorBoardStatsHandler
+
+    for handlers in engine._event_handlers.values():
+        for entry in handlers:
+            owner = getattr(entry[0], "__self__", None)
+            if isinstance(owner, TensorBoardStatsHandler):
+                return True
+    return False
+
+
 class FairnessTensorBoardHandler:
     """Write group fairness results to TensorBoard after every (``epoch_interval``-th) epoch.
 
@@ -100,10 +114,13 @@ class FairnessTensorBoardHandler:
         log_dir: directory of the created writer.
         metric_names: fairness metric names to log (``None``: all).
         tag_prefix: prefix of every tag.
-        log_scalars: write the flat values as scalars (set False if a ``TensorBoardStatsHandler`` on the same
-            log dir already logs them).
+        log_scalars: write the flat values as scalars; ``None`` (default) writes them only when no MONAI
+            ``TensorBoardStatsHandler`` is attached to the engine (it already logs ``engine.state.metrics``), so
+            each scalar is written once.
         log_images: write ROC and reliability figures.
         log_table: write the Markdown table.
+        table_dir: also write each logged epoch's full table as CSV (``<table_dir>/<prefix>epoch_<step>.csv``);
+            ``None`` writes no file.
         epoch_interval: log every n-th epoch.
         image_interval: draw figures every n-th logged epoch.
         global_epoch_transform: maps ``engine.state.epoch`` to the TensorBoard step (as in MONAI's
@@ -122,9 +139,10 @@ class FairnessTensorBoardHandler:
         log_dir: str = "./runs",
         metric_names: Sequence[str] | None = None,
         tag_prefix: str = "fairness/",
-        log_scalars: bool = True,
+        log_scalars: bool | None = None,
         log_images: bool = True,
         log_table: bool = True,
+        table_dir: str | None = None,
         epoch_interval: int = 1,
         image_interval: int = 1,
         global_epoch_transform: Callable[[int], int] = lambda x: x,
@@ -148,6 +166,7 @@ class FairnessTensorBoardHandler:
         self.log_scalars = log_scalars
         self.log_images = log_images
         self.log_table = log_table
+        self.table_dir = table_dir
         self.epoch_interval = max(1, int(epoch_interval))
         self.image_interval = max(1, int(image_interval))
         self.global_epoch_transform = global_epoch_transform
@@ -197,6 +216,8 @@ class FairnessTensorBoardHandler:
                 "FairnessTensorBoardHandler: no fairness metric ran this epoch (without a key_val_metric MONAI "
                 "attaches no additional_metrics); nothing to write."
             )
+        if self.log_scalars is None:
+            self.log_scalars = not _has_stats_writer(engine)
         step = self.global_epoch_transform(engine.state.epoch)
         draw = self._n_logged % self.image_interval == 0
         for name in names:
@@ -215,6 +236,10 @@ class FairnessTensorBoardHandler:
             self._update_layout(details)
         if self.log_table:
             self.writer.add_text(f"{base}table", fairness_markdown(details, spec=self.spec), step)
+        if self.table_dir is not None:
+            path = os.path.join(self.table_dir, f"{details.prefix.replace('/', '_')}epoch_{step}.csv")
+            os.makedirs(self.table_dir, exist_ok=True)
+            table.to_dataframe().to_csv(path, index=False)
         if self.log_images and draw_images:
             self._submit(self._write_images, details, step)
 
@@ -223,7 +248,11 @@ class FairnessTensorBoardHandler:
         y_pred, y, groups, kwargs = estimable_plot_inputs(
             details.table, details.y_pred, details.y, details.groups, details.min_group_size
         )
-        roc = plot_group_roc(y_pred, y, groups, **kwargs)
+        thr = details.table.threshold
+        thr = None if thr is None else [float(v) for v in torch.as_tensor(thr).reshape(-1).tolist()]
+        # each group's operating point at the decision threshold (NaN under a degenerate epoch: no marker)
+        thr = None if thr is None or any(math.isnan(v) for v in thr) else (thr[0] if len(thr) == 1 else thr)
+        roc = plot_group_roc(y_pred, y, groups, threshold=thr, **kwargs)
         self.writer.add_image(f"{base}roc", figure_to_array(roc), step, dataformats="HWC")
         cal = plot_group_calibration(y_pred, y, groups, n_bins=details.n_bins, **kwargs)
         self.writer.add_image(f"{base}calibration", figure_to_array(cal), step, dataformats="HWC")

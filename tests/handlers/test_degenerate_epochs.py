@@ -31,7 +31,7 @@ from evaluator_fixture import MeanLogit, make_evaluator, make_samples  # noqa: E
 def _all_metrics(threshold="ba-optimal"):
     kw = dict(attributes="sex", reference=1, min_group_size=2)
     return {
-        "sex_fairness": GroupFairnessMetric(threshold=threshold, **kw),
+        "sex_fairness": GroupFairnessMetric(threshold=threshold, metrics="all", **kw),
         "worst_ba": FairnessSummaryMetric("worst_group_ba", threshold=threshold, **kw),
         "eod_gap": FairnessSummaryMetric("eod_max_min", threshold=threshold, **kw),
     }

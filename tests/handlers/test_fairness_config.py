@@ -36,6 +36,7 @@ SNIPPET = {
                 "group_names": {"0": "F", "1": "M"},
                 "reference": 1,
                 "min_group_size": 5,
+                "metrics": "all",
             },
             "val_eod_gap": {"_target_": "FairnessSummaryMetric", "attributes": "sex", "summary": "eod_max_min"},
         },
@@ -91,7 +92,9 @@ class TestBundleSnippet(unittest.TestCase):
             acc = EventAccumulator(os.path.join(tmp, "eval"))
             acc.Reload()
             self.assertIn("sex/auc_gap", acc.Tags()["scalars"])  # TensorBoardStatsHandler
-            self.assertIn("fairness/sex/auc_gap", acc.Tags()["scalars"])  # FairnessTensorBoardHandler
+            # with a TensorBoardStatsHandler on the engine, FairnessTensorBoardHandler writes no second copy
+            self.assertFalse([t for t in acc.Tags()["scalars"] if t.startswith("fairness/")])
+            self.assertIn("fairness/sex/table/text_summary", acc.Tags()["tensors"])
             self.assertIn("fairness/sex/roc", acc.Tags()["images"])
 
 

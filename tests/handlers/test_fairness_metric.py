@@ -42,7 +42,7 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
                 key_val_metric={"val_auc": ROCAUC(output_transform=from_engine(["pred", "label"]))},
                 additional_metrics={
                     "sex_fairness": GroupFairnessMetric(
-                        attributes="sex", group_names=NAMES, reference=1, min_group_size=5
+                        attributes="sex", group_names=NAMES, reference=1, min_group_size=5, metrics="all"
                     )
                 },
                 val_handlers=[
@@ -112,7 +112,9 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         samples = make_samples(64, seed=2)
         s, y, g = expected_scores(samples)
         post = Compose([Activationsd(keys="pred", sigmoid=True), CopyItemsd(keys="sex", names="group")])
-        metric = GroupFairnessMetric(output_transform=from_engine(["pred", "label", "group"]), min_group_size=5)
+        metric = GroupFairnessMetric(
+            output_transform=from_engine(["pred", "label", "group"]), min_group_size=5, metrics="all"
+        )
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric}, postprocessing=post)
         evaluator.run()
         ref = compute_fairness_table(s, y, g, min_group_size=5).as_flat_dict(prefix="sex/")
@@ -123,7 +125,7 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         samples = make_samples(80, seed=3, labels=2)
         s, y, g = expected_scores(samples)
         metric = GroupFairnessMetric(
-            attributes="sex", group_names=NAMES, label_names=["a", "b"], n_bootstrap=40, seed=0, min_group_size=5
+            attributes="sex", group_names=NAMES, label_names=["a", "b"], n_bootstrap=40, seed=0, min_group_size=5, metrics="all"
         )
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric})
         evaluator.run()
@@ -140,7 +142,7 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         s, y, g = expected_scores(samples)
         two_class = torch.nn.Sequential()
         two_class.forward = lambda x: torch.cat([-x.mean(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
-        metric = GroupFairnessMetric(attributes="sex", output_index=1, min_group_size=5, prefix="")
+        metric = GroupFairnessMetric(attributes="sex", output_index=1, min_group_size=5, prefix="", metrics="all")
         evaluator = make_evaluator(
             samples,
             additional_metrics={"fair": metric},

@@ -48,7 +48,7 @@ class TestIntersectionalAgainstFairlearn(unittest.TestCase):
             reference="M × 18-59",
             min_group_size=5,
         )
-        metric = GroupFairnessMetric(spec)
+        metric = GroupFairnessMetric(spec, metrics="all")
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric})
         evaluator.run()
         m = evaluator.state.metrics

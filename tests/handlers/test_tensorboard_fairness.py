@@ -38,7 +38,13 @@ class TestFairnessTensorBoardHandler(unittest.TestCase):
                 samples,
                 additional_metrics={
                     "sex_fairness": GroupFairnessMetric(
-                        attributes="sex", group_names=NAMES, reference=1, min_group_size=5, n_bootstrap=20, seed=0
+                        attributes="sex",
+                        group_names=NAMES,
+                        reference=1,
+                        min_group_size=5,
+                        n_bootstrap=20,
+                        seed=0,
+                        metrics="all",
                     ),
                     "sex_tpr": GroupFairnessMetric(
                         attributes="sex", group_names=NAMES, metrics=["tpr"], prefix="sex_tpr/", min_group_size=5
