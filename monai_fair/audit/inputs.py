@@ -27,20 +27,30 @@ class AuditInputError(ValueError):
 
 
 def read_predictions(path: str | os.PathLike, no_header: bool = False) -> pd.DataFrame:
-    """A predictions CSV; MONAI ``ClassificationSaver`` output (no header) gets columns ``filename, pred0, ...``."""
+    """A predictions CSV; MONAI ``ClassificationSaver`` output (no header) gets columns ``filename, pred0, ...``.
+
+    Raises:
+        AuditInputError: the file is missing, empty, not a CSV, or holds a header and no row.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise AuditInputError(f"file not found: {path}")
-    if not no_header:
-        head = pd.read_csv(path, header=None, nrows=1)
-        # ClassificationSaver rows: a key, then numbers only -> a first row that is all numbers after col 0
-        rest = pd.to_numeric(head.iloc[0, 1:], errors="coerce")
-        no_header = head.shape[1] > 1 and bool(rest.notna().all())
-    if no_header:
-        df = pd.read_csv(path, header=None)
-        df.columns = ["filename"] + [f"pred{i}" for i in range(df.shape[1] - 1)]
-        return df
-    return pd.read_csv(path)
+    try:
+        if not no_header:
+            head = pd.read_csv(path, header=None, nrows=1)
+            # ClassificationSaver rows: a key, then numbers only -> a first row that is all numbers after col 0
+            rest = pd.to_numeric(head.iloc[0, 1:], errors="coerce")
+            no_header = head.shape[1] > 1 and bool(rest.notna().all())
+        if no_header:
+            df = pd.read_csv(path, header=None)
+            df.columns = ["filename"] + [f"pred{i}" for i in range(df.shape[1] - 1)]
+        else:
+            df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise AuditInputError(f"{path} is empty or not a readable CSV ({type(e).__name__}: {e}).") from e
+    if len(df) == 0:
+        raise AuditInputError(f"{path} has a header ({', '.join(map(str, df.columns))}) but no prediction rows.")
+    return df
 
 
 def _need(df: pd.DataFrame, cols: Sequence[str], where: str) -> None:

@@ -274,6 +274,21 @@ class TestAudit(unittest.TestCase):
         self.assertRegex(err, message)
         self.assertNotIn("case_", err)
 
+    @parameterized.expand(
+        [
+            ["header_only", b"prob,y,sex\n", "has a header \\(prob, y, sex\\) but no prediction rows"],
+            ["empty_file", b"", "is empty or not a readable CSV"],
+            ["binary_file", b"\x89PNG\x00\x01\xff\xfe", "is empty or not a readable CSV"],
+        ]
+    )
+    def test_unreadable_files_are_named(self, name, content, message):
+        path = self.dir / f"{name}.csv"
+        path.write_bytes(content)
+        code, _, err = run([path, "--score", "prob", "--label", "y", "--group", "sex", "--no-progress"])
+        self.assertEqual(code, 2)
+        self.assertRegex(err, message)
+        self.assertIn(f"{name}.csv", err.strip().splitlines()[-1])
+
     def test_unmatched_manifest_rows_are_an_error(self):
         manifest = self.dir / "manifest.csv"
         self.df.drop(columns=["prob"]).iloc[10:].to_csv(manifest, index=False)
