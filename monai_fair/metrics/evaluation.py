@@ -211,6 +211,54 @@ def evaluate_binary_fairness(
         ValueError: mismatched lengths, NaN scores, non-binary labels, an unknown ``metric`` or ``unknown`` policy,
             or a negative reference code.
     """
+    s, y, g, reference = _check_inputs(scores, labels, groups, reference, metric, unknown)
+    w = _as_weights(weights, s.numel(), s.device)
+    codes, slot = _group_slots(g, reference, group_codes)
+    t = _slot_thresholds(thresholds, codes, s.device)
+    total, above = _cell_counts_above(s, slot * 2 + y.long(), 2 * (len(codes) + 1), w, t)  # (B, 2S), (B, 2S, T)
+    neg_n, pos_n = total[:, 0::2], total[:, 1::2]  # (B, S)
+    fp, tp = above[:, 0::2], above[:, 1::2]  # (B, S, T)
+    always = torch.ones(1, 1, dtype=torch.bool, device=s.device)
+    # overall BA counts every sample, the unknown ones too (their slot is the last)
+    ba = 0.5 * (_ratio(tp.sum(1), pos_n.sum(1, keepdim=True), always) + 1.0)
+    ba = ba - 0.5 * _ratio(fp.sum(1), neg_n.sum(1, keepdim=True), always)
+
+    reported = ([UNKNOWN] if unknown == "group" else []) + codes
+    sl = torch.as_tensor(([len(codes)] if unknown == "group" else []) + list(range(len(codes))), device=s.device)
+    n_g, p_g, q_g = (pos_n + neg_n)[:, sl], pos_n[:, sl], neg_n[:, sl]  # (B, G)
+    tp_g, fp_g = tp[:, sl].transpose(1, 2), fp[:, sl].transpose(1, 2)  # (B, T, G)
+    ok = (n_g >= max(min_group_size, 1)).unsqueeze(1)  # (B, 1, G)
+    sel = _ratio(tp_g + fp_g, n_g.unsqueeze(1), ok)
+    tpr = _ratio(tp_g, p_g.unsqueeze(1), ok)
+    fpr = _ratio(fp_g, q_g.unsqueeze(1), ok)
+    r = reported.index(reference)
+    gaps = {"spd": sel - sel[..., r : r + 1], "eod": tpr - tpr[..., r : r + 1]}
+    gaps["aod"] = 0.5 * ((fpr - fpr[..., r : r + 1]) + gaps["eod"])
+    pooled = _pooled_gaps(n_g, p_g, q_g, tp_g, fp_g, r, min_group_size)
+    bias = pooled[metric]
+    return BinaryFairnessEvaluation(
+        group_codes=reported,
+        reference=reference,
+        balanced_accuracy=ba,
+        spd=pooled["spd"],
+        eod=pooled["eod"],
+        aod=pooled["aod"],
+        bias=bias,
+        objective=constrained_objective(ba, bias, epsilon),
+        n=n_g,
+        positives=p_g,
+        negatives=q_g,
+        selection_rate=sel,
+        tpr=tpr,
+        fpr=fpr,
+        group_gaps=gaps,
+        n_unknown=(pos_n + neg_n)[:, len(codes)],
+        min_group_size=int(min_group_size),
+    )
+
+
+def _check_inputs(scores, labels, groups, reference, metric: str, unknown: str):
+    """Validated ``(scores float64, labels, group codes long, reference)`` on the scores' device."""
     if metric not in BIAS_KINDS:
         raise ValueError(f"metric must be one of {BIAS_KINDS}, got {metric!r}.")
     if unknown not in UNKNOWN_POLICIES:
@@ -231,82 +279,35 @@ def evaluate_binary_fairness(
     if g.is_floating_point():
         if bool(torch.isnan(g).any()) or not bool((g == g.round()).all()):
             raise ValueError("group codes must be integers (unknown membership is the code -1, not NaN).")
-    g = g.long()
     reference = int(reference)
     if reference < 0:
         raise ValueError(f"the reference group must be a known code (>= 0), got {reference}.")
-    w = _as_weights(weights, s.numel(), dev)
+    return s, y, g.long(), reference
 
+
+def _group_slots(g: torch.Tensor, reference: int, group_codes: Sequence[int] | None) -> tuple[list[int], torch.Tensor]:
+    """Known codes (present, declared and the reference), ascending, and each sample's slot (unknown: the last)."""
     known = g >= 0
     codes = sorted(set(int(c) for c in torch.unique(g[known]).tolist()) | set(int(c) for c in (group_codes or [])))
     if reference not in codes:
         codes = sorted(codes + [reference])
-    reported = ([UNKNOWN] if unknown == "group" else []) + codes
-    # the unknown samples always have a cell (the overall BA counts them); under "exclude" it is not reported
-    lut_codes = torch.as_tensor(codes, dtype=torch.int64, device=dev)
-    gi = torch.full_like(g, len(codes))  # unknown → last slot
+    slot = torch.full_like(g, len(codes))
     if known.any():
-        gi[known] = torch.searchsorted(lut_codes, g[known])
-    num_slots = len(codes) + 1
-    t = _slot_thresholds(thresholds, codes, dev)
-    cell = gi * 2 + y.long()
-    total, above = _cell_counts_above(s, cell, 2 * num_slots, w, t)  # (B, 2S), (B, 2S, T)
-    neg_n, pos_n = total[:, 0::2], total[:, 1::2]  # (B, S)
-    fp, tp = above[:, 0::2], above[:, 1::2]  # (B, S, T)
+        slot[known] = torch.searchsorted(torch.as_tensor(codes, dtype=torch.int64, device=g.device), g[known])
+    return codes, slot
 
-    all_pos, all_neg = pos_n.sum(1, keepdim=True), neg_n.sum(1, keepdim=True)  # (B, 1)
-    tpr_all = _ratio(tp.sum(1), all_pos, torch.ones_like(all_pos, dtype=torch.bool))
-    tnr_all = 1.0 - _ratio(fp.sum(1), all_neg, torch.ones_like(all_neg, dtype=torch.bool))
-    ba = 0.5 * (tpr_all + tnr_all)  # (B, T)
 
-    slots = ([len(codes)] if unknown == "group" else []) + list(range(len(codes)))
-    sl = torch.as_tensor(slots, dtype=torch.int64, device=dev)
-    n_g, p_g, q_g = (pos_n + neg_n)[:, sl], pos_n[:, sl], neg_n[:, sl]  # (B, G)
-    ok = (n_g >= max(min_group_size, 1)).unsqueeze(1)  # (B, 1, G)
-    tp_g, fp_g = tp[:, sl].transpose(1, 2), fp[:, sl].transpose(1, 2)  # (B, T, G)
-    sel = _ratio(tp_g + fp_g, n_g.unsqueeze(1), ok)
-    tpr = _ratio(tp_g, p_g.unsqueeze(1), ok)
-    fpr = _ratio(fp_g, q_g.unsqueeze(1), ok)
-
-    r = reported.index(reference)
-    gaps = {"spd": sel - sel[..., r : r + 1], "eod": tpr - tpr[..., r : r + 1]}
-    gaps["aod"] = 0.5 * ((fpr - fpr[..., r : r + 1]) + gaps["eod"])
-
-    rest = torch.ones(len(reported), dtype=torch.bool, device=dev)
+def _pooled_gaps(n_g, p_g, q_g, tp_g, fp_g, r: int, min_group_size: int) -> dict[str, torch.Tensor]:
+    """ "Rest minus reference" SPD/EOD/AOD ``(B, T)``; NaN when the reference or the pooled rest is too small."""
+    rest = torch.ones(n_g.shape[1], dtype=torch.bool, device=n_g.device)
     rest[r] = False
-    ok_ref = (n_g[:, r] >= max(min_group_size, 1)).unsqueeze(1)  # (B, 1)
     n_rest = n_g[:, rest].sum(1, keepdim=True)
-    ok_pool = ok_ref & (n_rest >= max(min_group_size, 1))
+    ok = (n_g[:, r : r + 1] >= max(min_group_size, 1)) & (n_rest >= max(min_group_size, 1))  # (B, 1)
     tp_r, fp_r = tp_g[..., rest].sum(-1), fp_g[..., rest].sum(-1)  # (B, T)
-    sel_rest = _ratio(tp_r + fp_r, n_rest, ok_pool)
-    tpr_rest = _ratio(tp_r, p_g[:, rest].sum(1, keepdim=True), ok_pool)
-    fpr_rest = _ratio(fp_r, q_g[:, rest].sum(1, keepdim=True), ok_pool)
-    sel_ref = _ratio(tp_g[..., r] + fp_g[..., r], n_g[:, r : r + 1], ok_pool)
-    tpr_ref = _ratio(tp_g[..., r], p_g[:, r : r + 1], ok_pool)
-    fpr_ref = _ratio(fp_g[..., r], q_g[:, r : r + 1], ok_pool)
-    spd = sel_rest - sel_ref
-    eod = tpr_rest - tpr_ref
-    aod = 0.5 * ((fpr_rest - fpr_ref) + eod)
-    bias = {"spd": spd, "eod": eod, "aod": aod}[metric]
-    return BinaryFairnessEvaluation(
-        group_codes=reported,
-        reference=reference,
-        balanced_accuracy=ba,
-        spd=spd,
-        eod=eod,
-        aod=aod,
-        bias=bias,
-        objective=constrained_objective(ba, bias, epsilon),
-        n=n_g,
-        positives=p_g,
-        negatives=q_g,
-        selection_rate=sel,
-        tpr=tpr,
-        fpr=fpr,
-        group_gaps=gaps,
-        n_unknown=(pos_n + neg_n)[:, len(codes)],
-        min_group_size=int(min_group_size),
-    )
+    sel = _ratio(tp_r + fp_r, n_rest, ok) - _ratio(tp_g[..., r] + fp_g[..., r], n_g[:, r : r + 1], ok)
+    eod = _ratio(tp_r, p_g[:, rest].sum(1, keepdim=True), ok) - _ratio(tp_g[..., r], p_g[:, r : r + 1], ok)
+    fpr = _ratio(fp_r, q_g[:, rest].sum(1, keepdim=True), ok) - _ratio(fp_g[..., r], q_g[:, r : r + 1], ok)
+    return {"spd": sel, "eod": eod, "aod": 0.5 * (fpr + eod)}
 
 
 def better_than_chance(
