@@ -3,8 +3,8 @@
 
 A small CNN evaluates an in-memory dataset of ``--n`` 64×64 single-channel images (default 3000, batch 64). The
 "fair" evaluator adds every fairness piece a user would attach — ``GroupFairnessMetric`` (all metrics),
-``FairnessObjectiveMetric``, two ``FairnessSummaryMetric`` (worst-group AUC, EOD max–min) and ``FairnessTensorBoardHandler``
-(scalars, ROC + calibration images, Markdown table every epoch) — to the same baseline (``ROCAUC`` key metric). Epochs
+``FairnessObjectiveMetric``, two ``FairnessSummaryMetric`` (worst-group AUC, EOD max–min) and
+``FairnessTensorBoardHandler`` (scalars, ROC + calibration images, Markdown table every epoch) — to the same baseline (``ROCAUC`` key metric). Epochs
 of the two evaluators are interleaved (order alternating) and the medians compared; the last line is the ratio.
 The time spent inside the fairness code is also measured directly (wrapped callables), which is far less sensitive
 to other load on a shared machine than the difference of two epoch times.

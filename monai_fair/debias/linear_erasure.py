@@ -164,7 +164,7 @@ class INLPEraser:
         self.accuracies: list[float] = []
 
     def fit(self, x: Any, z: Any) -> INLPEraser:
-        """Fit on features ``x`` ``(N, D)`` and integer attribute codes ``z`` ``(N,)`` (negative = unknown, left out)."""
+        """Fit on features ``x`` ``(N, D)`` and integer codes ``z`` ``(N,)`` (negative = unknown, left out)."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import balanced_accuracy_score
 

@@ -316,7 +316,9 @@ class GroupFairnessMetric(GroupBufferMetric):
     ) -> None:
         if metrics is None:
             metrics = CONSOLE_METRICS
-        self.metrics = None if metrics == "all" else [str(m) for m in ([metrics] if isinstance(metrics, str) else metrics)]
+        self.metrics = (
+            None if metrics == "all" else [str(m) for m in ([metrics] if isinstance(metrics, str) else metrics)]
+        )
         self.save_details = save_details
         self._details: FairnessDetails | None = None
         super().__init__(

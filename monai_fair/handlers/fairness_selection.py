@@ -101,8 +101,8 @@ class FairnessObjectiveMetric(_ScalarFairnessMetric):
 
     Every figure comes from :meth:`FairnessSpec.evaluate` (the evaluation core) over the whole (gathered) data, at
     every distinct observed score as threshold (or a ``linspace`` grid of ``n_thresholds``): ``t*`` is the lowest
-    candidate of maximal balanced accuracy, ``bias`` the spec's pooled reference-vs-rest gap at ``t*``. Unknown codes follow ``spec.unknown``
-    (``"exclude"``: in no group, counted in the balanced accuracy); the reference and the pooled rest need
+    candidate of maximal balanced accuracy, ``bias`` the spec's pooled reference-vs-rest gap at ``t*``. Unknown codes
+    follow ``spec.unknown`` (``"exclude"``: in no group, counted in the balanced accuracy); the reference and the pooled rest need
     ``spec.min_group_size`` samples. With several labels (and no ``label_index``) the mean objective is reported.
 
     Besides ``engine.state.metrics[name]`` it writes ``name/balanced_accuracy``, ``name/bias`` and

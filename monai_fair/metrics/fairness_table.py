@@ -193,8 +193,9 @@ class FairnessTable:
 
         Per-group metrics and signed gaps give one row per (label, group); summaries one row per label with
         ``group`` = ``<NA>``, ``group_name`` = ``"all"``, ``n`` = total samples, and a ``flag`` naming the groups
-        left out of the summary. Under ``unknown="exclude"`` a summary-like row ``n_unknown`` counts the samples in no group. ``label`` is ``None`` for a binary task. Gap rows whose reference group is not
-        estimable say so in ``flag``.
+        left out of the summary. Under ``unknown="exclude"`` a summary-like row ``n_unknown`` counts the samples in
+        no group. ``label`` is ``None`` for a binary task. Gap rows whose reference group is not estimable say so in
+        ``flag``.
         """
         import pandas as pd
 

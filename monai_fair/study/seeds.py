@@ -96,7 +96,8 @@ class SeedLoop:
         run_id, result_id, seed_id, determinism: see :func:`run_seed`.
 
     Raises:
-        ValueError: no seed, a seed that is not an integer, or no config file given and the process was not started by ``monai.bundle run``.
+        ValueError: no seed, a seed that is not an integer, or no config file given and the process was not started
+            by ``monai.bundle run``.
     """
 
     def __init__(

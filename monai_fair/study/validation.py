@@ -107,8 +107,9 @@ def _check_component_keys(component_id: str, config: Mapping[str, Any]) -> None:
         return
     for key in config:
         if key not in _COMPONENT_KEYS and key not in accepted:
+            hint = _suggest(key, sorted(accepted))
             raise BundleConfigError(
-                f"{_flag(f'{component_id}#{key}')}: {key!r} is not an argument of {target_name}{_suggest(key, sorted(accepted))}; "
+                f"{_flag(f'{component_id}#{key}')}: {key!r} is not an argument of {target_name}{hint}; "
                 f"accepted: {', '.join(sorted(accepted))}."
             )
 

@@ -180,7 +180,8 @@ def cxr_preprocess_transforms(
     """The study preprocessing chain as a list of MONAI transforms (wrap in ``Compose``).
 
     Load (:class:`~monai_fair.transforms.cxr_io.LoadCXRImaged`: PNG/JPEG/TIFF scaled by their real bit depth,
-    DICOM rescaled, windowed and un-inverted, all to 0..255 in H×W order, channel first) → grey → centre square crop → resize to ``stored_size`` →
+    DICOM rescaled, windowed and un-inverted, all to 0..255 in H×W order, channel first) → grey → centre square
+    crop → resize to ``stored_size`` →
     PIL-style histogram equalisation → [augment: RandAffined(rotate ≤ 5°, translate ≤ 5 %, shear ≤ 5°) and a
     horizontal flip, as in Marcinkevics et al.] → resize to ``input_size`` → scale 0..255 to 0..1 → ``channels``.
 

@@ -177,8 +177,8 @@ class TestIdentifierAttributes(Case):
     def test_refused(self, _, column, values, why):
         n = len(values)
         frame = table(n=n, **{column: values})
-        with self.assertRaisesRegex(ValueError, rf"attribute column '{column}' in .*manifest\.csv looks like a personal "
-                                    rf"identifier \(.*{why}"):  # fmt: skip
+        pattern = rf"attribute column '{column}' in .*manifest\.csv looks like a personal identifier \(.*{why}"
+        with self.assertRaisesRegex(ValueError, pattern):
             self.read(frame, attrs=("sex", column))
         self.assertFalse((self.root / "manifest.csv.codes.json").exists())
 

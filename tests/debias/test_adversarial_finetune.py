@@ -93,7 +93,8 @@ class TestAdversarialFineTuning(unittest.TestCase):
         losses = res.trajectory.extra["critic_loss"][1:]
         self.assertTrue(all(np.isfinite(losses)))
         print(
-            f"\nAdversarial eod (BA-optimal t): before |bias|={abs(before.bias):.3f} BA={before.balanced_accuracy:.3f}; "
+            f"\nAdversarial eod (BA-optimal t): before |bias|={abs(before.bias):.3f} "
+            f"BA={before.balanced_accuracy:.3f}; "
             f"after |bias|={abs(after.bias):.3f} BA={after.balanced_accuracy:.3f}; selected (objective t="
             f"{res.threshold:.2f}) |bias|={abs(res.validation.bias):.3f} BA={res.validation.balanced_accuracy:.3f}"
         )

@@ -125,7 +125,13 @@ class TestGroupFairnessMetricInEvaluator(unittest.TestCase):
         samples = make_samples(80, seed=3, labels=2)
         s, y, g = expected_scores(samples)
         metric = GroupFairnessMetric(
-            attributes="sex", group_names=NAMES, label_names=["a", "b"], n_bootstrap=40, seed=0, min_group_size=5, metrics="all"
+            attributes="sex",
+            group_names=NAMES,
+            label_names=["a", "b"],
+            n_bootstrap=40,
+            seed=0,
+            min_group_size=5,
+            metrics="all",
         )
         evaluator = make_evaluator(samples, additional_metrics={"fair": metric})
         evaluator.run()

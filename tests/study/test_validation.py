@@ -355,7 +355,8 @@ class TestBundleCommandLine(unittest.TestCase):
         _, last = self._run("--metric", "eodd")
         self.assertEqual(
             last,
-            "error: BundleConfigError: --metric 'eodd': unknown bias metric (did you mean 'eod'?); allowed: spd, eod, aod.",
+            "error: BundleConfigError: --metric 'eodd': unknown bias metric (did you mean 'eod'?); "
+            "allowed: spd, eod, aod.",
         )
 
     def test_methods(self):

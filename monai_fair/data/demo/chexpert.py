@@ -6,7 +6,7 @@ Written under ``root``::
     CheXpert-v1.0-small/train.csv, CheXpert-v1.0-small/valid.csv   (Path, Sex, Age, Frontal/Lateral, AP/PA, 14 labels)
     CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg (+ view2_lateral.jpg for some studies)
     CheXpert-v1.0-small/valid/patient64541/study1/view1_frontal.jpg
-    CHEXPERT DEMO.csv                                                (PATIENT, GENDER, AGE_AT_CXR, PRIMARY_RACE, ETHNICITY)
+    CHEXPERT DEMO.csv                 (PATIENT, GENDER, AGE_AT_CXR, PRIMARY_RACE, ETHNICITY)
     DEMO_COMPLETE.json
 
 so ``build_chexpert_manifest(root)`` reads it through the real code. Frontal images are taller than wide (as in
