@@ -89,7 +89,9 @@ class TestDates(unittest.TestCase):
     def test_same_day_study_is_age_zero(self):
         # a newborn imaged on the day of birth: age 0, not "birth after study"
         self.assertEqual(age_from_dates("20040826", "20040826"), (0.0, ""))
-        self.assertEqual(resolve_patient_age("", "20040826", "20040826"), (0.0, "dates", ""))
+        age, source, reason = resolve_patient_age("", "20040826", "20040826")
+        self.assertEqual((age, source), (0.0, "dates"))
+        self.assertNotIn("birth", reason)  # a note on the missing PatientAge, never "birth after study"
 
     def test_age_from_dates_at_max_age(self):
         # exactly max_age years of days is plausible, one day more is not
