@@ -49,12 +49,9 @@ def find_images(source: Path, image_column: str = "image") -> tuple[list[Path], 
         return files, [p.relative_to(source).as_posix() for p in files]
     if not source.is_file():
         raise FileNotFoundError(f"{source} is neither a folder nor a manifest CSV.")
-    try:
-        table = pd.read_csv(source)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"manifest {source} is empty (no header, no rows).") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ValueError(f"{source} cannot be parsed as a manifest CSV: {err}") from None
+    from monai_fair.data.manifest import read_csv_table
+
+    table = read_csv_table(source, "manifest")
     if image_column not in table.columns:
         raise KeyError(f"manifest {source} has no {image_column!r} column; found {list(table.columns)}.")
     names = table[image_column].astype(str).str.strip().tolist()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from monai_fair.data.codes import UNKNOWN
+from monai_fair.data.manifest import read_csv_table
 
 __all__ = [
     "AuditInputError",
@@ -37,17 +38,17 @@ def read_predictions(path: str | os.PathLike, no_header: bool = False) -> pd.Dat
         raise AuditInputError(f"file not found: {path}")
     try:
         if not no_header:
-            head = pd.read_csv(path, header=None, nrows=1)
+            head = read_csv_table(path, "predictions CSV", header=None, nrows=1)
             # ClassificationSaver rows: a key, then numbers only -> a first row that is all numbers after col 0
             rest = pd.to_numeric(head.iloc[0, 1:], errors="coerce")
             no_header = head.shape[1] > 1 and bool(rest.notna().all())
         if no_header:
-            df = pd.read_csv(path, header=None)
+            df = read_csv_table(path, "predictions CSV", header=None)
             df.columns = ["filename"] + [f"pred{i}" for i in range(df.shape[1] - 1)]
         else:
-            df = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise AuditInputError(f"{path} is empty or not a readable CSV ({type(e).__name__}: {e}).") from e
+            df = read_csv_table(path, "predictions CSV")
+    except ValueError as e:
+        raise AuditInputError(str(e)) from None
     if len(df) == 0:
         raise AuditInputError(f"{path} has a header ({', '.join(map(str, df.columns))}) but no prediction rows.")
     return df

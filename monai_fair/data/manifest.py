@@ -33,6 +33,7 @@ from .privacy import hash_patient_id
 from .splits import assert_no_patient_leakage
 
 __all__ = [
+    "read_csv_table",
     "SkipReport",
     "Manifest",
     "encode_categories",
@@ -51,6 +52,24 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 RESERVED_COLUMNS = ("image", "patient_id", "patient_hash", "split")
+
+
+def read_csv_table(path: str | os.PathLike, what: str = "CSV", **kwargs: Any) -> pd.DataFrame:
+    """``pandas.read_csv`` whose errors name the file: an empty or unparsable file is a ``ValueError``.
+
+    Args:
+        path: the CSV file.
+        what: how the message names the file (``"manifest CSV"``, ``"predictions CSV"``).
+        kwargs: passed to ``pandas.read_csv``.
+    """
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{what} {path} is empty (no header, no rows).") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"{what} {path} cannot be parsed as CSV: {e}") from None
+
+
 # sex values read as "unknown" on purpose; any other unrecognised spelling is an error, never a silent UNKNOWN
 SEX_UNKNOWN_SPELLINGS = frozenset({"U", "UNK", "UNKNOWN", "NA", "N/A", "NAN", "NONE", "?", "-", "NOT REPORTED"})
 SEX_SPELLINGS = ("F", "Female", "W", "Woman", "M", "Male", "Man", "O", "Other")
@@ -510,13 +529,7 @@ def _read_source(
     if not path.is_file():
         raise FileNotFoundError(f"manifest CSV {path} does not exist.")
     root = os.path.abspath(base_dir if base_dir is not None else path.parent)
-    try:
-        table = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"manifest CSV {path} is empty (no header, no rows).") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise ValueError(f"manifest CSV {path} cannot be parsed as CSV: {e}") from None
-    return table, str(path), read_code_maps(path), root
+    return read_csv_table(path, "manifest CSV"), str(path), read_code_maps(path), root
 
 
 def _add_images(out: pd.DataFrame, img: pd.Series, root: str, check_files: bool, report: SkipReport) -> np.ndarray:

@@ -277,8 +277,8 @@ class TestAudit(unittest.TestCase):
     @parameterized.expand(
         [
             ["header_only", b"prob,y,sex\n", "has a header \\(prob, y, sex\\) but no prediction rows"],
-            ["empty_file", b"", "is empty or not a readable CSV"],
-            ["binary_file", b"\x89PNG\x00\x01\xff\xfe", "is empty or not a readable CSV"],
+            ["empty_file", b"", "is empty \\(no header, no rows\\)"],
+            ["binary_file", b"\x89PNG\x00\x01\xff\xfe", "cannot be parsed as CSV"],
         ]
     )
     def test_unreadable_files_are_named(self, name, content, message):
