@@ -60,6 +60,7 @@ def run_evaluation(rank_world: tuple[int, int] | None) -> dict[str, float]:
                 min_group_size=5,
                 n_bootstrap=50,
                 seed=3,
+                metrics="all",
             ),
             "worst_auc": FairnessSummaryMetric("worst_group_auc", attributes="sex", min_group_size=5),
             "eod_gap": FairnessSummaryMetric("eod_max_min", attributes="sex", min_group_size=5),
