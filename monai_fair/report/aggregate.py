@@ -15,7 +15,8 @@ Conventions (what every summary table and plot of the studies reports):
 * Optionally (``seed_bootstrap > 0``), ``<m>_boot_low`` / ``<m>_boot_high`` are a percentile bootstrap interval of
   the mean over seeds (seeds resampled with replacement; the between-seed uncertainty of the mean).
 * With ``epsilon``, ``fair_count`` is the number of seeds with ``|bias| < epsilon``, ``fair_n`` the number of seeds
-  with a finite bias and ``fair_rate = fair_count / fair_n``.
+  with a finite bias and ``fair_rate = fair_count / fair_n``. A model no better than chance is never fair: seeds whose
+  record says ``better_than_chance == 0`` are left out of ``fair_count`` and counted in ``chance_count``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,22 @@ def _ordered(present: Sequence[str], preferred: Iterable[str]) -> list[str]:
     rest of ``present`` in first-seen order."""
     out = list(dict.fromkeys(preferred))
     out += [p for p in dict.fromkeys(present) if p not in out]
+    return out
+
+
+def _fair_counts(sub: pd.DataFrame, epsilon: float) -> dict[str, float]:
+    """Seeds with ``|bias| < epsilon`` among those with a finite bias; a seed whose model is flagged as no better
+    than chance (``better_than_chance == 0``) is never counted as fair, and ``chance_count`` counts such seeds."""
+    b = sub["bias"].to_numpy(dtype=float)
+    finite = np.isfinite(b)
+    fair = finite & (np.abs(np.where(finite, b, np.inf)) < epsilon)
+    out: dict[str, float] = {}
+    if "better_than_chance" in sub.columns:
+        at_chance = sub["better_than_chance"].to_numpy(dtype=float) == 0
+        fair &= ~at_chance
+        out["chance_count"] = int(at_chance.sum())
+    n = int(finite.sum())
+    out.update(fair_count=int(fair.sum()), fair_n=n, fair_rate=int(fair.sum()) / n if n else float("nan"))
     return out
 
 
@@ -164,10 +181,6 @@ def aggregate_results(
                     lo, hi = bootstrap_mean_interval(v, seed_bootstrap, ci_level, random_state)
                     row[f"{m}_boot_low"], row[f"{m}_boot_high"] = lo, hi
             if epsilon is not None and "bias" in sub.columns:
-                b = sub["bias"].to_numpy(dtype=float)
-                b = b[np.isfinite(b)]
-                row["fair_count"] = int((np.abs(b) < epsilon).sum())
-                row["fair_n"] = int(b.size)
-                row["fair_rate"] = row["fair_count"] / b.size if b.size else float("nan")
+                row.update(_fair_counts(sub, epsilon))
             rows.append(row)
     return pd.DataFrame(rows)

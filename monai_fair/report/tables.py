@@ -85,7 +85,8 @@ def summary_display_table(
     """Formatted (string) table of one split: ``method | BA | EOD | SPD | [AOD] | objective φ | seeds [| fair]``.
 
     The AOD column appears when the study metric is AOD or some seed has an AOD value. ``fair`` (``k/N`` seeds with
-    ``|bias| < ε``) appears when ``epsilon`` is given and the summary has ``fair_count``.
+    ``|bias| < ε`` and better than chance) appears when ``epsilon`` is given and the summary has ``fair_count``;
+    ``no better than chance`` (``k/N`` seeds) appears when some seed is flagged.
 
     Args:
         summary: output of :func:`~monai_fair.report.aggregate.aggregate_results`.
@@ -120,6 +121,9 @@ def summary_display_table(
             NA if _is_missing(r["fair_rate"]) else f"{int(r['fair_count'])}/{int(r['fair_n'])}"
             for _, r in sub.iterrows()
         ]
+    if "chance_count" in sub.columns and (sub["chance_count"].fillna(0) > 0).any():
+        # a model no better than chance is reported as such, never as fair
+        table["no better than chance"] = [f"{int(r['chance_count'])}/{int(r['n_seeds'])}" for _, r in sub.iterrows()]
     return pd.DataFrame(table)
 
 

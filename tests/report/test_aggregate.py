@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from monai_fair.report import StudyResults, aggregate_results, bootstrap_mean_interval
+from monai_fair.report import StudyResults, aggregate_results, bootstrap_mean_interval, summary_display_table
 
 METHODS = ["default", "random", "pruning"]
 SEEDS = [42, 73, 666, 777, 1009]
@@ -131,6 +131,29 @@ class TestAggregate(unittest.TestCase):
         self.assertGreaterEqual(row["balanced_accuracy_boot_high"], row["balanced_accuracy_mean"])
         again = aggregate_results(self.results, seed_bootstrap=500)
         pd.testing.assert_frame_equal(summary, again)  # deterministic
+
+
+class TestChanceIsNeverFair(unittest.TestCase):
+    def test_chance_level_seeds_are_not_counted_as_fair(self):
+        # three seeds at |EOD| 0 < epsilon: one model is no better than chance (a constant predictor)
+        results = StudyResults(metric="eod", epsilon=0.03)
+        for seed, chance in ((0, 1.0), (1, 0.0), (2, 1.0)):
+            results.add(
+                seed, "pruning", "test", balanced_accuracy=0.5 + 0.2 * chance, bias=0.0, better_than_chance=chance
+            )
+        row = aggregate_results(results, epsilon=0.03).iloc[0]
+        self.assertEqual((row["fair_count"], row["fair_n"], row["chance_count"]), (2, 3, 1))
+        table = summary_display_table(aggregate_results(results, epsilon=0.03), "test", metric="eod", epsilon=0.03)
+        self.assertEqual(table["|EOD| < 0.03"].iloc[0], "2/3")
+        self.assertEqual(table["no better than chance"].iloc[0], "1/3")
+
+    def test_without_the_flag_counts_as_before(self):
+        results = StudyResults(metric="eod", epsilon=0.03)
+        for seed, bias in enumerate((0.01, 0.2, float("nan"))):
+            results.add(seed, "standard", "test", balanced_accuracy=0.8, bias=bias)
+        row = aggregate_results(results, epsilon=0.03).iloc[0]
+        self.assertEqual((row["fair_count"], row["fair_n"]), (1, 2))
+        self.assertNotIn("chance_count", row.index)
 
 
 class TestBootstrapMeanInterval(unittest.TestCase):
