@@ -19,7 +19,6 @@ from monai_fair.metrics import (
     FairnessTable,
     better_than_chance,
     compute_fairness_table,
-    summarize_binary_fairness,
 )
 from monai_fair.metrics.thresholds import best_balanced_accuracy_threshold
 
@@ -249,19 +248,15 @@ def run_audit(
     )
     pooled = {}
     for j, name in enumerate(label_names or [None]):
-        pooled[name] = summarize_binary_fairness(
+        pooled[name] = spec.summarize(
             s[:, j],
             y[:, j],
             g,
-            table.reference,
             threshold=thr[j],
+            reference=table.reference,
             n_bootstrap=n_bootstrap,
             ci_level=ci_level,
             seed=seed,
-            metric=metric,
-            epsilon=epsilon,
-            unknown=unknown,
-            min_group_size=min_group_size,
         )
         if "better_than_chance" not in pooled[name]:  # no bootstrap: only the output checks apply
             ok, reason = better_than_chance(s[:, j], thr[j])

@@ -18,7 +18,6 @@ from monai_fair.metrics import (
     BinaryFairnessEvaluation,
     FairnessSpec,
     best_balanced_accuracy_threshold,
-    evaluate_binary_fairness,
 )
 
 __all__ = [
@@ -263,17 +262,7 @@ def evaluate_binary(
     if threshold is None:
         threshold, _ = best_balanced_accuracy_threshold(probs, labels, n_thresholds)
     reference = spec.resolve_reference(groups) if reference is None else int(reference)
-    evaluation = evaluate_binary_fairness(
-        probs,
-        labels,
-        groups,
-        reference,
-        thresholds=float(threshold),
-        metric=spec.metric,
-        epsilon=spec.epsilon,
-        unknown=spec.unknown,
-        min_group_size=spec.min_group_size,
-    )
+    evaluation = spec.evaluate(probs, labels, groups, thresholds=float(threshold), reference=reference)
     return BinaryEvaluation.from_core(evaluation, threshold)
 
 

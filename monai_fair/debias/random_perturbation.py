@@ -24,7 +24,6 @@ from monai_fair.metrics import (
     FairnessSpec,
     best_balanced_accuracy_threshold,
     bootstrap_weights,
-    evaluate_binary_fairness,
     make_generator,
 )
 
@@ -49,17 +48,8 @@ def bootstrap_evaluation(
     and the spec's metric, unknown policy and minimum group size; ``epsilon`` is the objective's tolerance (the
     selection criterion may be tighter than the spec's).
     """
-    boot = evaluate_binary_fairness(
-        probs,
-        labels,
-        groups,
-        reference,
-        thresholds=thresholds,
-        weights=weights,
-        metric=spec.metric,
-        epsilon=epsilon,
-        unknown=spec.unknown,
-        min_group_size=spec.min_group_size,
+    boot = spec.evaluate(
+        probs, labels, groups, thresholds=thresholds, weights=weights, reference=reference, epsilon=epsilon
     )
     return {k: torch.nanmean(getattr(boot, k), dim=0) for k in ("balanced_accuracy", "bias", "objective")}
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from monai_fair.metrics import FairnessSpec, evaluate_binary_fairness
+from monai_fair.metrics import FairnessSpec
 
 from .base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, as_spec, check_binary_fit_data
 from .postprocessor import Postprocessor
@@ -116,17 +116,8 @@ def reject_option_grid(
     )
     margins = _np_linspace(torch.zeros_like(t), torch.minimum(t, 1.0 - t), num_roc_margin)  # (T, M)
     shape = margins.shape
-    ev = evaluate_binary_fairness(
-        probs,
-        labels,
-        groups,
-        reference,
-        thresholds={reference: (t[:, None] + margins).reshape(-1), None: (t[:, None] - margins).reshape(-1)},
-        metric=spec.metric,
-        epsilon=spec.epsilon,
-        unknown=spec.unknown,
-        min_group_size=spec.min_group_size,
-    )
+    cuts = {reference: (t[:, None] + margins).reshape(-1), None: (t[:, None] - margins).reshape(-1)}
+    ev = spec.evaluate(probs, labels, groups, thresholds=cuts, reference=reference)
     undefined = _undefined_groups(ev, spec.metric)
     if reference in undefined or bool(torch.isnan(ev.bias).all()):
         reasons = "; ".join(f"group {c}: {r}" for c, r in undefined.items()) or "the pooled rest is too small"

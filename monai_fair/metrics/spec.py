@@ -257,19 +257,35 @@ class FairnessSpec:
             "min_group_size": self.min_group_size,
         }
 
-    def evaluate(self, scores, labels, groups, *, thresholds=0.5, weights=None):
-        """:func:`~monai_fair.metrics.evaluation.evaluate_binary_fairness` with this spec's settings."""
+    def core_settings(self, epsilon: float | None = None) -> dict[str, Any]:
+        """The spec's ``metric``, ``epsilon`` (or the one given), ``unknown`` and ``min_group_size`` as keyword
+        arguments of the evaluation core."""
+        return {
+            "metric": self.metric,
+            "epsilon": self.epsilon if epsilon is None else float(epsilon),
+            "unknown": self.unknown,
+            "min_group_size": self.min_group_size,
+        }
+
+    def evaluate(self, scores, labels, groups, *, thresholds=0.5, weights=None, reference=None, epsilon=None):
+        """:func:`~monai_fair.metrics.evaluation.evaluate_binary_fairness` with this spec's settings.
+
+        ``reference`` (default :meth:`resolve_reference`) and ``epsilon`` (default the spec's) may be given when the
+        caller has resolved the reference on other data or selects with a tighter tolerance.
+        """
         from .evaluation import evaluate_binary_fairness
 
+        ref = self.resolve_reference(groups) if reference is None else int(reference)
         return evaluate_binary_fairness(
-            scores,
-            labels,
-            groups,
-            self.resolve_reference(groups),
-            thresholds=thresholds,
-            weights=weights,
-            metric=self.metric,
-            epsilon=self.epsilon,
-            unknown=self.unknown,
-            min_group_size=self.min_group_size,
+            scores, labels, groups, ref, thresholds=thresholds, weights=weights, **self.core_settings(epsilon)
+        )
+
+    def summarize(self, scores, labels, groups, *, threshold=0.5, reference=None, **bootstrap: Any):
+        """:func:`~monai_fair.metrics.evaluation.summarize_binary_fairness` with this spec's settings
+        (``bootstrap``: ``n_bootstrap``, ``ci_level``, ``seed``, ``bootstrap_mean``)."""
+        from .evaluation import summarize_binary_fairness
+
+        ref = self.resolve_reference(groups) if reference is None else int(reference)
+        return summarize_binary_fairness(
+            scores, labels, groups, ref, threshold=threshold, **bootstrap, **self.core_settings()
         )

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from monai_fair.metrics import FairnessSpec, best_balanced_accuracy_threshold, summarize_binary_fairness
+from monai_fair.metrics import FairnessSpec, best_balanced_accuracy_threshold
 
 from .artefacts import load_debiased, save_debiased, save_seed_results
 from .runtime import is_main_process
@@ -139,21 +139,15 @@ class DebiasingStudy:
             threshold: decision threshold.
             bootstrap_mean: report bootstrap means as the figures (validation protocol).
         """
-        spec = self.spec
-        return summarize_binary_fairness(
+        return self.spec.summarize(
             scores,
             labels,
             groups,
-            spec.resolve_reference(groups),
             threshold=threshold,
             n_bootstrap=self.n_bootstrap,
             ci_level=self.ci_level,
             seed=self.seed,
             bootstrap_mean=bootstrap_mean,
-            metric=spec.metric,
-            epsilon=spec.epsilon,
-            unknown=spec.unknown,
-            min_group_size=spec.min_group_size,
         )
 
     def _record(self, method: str, val: dict[str, Any], test: dict[str, Any], threshold: float, seconds: float):
