@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +52,6 @@ def cached_batches(n_batches: int, batch_size: int, size: int, seed: int = 0) ->
     images = torch.rand(n, 1, size, size, generator=gen)
     labels = (torch.rand(n, 1, generator=gen) < 0.5).float()
     return [{"image": images[i], "label": labels[i]} for i in range(n)]
-
-
-def channels_last_batch(batchdata: dict, device: torch.device, non_blocking: bool = False, **kwargs: Any):
-    """MONAI ``prepare_batch``: image to ``device`` in channels_last, label to ``device``."""
-    image = batchdata["image"].to(device, non_blocking=non_blocking, memory_format=torch.channels_last)
-    return image, batchdata["label"].to(device, non_blocking=non_blocking)
 
 
 class _Timer:
@@ -101,7 +95,8 @@ def time_bundle_trainer(
     parser["train#trainer#max_epochs"] = epochs
     parser["train#trainer#amp"] = amp
     parser["train#trainer#amp_kwargs"] = {"dtype": torch.bfloat16}
-    parser["train#trainer#prepare_batch"] = channels_last_batch
+    # the bundle's own prepare_batch: batch augmentation on the device, channels-last output
+    parser["train#augmentation#channels_last"] = True
     parser["train#trainer#non_blocking"] = True
     trainer = parser.get_parsed_content("train#trainer")
     trainer.network.to(memory_format=torch.channels_last)
@@ -113,9 +108,17 @@ def time_bundle_trainer(
 
 
 def time_plain_loop(
-    network: torch.nn.Module, lr: float, loader: DataLoader, device: torch.device, amp: bool, warmup: int, epochs: int
+    network: torch.nn.Module,
+    lr: float,
+    loader: DataLoader,
+    device: torch.device,
+    amp: bool,
+    warmup: int,
+    epochs: int,
+    augment: Callable[[torch.Tensor], torch.Tensor],
 ) -> float:
-    """images/s of a plain PyTorch AMP loop (bf16 autocast, channels_last) over ``loader``."""
+    """images/s of a plain PyTorch AMP loop (bf16 autocast, channels_last) over ``loader``, with the bundle's batch
+    augmentation ``augment`` (the same work per batch as the bundle's ``prepare_batch``)."""
     network = network.to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-8)
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -124,7 +127,7 @@ def time_plain_loop(
     timer.begin()
     for _ in range(epochs):
         for batch in loader:
-            x = batch["image"].to(device, non_blocking=True, memory_format=torch.channels_last)
+            x = augment(batch["image"].to(device, non_blocking=True)).contiguous(memory_format=torch.channels_last)
             y = batch["label"].to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -161,7 +164,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # the plain loop starts from the same weights as the bundle's network
     start = copy.deepcopy(parser.get_parsed_content("network_def")).cpu()
     bundle_ips, network = time_bundle_trainer(parser, loader, device, amp, warmup, epochs)
-    plain_ips = time_plain_loop(start, float(parser["lr"]), loader, device, amp, warmup, epochs)
+    augment = parser.get_parsed_content("train#augmentation").augment
+    plain_ips = time_plain_loop(start, float(parser["lr"]), loader, device, amp, warmup, epochs, augment)
     ratio = bundle_ips / plain_ips
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(

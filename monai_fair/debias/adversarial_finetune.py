@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from monai_fair.metrics.proxies import proxy_weights
+from monai_fair.metrics.thresholds import observed_thresholds
 from monai_fair.networks.critic import BatchBiasCritic, FeatureHook, FlatBatchBiasCritic
 
 from .base import (
@@ -128,7 +129,8 @@ class AdversarialFineTuning(Debiaser):
         critic_steps: batches per critic phase (201).
         actor_steps: batches per actor phase (101).
         n_bootstrap: bootstrap resamples of the threshold / epoch selection (5).
-        n_thresholds: threshold grid ``linspace(0, 1, ·)`` (101).
+        n_thresholds: ``None`` (default): the candidate thresholds are the observed scores; an int: a
+            ``linspace(0, 1, ·)`` grid.
         selection_margin: the threshold and the epoch are selected with ``epsilon - selection_margin`` (0.01).
         actor_train_mode: run the actor in train mode (dropout on) during its phase; ``False`` keeps eval mode
             so the critic judges the representation it was trained on.
@@ -155,7 +157,7 @@ class AdversarialFineTuning(Debiaser):
         critic_steps: int = 201,
         actor_steps: int = 101,
         n_bootstrap: int = 5,
-        n_thresholds: int = 101,
+        n_thresholds: int | None = None,
         selection_margin: float = 0.01,
         actor_train_mode: bool = False,
         freeze_batchnorm: bool = True,
@@ -227,7 +229,10 @@ class AdversarialFineTuning(Debiaser):
             bootstrap means with the tightened tolerance (the selection criterion).
         """
         reference = self.spec.resolve_reference(groups) if reference is None else reference
-        grid = torch.linspace(0.0, 1.0, self.n_thresholds, dtype=torch.float64, device=probs.device)
+        if self.n_thresholds is None:
+            grid = observed_thresholds(probs).to(probs.device)
+        else:
+            grid = torch.linspace(0.0, 1.0, self.n_thresholds, dtype=torch.float64, device=probs.device)
         epsilon = self.spec.epsilon - self.selection_margin
         mean = bootstrap_evaluation(probs, labels, groups, reference, self.spec, grid, weights, epsilon)
         best = int(torch.argmax(torch.nan_to_num(mean["objective"], nan=-1.0)))

@@ -242,7 +242,7 @@ def evaluate_binary(
     groups: torch.Tensor,
     spec: FairnessSpec | None = None,
     threshold: float | None = None,
-    n_thresholds: int = 101,
+    n_thresholds: int | None = None,
     reference: int | None = None,
 ) -> BinaryEvaluation:
     """Balanced accuracy, signed bias and objective of ``probs > t``, from
@@ -254,8 +254,9 @@ def evaluate_binary(
         groups: group codes ``(N,)``.
         spec: metric, epsilon, unknown-code policy and minimum group size; ``None``: ``FairnessSpec()``.
         threshold: a fixed threshold (e.g. chosen on validation, applied to test); ``None`` chooses the
-            balanced-accuracy-optimal one on a ``linspace(0, 1, n_thresholds)`` grid.
-        n_thresholds: size of the threshold grid.
+            balanced-accuracy-optimal one over the observed scores.
+        n_thresholds: ``None`` (default) to search the observed scores, or the size of a ``linspace(0, 1, ·)``
+            grid.
         reference: the reference code (default ``spec.resolve_reference(groups)``).
     """
     spec = as_spec(spec)

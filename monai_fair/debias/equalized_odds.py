@@ -221,7 +221,8 @@ class EqualizedOddsPostprocessing(Debiaser):
         objective: ``"aif360"`` (default) or ``"hardt"``.
         flip_mode: ``"count"`` (default, AIF360) or ``"bernoulli"``.
         seed: seed of the flips (``None``: non-deterministic, as AIF360's default).
-        n_thresholds: size of the ``linspace(0, 1, ·)`` grid of the balanced-accuracy-optimal threshold.
+        n_thresholds: ``None`` (default) searches the balanced-accuracy-optimal threshold over the observed scores;
+            an int restricts it to a ``linspace(0, 1, ·)`` grid.
         unseen_groups: passed to :class:`EqualizedOddsPostprocessor`.
         kwargs: :class:`~monai_fair.debias.Debiaser` arguments; the spec's ``metric`` and ``epsilon`` only affect
             what is reported (the LP always equalises both TPR and FPR). The LP's groups are the reference group
@@ -236,7 +237,7 @@ class EqualizedOddsPostprocessing(Debiaser):
         objective: str = "aif360",
         flip_mode: str = "count",
         seed: int | None = 0,
-        n_thresholds: int = 101,
+        n_thresholds: int | None = None,
         unseen_groups: str = "error",
         **kwargs: Any,
     ) -> None:

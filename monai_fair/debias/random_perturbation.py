@@ -68,7 +68,8 @@ class RandomPerturbation(Debiaser):
         sigma: relative noise scale (0.1): ``w <- w * (1 + sigma * N(0, 1))`` for every parameter element.
         seed: seed of the perturbations and of the bootstrap resamples.
         n_bootstrap: bootstrap resamples of the validation objective (100).
-        n_thresholds: size of the ``linspace(0, 1, ·)`` grid of the balanced-accuracy-optimal threshold.
+        n_thresholds: ``None`` (default) searches the balanced-accuracy-optimal threshold over the observed scores;
+            an int restricts it to a ``linspace(0, 1, ·)`` grid.
         margin: the selection uses ``epsilon - margin`` (Savani's tightening; 0 in the CXR setting).
         include_unperturbed: make the input model candidate 0 (recommended; ``False`` reproduces the reference).
         kwargs: :class:`~monai_fair.debias.Debiaser` arguments (``spec``, keys, ``activation``, ``device``, ``amp``).
@@ -84,7 +85,7 @@ class RandomPerturbation(Debiaser):
         sigma: float = 0.1,
         seed: int = 0,
         n_bootstrap: int = 100,
-        n_thresholds: int = 101,
+        n_thresholds: int | None = None,
         margin: float = 0.0,
         include_unperturbed: bool = True,
         **kwargs: Any,

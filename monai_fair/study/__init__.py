@@ -11,8 +11,8 @@ from .debiasing import DebiasingStudy, accuracy_bounds
 from .errors import BundleConfigError, StudyRunError, cause_line, install_cause_hook, root_cause
 from .inference import IMAGE_SUFFIXES, audit_predictions, inference_data, publish_model
 from .report import StudyReport, collect_study_results, write_debiasing_report
-from .runtime import is_main_process, prepare_network, resolve_device
-from .seeds import SeedLoop, run_seed
+from .runtime import conv_memory_format, is_main_process, prepare_network, resolve_device
+from .seeds import SeedLoop, resolve_seed_workers, run_seed
 from .validation import MISSING_PATIENT_POLICIES, accepted_arguments, validate_study_config
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "accuracy_bounds",
     "audit_predictions",
     "collect_study_results",
+    "conv_memory_format",
     "inference_data",
     "is_main_process",
     "load_debiased",
@@ -43,6 +44,7 @@ __all__ = [
     "prepare_network",
     "publish_model",
     "resolve_device",
+    "resolve_seed_workers",
     "run_seed",
     "save_debiased",
     "save_seed_results",

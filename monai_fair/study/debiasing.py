@@ -58,7 +58,8 @@ class DebiasingStudy:
         activation: how the positive-class probability is read from the output (see ``positive_probability``).
         n_bootstrap: resamples for validation means and test intervals (the studies use 100).
         ci_level: level of the test intervals.
-        n_thresholds: grid size of the standard model's balanced-accuracy-optimal threshold.
+        n_thresholds: ``None`` (default) searches the standard model's balanced-accuracy-optimal threshold over
+            the observed validation scores; an int restricts it to a ``linspace(0, 1, n_thresholds)`` grid.
         seed: the study seed (recorded, and the bootstrap's resampling seed).
         summary_writer: optional TensorBoard ``SummaryWriter``; debiasing trajectories are drawn there.
         device: device to run on (default: the model's).
@@ -83,7 +84,7 @@ class DebiasingStudy:
         activation: str = "sigmoid",
         n_bootstrap: int = 100,
         ci_level: float = 0.95,
-        n_thresholds: int = 101,
+        n_thresholds: int | None = None,
         seed: int = 0,
         summary_writer: Any = None,
         device: torch.device | str | None = None,
@@ -106,7 +107,7 @@ class DebiasingStudy:
         self.activation = activation
         self.n_bootstrap = int(n_bootstrap)
         self.ci_level = float(ci_level)
-        self.n_thresholds = int(n_thresholds)
+        self.n_thresholds = None if n_thresholds is None else int(n_thresholds)
         self.seed = int(seed)
         self.summary_writer = summary_writer
         self.device = device

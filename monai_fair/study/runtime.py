@@ -7,7 +7,7 @@ import os
 
 import torch
 
-__all__ = ["is_main_process", "prepare_network", "resolve_device"]
+__all__ = ["conv_memory_format", "is_main_process", "prepare_network", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -21,6 +21,7 @@ def prepare_network(
     network: torch.nn.Module,
     device: str | torch.device = "cpu",
     pretrained_weights: str | os.PathLike | None = None,
+    channels_last: bool = True,
 ) -> torch.nn.Module:
     """The network on ``device``, optionally started from ImageNet weights on local disk.
 
@@ -29,12 +30,27 @@ def prepare_network(
         device: target device.
         pretrained_weights: a torchvision-format VGG state-dict file (see
             :func:`~monai_fair.networks.load_imagenet_weights`); nothing is downloaded.
+        channels_last: store the weights of a 2D (3D) convolutional network channels-last: oneDNN on CPU and cuDNN
+            on GPU pick their faster channels-last kernels (``benchmarks/headline_profile.py`` measures it).
+            Outputs equal the contiguous network's up to float rounding; state dicts load either way.
     """
     if pretrained_weights:
         from monai_fair.networks import load_imagenet_weights
 
         load_imagenet_weights(network, pretrained_weights)
-    return network.to(device)
+    network = network.to(device)
+    memory_format = conv_memory_format(network) if channels_last else None
+    return network if memory_format is None else network.to(memory_format=memory_format)
+
+
+def conv_memory_format(network: torch.nn.Module) -> torch.memory_format | None:
+    """``channels_last`` for a network of 2D convolutions, ``channels_last_3d`` for 3D, ``None`` otherwise."""
+    dims = {m.weight.ndim - 2 for m in network.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)}
+    if dims == {2}:
+        return torch.channels_last
+    if dims == {3}:
+        return torch.channels_last_3d
+    return None  # no convolution, 1D, or mixed
 
 
 def is_main_process() -> bool:

@@ -306,6 +306,10 @@ def _check_options(settings: _Settings) -> None:
         "val_batch_size": (lambda v: _is_int(v) and v >= 1, "expected an integer >= 1."),
         "n_bootstrap": (lambda v: _is_int(v) and v >= 1, "expected an integer >= 1 (resamples)."),
         "num_workers": (lambda v: _is_int(v) and v >= 0, "expected an integer >= 0."),
+        "seed_workers": (
+            lambda v: v == "auto" or (_is_int(v) and v >= 1),
+            'expected "auto" or an integer >= 1 (processes running seeds side by side; 1: one after the other).',
+        ),
         "input_size": (lambda v: v is None or (_is_int(v) and v >= 8), "expected an integer >= 8 (pixels)."),
         "stored_size": (lambda v: v is None or (_is_int(v) and v >= 8), "expected an integer >= 8 (pixels)."),
         "lr": (lambda v: _is_number(v) and v > 0, "expected a positive learning rate."),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .batch_augment import BatchRandAffine, random_affine_matrices
 from .cxr import CenterCropToSquared, CXRChannelsd, HistogramEqualized, cxr_preprocess_transforms, equalize_histogram
 from .cxr_io import PIL_MODE_BITS, LoadCXRImaged, dicom_display_array, read_cxr_image
 from .dicom_demographics import DicomDemographicsd, DicomDemographicsD, DicomDemographicsDict

@@ -59,7 +59,11 @@ class TestDebiasingStudy(unittest.TestCase):
             with torch.no_grad():
                 p_val = torch.sigmoid(net(val["image"])[:, 0])
                 p_test = torch.sigmoid(net(test["image"])[:, 0])
-            thr, _ = best_balanced_accuracy_threshold(p_val, val["label"], 101)
+            thr, _ = best_balanced_accuracy_threshold(p_val, val["label"])
+            # the validation threshold is the observed score with the best balanced accuracy (sklearn, brute force)
+            y_val = val["label"].numpy().astype(int)
+            ba_all = [balanced_accuracy_score(y_val, (p_val.numpy() > s).astype(int)) for s in p_val.numpy()]
+            self.assertAlmostEqual(balanced_accuracy_score(y_val, (p_val.numpy() > thr).astype(int)), max(ba_all))
             expected = _oracle(p_test.numpy(), test["label"].numpy().astype(int), test["sex"].numpy(), thr)
             self.assertAlmostEqual(rec["standard"]["threshold"], thr)
             self.assertAlmostEqual(rec["standard"]["balanced_accuracy"], expected["balanced_accuracy"], places=6)

@@ -9,7 +9,10 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from monai_fair.study import SeedLoop, run_seed
+import torch
+
+from monai_fair.study import SeedLoop, resolve_seed_workers, run_seed
+from monai_fair.study.errors import StudyRunError
 
 # a tiny study: the network is initialised per seed, the result shows the seed, an override and the weights
 CONFIG = {
@@ -59,6 +62,31 @@ class TestRunSeed(unittest.TestCase):
             SeedLoop([], config_file="unused.json")
         with self.assertRaisesRegex(ValueError, "needs config_file"):
             SeedLoop([1])  # pytest's command line is not a monai.bundle run
+
+    def test_worker_processes_give_the_same_results_in_order(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = _write(d, CONFIG)
+            sequential = SeedLoop([3, 5, 3], config_file=path, overrides={"scale": 100}).run()
+            parallel = SeedLoop([3, 5, 3], config_file=path, overrides={"scale": 100}, workers=2).run()
+            self.assertEqual(parallel, sequential)
+            # a failing seed names itself and its cause
+            bad = SeedLoop([3, 5], config_file=path, overrides={"seed_result": "$1 // (@seed - 5)"}, workers=2)
+            with self.assertRaisesRegex(StudyRunError, r"seed 5 \(2 of 2\) failed: .*ZeroDivisionError"):
+                bad.run()
+
+    def test_resolve_seed_workers(self):
+        self.assertEqual(resolve_seed_workers(1, 5), (1, None))
+        self.assertEqual(resolve_seed_workers(4, 2)[0], 2)  # never more processes than seeds
+        workers, threads = resolve_seed_workers("auto", 3)
+        cores = len(os.sched_getaffinity(0))
+        if torch.cuda.is_available():
+            self.assertEqual(workers, 1)
+        else:
+            self.assertEqual(workers, min(3, 2 * cores))
+            self.assertEqual(threads, None if workers == 1 else max(1, cores // workers))
+        for bad in (0, -1, "two", 1.5, True):
+            with self.assertRaisesRegex(ValueError, "seed_workers"):
+                resolve_seed_workers(bad, 3)
 
     def test_from_bundle_command_line(self):
         with tempfile.TemporaryDirectory() as d:

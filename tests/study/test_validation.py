@@ -148,6 +148,7 @@ class TestOverrides(unittest.TestCase):
             "epochs": (0, "integer >= 1"),
             "batch_size": (2.5, "integer >= 1"),
             "n_bootstrap": (0, "integer >= 1"),
+            "seed_workers": ("many", "processes running seeds side by side"),
             "lr": (-1, "positive learning rate"),
             "amp": ("no", "true or false"),
             "device": ("gpu0", "allowed: auto, cpu, cuda"),
