@@ -8,6 +8,7 @@ from .artefacts import load_debiased, load_seed_results, save_debiased, save_see
 from .command_line import BundleCommand, parse_bundle_command
 from .data_source import DATASET_KINDS, DataSource, StudySplits
 from .debiasing import DebiasingStudy, accuracy_bounds
+from .embedding_debias import EmbeddingDebiasStudy, EmbeddingStudyReport, load_embedding_splits
 from .errors import BundleConfigError, StudyRunError, cause_line, install_cause_hook, root_cause
 from .inference import IMAGE_SUFFIXES, audit_predictions, inference_data, publish_model
 from .report import StudyReport, collect_study_results, write_debiasing_report
@@ -47,4 +48,7 @@ __all__ = [
     "save_debiased",
     "save_seed_results",
     "write_debiasing_report",
+    "EmbeddingDebiasStudy",
+    "EmbeddingStudyReport",
+    "load_embedding_splits",
 ]
