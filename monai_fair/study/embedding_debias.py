@@ -38,6 +38,7 @@ from monai_fair.debias.linear_erasure import INLPEraser, LeaceEraser
 from monai_fair.debias.vae_debias import VAEDebiaser
 from monai_fair.metrics import FairnessSpec
 from monai_fair.metrics.probes import probe_attributes, probe_split, probe_task
+from monai_fair.networks.debiased_embedding import DebiasedEmbedding
 
 from .artefacts import save_seed_results
 from .report import StudyReport, collect_study_results
@@ -47,7 +48,12 @@ __all__ = [
     "ORIGINAL",
     "EmbeddingDebiasStudy",
     "EmbeddingStudyReport",
+    "ct_embedding_splits",
+    "debias_ct_folder",
+    "debias_embedding_table",
+    "embedding_study_tables",
     "load_embedding_splits",
+    "publish_debiasers",
     "poisoned_method",
     "sweep_method",
 ]
@@ -123,6 +129,200 @@ def load_embedding_splits(
         "train": load_embedding_table(root / train_file, **kwargs),
         "eval": load_embedding_table(root / eval_file, **kwargs),
     }
+
+
+def ct_embedding_splits(
+    ct_dir: str | os.PathLike,
+    output_file: str | os.PathLike,
+    labels_file: str | os.PathLike | None = None,
+    label_columns: str | Sequence[str] = ("cancer_in_1", "cancer_in_2"),
+    id_column: str = "pid",
+    eval_fraction: float = 0.5,
+    seed: int = 0,
+    embedder: Any | None = None,
+    roi_size: Sequence[int] = (64, 64, 32),
+    device: str | torch.device = "cpu",
+) -> dict[str, EmbeddingTable]:
+    """Train and evaluation tables of a folder of CT DICOM series: encoded (and cached) by
+    :class:`~monai_fair.data.ct_embeddings.CTEmbedder`, read back with ``load_embedding_table``, split by patient
+    row (stratified by sex and the first label, seeded).
+
+    Args:
+        ct_dir: folder of DICOM series (e.g. the CT demo in the NLST-like layout).
+        output_file: the cached embedding table.
+        labels_file: per-patient label CSV with ``id_column`` (default ``<ct_dir>/nlst_demo_labels.csv`` if present).
+        label_columns: label columns.
+        id_column: patient id column of the label CSV.
+        eval_fraction: share of the rows in the evaluation table.
+        seed: split seed.
+        embedder: a :class:`~monai_fair.data.ct_embeddings.CTEmbedder` (default one with ``roi_size``, ``device``).
+        roi_size: volume size of the default embedder.
+        device: device of the default embedder.
+    """
+    import pandas as pd
+
+    from monai_fair.data.ct_embeddings import CTEmbedder
+
+    labels_cols = [label_columns] if isinstance(label_columns, str) else list(label_columns)
+    if labels_file is None and (Path(ct_dir) / "nlst_demo_labels.csv").is_file():
+        labels_file = Path(ct_dir) / "nlst_demo_labels.csv"
+    if labels_file is None:
+        raise ValueError(f"a CT study needs labels: pass --ct_labels_file (a CSV with {id_column} and {labels_cols}).")
+    embedder = embedder if embedder is not None else CTEmbedder(roi_size=roi_size, device=device)
+    path = embedder.embed_dicom_folder(ct_dir, output_file, pd.read_csv(labels_file), labels_cols, id_column)
+    table = load_embedding_table(path, label_columns=labels_cols, nan_policy="drop")
+    train, test = probe_split(np.stack([table.sex, table.labels[:, 0]], 1), eval_fraction, seed=seed)
+    return {"train": table.subset(train), "eval": table.subset(test)}
+
+
+def embedding_study_tables(
+    source: Any,
+    label_columns: str | Sequence[str] = ("cancer_in_1", "cancer_in_2"),
+    train_file: str = "nlst_train_with_labels.npz",
+    eval_file: str = "nlst_tune_with_labels.npz",
+    demographics_file: str | None = "nlst_780_prsn_idc_20210527.csv",
+    expected_dim: int | None = None,
+    ct_dir: str | os.PathLike | None = None,
+    ct_labels_file: str | os.PathLike | None = None,
+    ct_cache_file: str | os.PathLike | None = None,
+    ct_roi_size: Sequence[int] = (64, 64, 32),
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> dict[str, EmbeddingTable]:
+    """The study's tables: from a folder of CT series when ``ct_dir`` is given (:func:`ct_embedding_splits`), else
+    from the embedding tables of ``source`` (a :class:`~monai_fair.study.DataSource`; the demo is generated only in
+    that case) with :func:`load_embedding_splits`."""
+    if ct_dir:
+        cache = ct_cache_file or Path(ct_dir) / "ct_embeddings.npz"
+        return ct_embedding_splits(
+            ct_dir, cache, ct_labels_file, label_columns, seed=seed, roi_size=ct_roi_size, device=device
+        )
+    return load_embedding_splits(
+        source.dataset_dir, label_columns, train_file, eval_file, demographics_file, expected_dim=expected_dim
+    )
+
+
+def publish_debiasers(ckpt_dir: str | os.PathLike, seed: int, methods: Sequence[str]) -> list[str]:
+    """Copy seed ``seed``'s fitted debiasers (``seed_<seed>/<method>.pt``) to ``ckpt_dir/<method>.pt`` for inference.
+
+    Returns:
+        the published paths.
+
+    Raises:
+        FileNotFoundError: a method has no saved debiaser for that seed.
+    """
+    import shutil
+
+    root, out = Path(ckpt_dir), []
+    for method in methods:
+        src = root / f"seed_{int(seed)}" / f"{method}.pt"
+        if not src.is_file():
+            raise FileNotFoundError(f"no fitted {method!r} for seed {seed} at {src}.")
+        out.append(str(shutil.copyfile(src, root / f"{method}.pt")))
+    return out
+
+
+def debias_embedding_table(
+    table_file: str | os.PathLike,
+    debiaser_file: str | os.PathLike,
+    output_file: str | os.PathLike,
+    method: str = "vae",
+    output: str = "recon_mean",
+    demo: bool = False,
+    **load_kwargs: Any,
+) -> dict[str, str]:
+    """Debias a new embedding table with a saved debiaser; write the debiased table and a short report next to it.
+
+    The input is read by :func:`~monai_fair.data.embeddings.load_embedding_table` (``load_kwargs``: columns, side
+    table, ``sex_map``; no label column is needed, a sex column is). The output table keeps only the hashed ids and
+    the sex / age values next to the debiased vectors, never raw ids; ``inference.json`` and ``report.html`` (same
+    folder) give counts, sizes and the mean change of the vectors.
+
+    Args:
+        table_file: the embedding table to debias.
+        debiaser_file: a saved :class:`~monai_fair.debias.VAEDebiaser` (``method="vae"``) or eraser
+            (``"leace"``/``"inlp"``) from a training run (``models/<method>.pt``).
+        output_file: the debiased table (``.npz``, ``.csv`` or ``.parquet``).
+        method: the kind of the saved debiaser.
+        output: the VAE's debiased embedding (``recon_mean``, ``recon_sample``, ``latent_mu``).
+        demo: the debiaser was trained on demo data (the report says so).
+        load_kwargs: further arguments of ``load_embedding_table``.
+
+    Returns:
+        ``{"table", "summary_json", "report_html"}`` paths.
+    """
+    import json
+
+    from monai_fair.data.embeddings import write_embedding_table
+    from monai_fair.report.html import render_study_html, write_html
+
+    load_kwargs.setdefault("label_columns", ())
+    table = load_embedding_table(table_file, **load_kwargs)
+    debiaser = VAEDebiaser() if method == "vae" else (INLPEraser() if method == "inlp" else LeaceEraser())
+    debiaser = _load(debiaser, Path(debiaser_file))
+    x = _transform(debiaser, table.embeddings, output)
+    names = table.code_maps.get("sex", {})
+    sex_names = [names.get(int(c), "unknown") for c in table.sex]
+    columns = {
+        "patient_hash": np.asarray(table.patient_hash, dtype=str),  # fixed width: NPZ is read without pickle
+        "sex": np.asarray(["" if n == "unknown" else n for n in sex_names], dtype=str),
+        "age": table.age,
+    }
+    path = write_embedding_table(output_file, x, columns)
+    change = float(np.linalg.norm(x - table.embeddings, axis=1).mean()) if x.shape == table.embeddings.shape else None
+    summary = {
+        "data": "DEMO-TRAINED DEBIASER" if demo else "real data",
+        "input": Path(table_file).name,
+        "rows": len(table),
+        "input size": table.dim,
+        "output size": int(x.shape[1]),
+        "method": method,
+        "output": output if method == "vae" else "erased",
+        "sex counts": {k: sex_names.count(k) for k in sorted(set(sex_names))},
+        "ages known": int(np.isfinite(table.age).sum()),
+        "mean L2 change": change,
+        "notes": {k: int(v) for k, v in table.notes.items()},
+    }
+    out = Path(path).parent
+    (out / "inference.json").write_text(json.dumps(summary, indent=2))
+    text = render_study_html(
+        "Debiased embeddings",
+        settings={k: json.dumps(v) if isinstance(v, dict) else v for k, v in summary.items()},
+        demo=demo,
+        data_label=summary["data"],
+        notes=[f"Debiased table: {Path(path).name} (hashed ids, sex, age and {x.shape[1]} columns emb_<i>)."],
+    )
+    report = write_html(text, out / "report.html")
+    logger.info("debiased %d embeddings (%s, %s) -> %s", len(table), method, output, path)
+    return {"table": str(path), "summary_json": str(out / "inference.json"), "report_html": report}
+
+
+def debias_ct_folder(
+    ct_dir: str | os.PathLike,
+    debiaser_file: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    method: str = "vae",
+    output: str = "recon_mean",
+    embedder: Any | None = None,
+    roi_size: Sequence[int] = (64, 64, 32),
+    device: str | torch.device = "cpu",
+    demo: bool = False,
+) -> dict[str, str]:
+    """Encode a folder of CT DICOM series (:class:`~monai_fair.data.ct_embeddings.CTEmbedder`, header demographics,
+    PHI-safe) to ``<output_dir>/ct_embeddings.npz``, then debias it with :func:`debias_embedding_table` to
+    ``<output_dir>/debiased_embeddings.npz`` with its report.
+
+    The debiaser must have been trained on embeddings of the same encoder (same size).
+    """
+    from monai_fair.data.ct_embeddings import CTEmbedder
+
+    embedder = embedder if embedder is not None else CTEmbedder(roi_size=roi_size, device=device)
+    out = Path(output_dir)
+    table = embedder.embed_dicom_folder(ct_dir, out / "ct_embeddings.npz")
+    paths = debias_embedding_table(
+        table, debiaser_file, out / "debiased_embeddings.npz", method=method, output=output, demo=demo
+    )
+    return {"embeddings": str(table), **paths}
 
 
 def _fit(debiaser: Any, table: EmbeddingTable) -> Any:
@@ -277,6 +477,10 @@ class EmbeddingDebiasStudy:
             return _load(debiaser, path)
         _fit(debiaser, self.train)
         _save(debiaser, path)
+        if isinstance(debiaser, VAEDebiaser):  # the network form, for MONAI tooling (state dict, weights_only)
+            output = "latent_mu" if self.output == "latent_mu" else "recon_mean"
+            net = DebiasedEmbedding.from_debiaser(debiaser, output)
+            torch.save(net.state_dict(), self.ckpt_dir / f"{method}_network.pt")
         return debiaser
 
     # ------------------------------------------------------------------- run
