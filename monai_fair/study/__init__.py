@@ -14,7 +14,9 @@ from .embedding_debias import (
     ct_embedding_splits,
     debias_ct_folder,
     debias_embedding_table,
+    embedding_inference,
     embedding_study_tables,
+    gather_seed_results,
     load_embedding_splits,
     publish_debiasers,
 )
@@ -63,6 +65,8 @@ __all__ = [
     "ct_embedding_splits",
     "debias_ct_folder",
     "debias_embedding_table",
+    "embedding_inference",
     "embedding_study_tables",
+    "gather_seed_results",
     "publish_debiasers",
 ]

@@ -52,6 +52,8 @@ __all__ = [
     "debias_ct_folder",
     "debias_embedding_table",
     "embedding_study_tables",
+    "embedding_inference",
+    "gather_seed_results",
     "load_embedding_splits",
     "publish_debiasers",
     "poisoned_method",
@@ -202,8 +204,26 @@ def embedding_study_tables(
     )
 
 
-def publish_debiasers(ckpt_dir: str | os.PathLike, seed: int, methods: Sequence[str]) -> list[str]:
-    """Copy seed ``seed``'s fitted debiasers (``seed_<seed>/<method>.pt``) to ``ckpt_dir/<method>.pt`` for inference.
+def gather_seed_results(local: Sequence[Any]) -> list[Any] | None:
+    """All ranks' per-seed results on rank 0, ordered by seed (others get ``None``); ``local`` as is without
+    ``torch.distributed``."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(local)
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, list(local))
+    if dist.get_rank() != 0:
+        return None
+    runs = [r for part in gathered for r in (part or []) if r is not None]
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def publish_debiasers(
+    ckpt_dir: str | os.PathLike, seed: int, methods: Sequence[str], demo: bool = False
+) -> list[str]:
+    """Copy seed ``seed``'s fitted debiasers (``seed_<seed>/<method>.pt``) to ``ckpt_dir/<method>.pt`` for inference,
+    with ``ckpt_dir/debiasers.json`` (seed, methods, whether they were fitted on demo data).
 
     Returns:
         the published paths.
@@ -211,6 +231,7 @@ def publish_debiasers(ckpt_dir: str | os.PathLike, seed: int, methods: Sequence[
     Raises:
         FileNotFoundError: a method has no saved debiaser for that seed.
     """
+    import json
     import shutil
 
     root, out = Path(ckpt_dir), []
@@ -219,7 +240,44 @@ def publish_debiasers(ckpt_dir: str | os.PathLike, seed: int, methods: Sequence[
         if not src.is_file():
             raise FileNotFoundError(f"no fitted {method!r} for seed {seed} at {src}.")
         out.append(str(shutil.copyfile(src, root / f"{method}.pt")))
+    info = {"seed": int(seed), "methods": list(methods), "demo": bool(demo)}
+    (root / "debiasers.json").write_text(json.dumps(info, indent=2))
     return out
+
+
+def embedding_inference(
+    ckpt_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    input_table: str | os.PathLike | None = None,
+    input_ct_dir: str | os.PathLike | None = None,
+    method: str = "vae",
+    output: str = "recon_mean",
+    table_options: Mapping[str, Any] | None = None,
+    ct_roi_size: Sequence[int] = (64, 64, 32),
+    device: str | torch.device = "cpu",
+) -> dict[str, str]:
+    """Debias a new embedding table (``input_table``) or a folder of CT series (``input_ct_dir``) with the published
+    debiaser ``ckpt_dir/<method>.pt`` (see :func:`publish_debiasers`), writing to ``output_dir``.
+
+    Raises:
+        ValueError: neither or both inputs given.
+        FileNotFoundError: no published debiaser.
+    """
+    import json
+
+    if bool(input_table) == bool(input_ct_dir):
+        raise ValueError("give exactly one of --input_table (an embedding table) or --input_ct_dir (CT series).")
+    model = Path(ckpt_dir) / f"{method}.pt"
+    if not model.is_file():
+        raise FileNotFoundError(f"no published debiaser {model}: run configs/train.json first.")
+    info_file = Path(ckpt_dir) / "debiasers.json"
+    demo = bool(json.loads(info_file.read_text()).get("demo", False)) if info_file.is_file() else False
+    if input_ct_dir:
+        return debias_ct_folder(
+            input_ct_dir, model, output_dir, method, output, roi_size=ct_roi_size, device=device, demo=demo
+        )
+    out = Path(output_dir) / "debiased_embeddings.npz"
+    return debias_embedding_table(input_table, model, out, method, output, demo=demo, **dict(table_options or {}))
 
 
 def debias_embedding_table(
