@@ -176,6 +176,34 @@ class TestNlstBundle(unittest.TestCase):
             self.assertNotIn("pid", npz.files)
         self.assertTrue(json.loads((inf / "inference.json").read_text())["data"].startswith("DEMO"))
 
+    def test_multi_gpu_config_spreads_seeds(self):
+        # two CPU ranks (gloo): each runs one seed, rank 0 gathers both and writes the report
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            str([TRAIN, MULTI_GPU]),
+            "--meta_file",
+            META,
+            "--bundle_root",
+            str(self.out / "mg"),
+            *SMALL,
+            "--latent_sizes",
+            "[]",
+            "--epochs",
+            "1",
+        ]
+        _run(cmd, self.env, cwd=str(self.out))
+        table = pd.read_csv(self.out / "mg" / "eval" / "results_per_seed.csv")
+        self.assertEqual(sorted(set(table["seed"])), [0, 1])
+        self.assertTrue((self.out / "mg" / "models" / "vae.pt").is_file())
+
     def test_ct_series_path(self):
         from monai_fair.data.demo.ct import make_ct_demo
 
