@@ -198,6 +198,10 @@ class TestNlstBundle(unittest.TestCase):
             "[]",
             "--epochs",
             "1",
+            "--probes",
+            "['linear']",
+            "--poison_fractions",
+            "[0.0]",
         ]
         _run(cmd, self.env, cwd=str(self.out))
         table = pd.read_csv(self.out / "mg" / "eval" / "results_per_seed.csv")
