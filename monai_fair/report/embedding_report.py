@@ -158,7 +158,7 @@ def write_embedding_report(
                 out / f"latent_sweep_{method}.png",
                 method,
                 probes,
-                [r for r in representations if r != method],
+                list(representations),
                 file_label,
             )
             paths[f"latent_sweep_{method}"] = p
