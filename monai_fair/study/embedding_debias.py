@@ -219,9 +219,7 @@ def gather_seed_results(local: Sequence[Any]) -> list[Any] | None:
     return sorted(runs, key=lambda r: r["seed"])
 
 
-def publish_debiasers(
-    ckpt_dir: str | os.PathLike, seed: int, methods: Sequence[str], demo: bool = False
-) -> list[str]:
+def publish_debiasers(ckpt_dir: str | os.PathLike, seed: int, methods: Sequence[str], demo: bool = False) -> list[str]:
     """Copy seed ``seed``'s fitted debiasers (``seed_<seed>/<method>.pt``) to ``ckpt_dir/<method>.pt`` for inference,
     with ``ckpt_dir/debiasers.json`` (seed, methods, whether they were fitted on demo data).
 
