@@ -17,7 +17,14 @@ from monai_fair.data.poisoning import flip_count
 from monai_fair.debias import LeaceEraser, VAEDebiaser
 from monai_fair.metrics import FairnessSpec
 from monai_fair.metrics.probes import probe_split
-from monai_fair.study import EmbeddingDebiasStudy, debias_embedding_table, publish_debiasers
+from monai_fair.study import (
+    EmbeddingDebiasStudy,
+    debias_embedding_table,
+    embedding_inference,
+    gather_seed_results,
+    load_embedding_splits,
+    publish_debiasers,
+)
 
 _THREADS = torch.get_num_threads()
 
@@ -155,6 +162,13 @@ class TestEmbeddingDebiasStudy(unittest.TestCase):
             EmbeddingDebiasStudy(tables, {}, [], spec, "o", "c", label="cancer_in_9")
         with self.assertRaisesRegex(FileNotFoundError, "train.json"):
             make_study(tempfile.mkdtemp()).run(fit=False)
+        with self.assertRaisesRegex(FileNotFoundError, "nlst_train_with_labels.npz"):
+            load_embedding_splits(tempfile.mkdtemp())
+        with self.assertRaisesRegex(ValueError, "exactly one"):
+            embedding_inference("models", "out")
+        with self.assertRaisesRegex(FileNotFoundError, "train.json first"):
+            embedding_inference(tempfile.mkdtemp(), "out", input_table="t.npz")
+        self.assertEqual(gather_seed_results([{"seed": 1}]), [{"seed": 1}])  # no process group: as is
 
 
 if __name__ == "__main__":
