@@ -37,8 +37,9 @@ from monai_fair.data.poisoning import flip_group_labels
 from monai_fair.debias.linear_erasure import INLPEraser, LeaceEraser
 from monai_fair.debias.vae_debias import VAEDebiaser
 from monai_fair.metrics import FairnessSpec
-from monai_fair.metrics.probes import probe_attributes, probe_split, probe_task
+from monai_fair.metrics.probes import PROBE_KINDS, probe_attributes, probe_split, probe_task
 from monai_fair.networks.debiased_embedding import DebiasedEmbedding
+from monai_fair.networks.fair_vae import VAE_OUTPUTS
 
 from .artefacts import save_seed_results
 from .report import StudyReport, collect_study_results
@@ -484,6 +485,16 @@ class EmbeddingDebiasStudy:
         self.poison_group, self.poison_fractions = int(poison_group), [float(p) for p in poison_fractions]
         self.latent_sizes = [int(k) for k in latent_sizes]
         self.n_bootstrap, self.ci_level, self.seed = int(n_bootstrap), float(ci_level), int(seed)
+        bad = [f for f in self.poison_fractions if not 0.0 <= f <= 1.0]
+        if bad:
+            raise ValueError(f"poison_fractions must be flip rates in [0, 1], got {bad}.")
+        unknown_probes = [p for p in (*self.probes, task_probe) if p not in PROBE_KINDS]
+        if unknown_probes:
+            raise ValueError(f"unknown probe kind(s) {unknown_probes}; choose among {PROBE_KINDS}.")
+        if output not in VAE_OUTPUTS:
+            raise ValueError(f"output must be one of {VAE_OUTPUTS}, got {output!r}.")
+        if not 0.0 < self.probe_fraction < 1.0 or any(k < 1 for k in self.latent_sizes):
+            raise ValueError("probe_fraction must be in (0, 1) and latent_sizes positive.")
         if spec.reference is None:
             raise ValueError("the fairness spec needs a reference group (e.g. privileged 'M') for the task's EOD.")
         self.reference = int(spec.reference)

@@ -158,6 +158,13 @@ class TestEmbeddingDebiasStudy(unittest.TestCase):
             EmbeddingDebiasStudy(tables, {}, ["vae"], spec, "o", "c")
         with self.assertRaisesRegex(ValueError, "'train' and 'eval'"):
             EmbeddingDebiasStudy({"train": tables["train"]}, {}, [], spec, "o", "c")
+        for bad, pattern in (
+            ({"poison_fractions": [1.5]}, "flip rates"),
+            ({"probes": ["svm"]}, "probe kind"),
+            ({"output": "mean"}, "output"),
+        ):
+            with self.assertRaisesRegex(ValueError, pattern):
+                EmbeddingDebiasStudy(tables, {}, [], spec, "o", "c", **bad)
         with self.assertRaisesRegex(ValueError, "label"):
             EmbeddingDebiasStudy(tables, {}, [], spec, "o", "c", label="cancer_in_9")
         with self.assertRaisesRegex(FileNotFoundError, "train.json"):
