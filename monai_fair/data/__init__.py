@@ -31,6 +31,7 @@ from .colour import (
     srgb_to_lab,
     trimmed_median,
 )
+from .ct_embeddings import CTEmbedder, default_ct_encoder
 from .demo import DEMO_DATASETS, default_demo_root, make_demo_dataset
 from .dicom_header import (
     DEMOGRAPHIC_KEYWORDS,

@@ -279,7 +279,7 @@ def load_embedding_table(
     matrix, columns = _embedding_matrix(path, embedding_key, embedding_prefix, expected_dim)
     n = matrix.shape[0]
     labels = [label_columns] if isinstance(label_columns, str) else list(label_columns)
-    label_matrix = _label_matrix(columns, labels, source)
+    label_matrix = _label_matrix(columns, labels, source, n)
 
     notes: dict[str, int] = {}
     ids = None
@@ -347,8 +347,8 @@ def _embedding_matrix(
     return matrix, columns
 
 
-def _label_matrix(columns: dict[str, Any], labels: list[str], source: str) -> np.ndarray:
-    """The ``(N, L)`` float32 label matrix.
+def _label_matrix(columns: dict[str, Any], labels: list[str], source: str, n: int = 0) -> np.ndarray:
+    """The ``(N, L)`` float32 label matrix (``(N, 0)`` when no label column is asked for, e.g. at inference).
 
     Raises:
         KeyError: a label column is missing.
@@ -357,6 +357,8 @@ def _label_matrix(columns: dict[str, Any], labels: list[str], source: str) -> np
     missing = [c for c in labels if c not in columns]
     if missing:
         raise KeyError(f"{source}: label column(s) {missing} not found; available: {sorted(columns)}.")
+    if not labels:
+        return np.zeros((n, 0), dtype=np.float32)
     try:
         return np.stack(
             [pd.to_numeric(pd.Series(columns[c]), errors="raise").to_numpy(np.float32) for c in labels], axis=1

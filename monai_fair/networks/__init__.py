@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .critic import AttributeAdversary, BatchBiasCritic, FeatureHook, FlatBatchBiasCritic, default_feature_module
+from .debiased_embedding import DebiasedEmbedding
 from .fair_vae import VAE_OUTPUTS, FairVAE, mlp
 from .gradient_reversal import GradientReversal, grad_reverse
 from .vgg import VGG_CONFIGS, FairVGG, fair_vgg11, fair_vgg13, fair_vgg16, load_imagenet_weights

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from .aggregate import aggregate_results, bootstrap_mean_interval
+from .embedding_plots import plot_attribute_removal, plot_latent_sweep, plot_poisoning
+from .embedding_report import poisoning_table, removal_table, write_embedding_report
 from .group_plots import (
     figure_to_array,
     figure_to_png,

@@ -8,6 +8,18 @@ from .artefacts import load_debiased, load_seed_results, save_debiased, save_see
 from .command_line import BundleCommand, parse_bundle_command
 from .data_source import DATASET_KINDS, DataSource, StudySplits
 from .debiasing import DebiasingStudy, accuracy_bounds
+from .embedding_debias import (
+    EmbeddingDebiasStudy,
+    EmbeddingStudyReport,
+    ct_embedding_splits,
+    debias_ct_folder,
+    debias_embedding_table,
+    embedding_inference,
+    embedding_study_tables,
+    gather_seed_results,
+    load_embedding_splits,
+    publish_debiasers,
+)
 from .errors import BundleConfigError, StudyRunError, cause_line, install_cause_hook, root_cause
 from .inference import IMAGE_SUFFIXES, audit_predictions, inference_data, publish_model
 from .report import StudyReport, collect_study_results, write_debiasing_report
@@ -49,4 +61,14 @@ __all__ = [
     "save_debiased",
     "save_seed_results",
     "write_debiasing_report",
+    "EmbeddingDebiasStudy",
+    "EmbeddingStudyReport",
+    "load_embedding_splits",
+    "ct_embedding_splits",
+    "debias_ct_folder",
+    "debias_embedding_table",
+    "embedding_inference",
+    "embedding_study_tables",
+    "gather_seed_results",
+    "publish_debiasers",
 ]
