@@ -120,7 +120,9 @@ class TestMimicVggPruningBundle(unittest.TestCase):
 
     def test_train_evaluate_export(self):
         # run from a folder that is not the repo root: paths must resolve relative to the bundle
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("a")]
+        # two seeds side by side in worker processes (seed_workers "auto" on a CPU)
+        seeds = ["--seeds", "[42, 43]"]
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *seeds, *self._paths("a")]
         proc = _run(cmd, self.env, cwd=str(self.out))
         self.assertIn("DEMO DATA", proc.stdout + proc.stderr)
         eval_dir = self.out / "a" / "eval"
@@ -129,6 +131,8 @@ class TestMimicVggPruningBundle(unittest.TestCase):
         table = pd.read_csv(eval_dir / "results_per_seed.csv")
         methods = set(json.loads(Path(TRAIN).read_text())["methods"]) | {"standard"}
         self.assertEqual(set(table["method"]), methods)
+        self.assertEqual(sorted(set(table["seed"])), [42, 43])
+        self.assertIn("in 2 worker processes", proc.stdout + proc.stderr)
         self.assertIn("DEMO DATA", (eval_dir / "summary.md").read_text())
         # every saved debiased model / post-processor reloads and reproduces its test figures exactly
         cmd = [
@@ -139,6 +143,7 @@ class TestMimicVggPruningBundle(unittest.TestCase):
             "--config_file",
             f"['{TRAIN}','{EVALUATE}']",
             *SMALL,
+            *seeds,
             *self._paths("a"),
         ]
         _run(cmd, self.env, cwd=str(self.out))
