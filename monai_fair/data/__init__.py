@@ -91,3 +91,4 @@ from .sampling import (
     subsample_to_proportions,
 )
 from .splits import assert_no_patient_leakage, patient_level_split, patient_overlap, split_frames
+from .race_splits import TRAINING_SETS, cross_group_splits, cross_group_study_data

@@ -98,3 +98,21 @@ __all__ = [
     "UnitMaskedLayer",
     "UnitMaskSet",
 ]
+
+from .group_reweighting import (
+    LOSS_WEIGHT_KEY,
+    MITIGATIONS,
+    MaskedWeightedBCEWithLogitsLoss,
+    group_sampler,
+    weighted_target_batch,
+    with_loss_weights,
+)
+
+__all__ += [
+    "LOSS_WEIGHT_KEY",
+    "MITIGATIONS",
+    "MaskedWeightedBCEWithLogitsLoss",
+    "group_sampler",
+    "weighted_target_batch",
+    "with_loss_weights",
+]

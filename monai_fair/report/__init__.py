@@ -26,3 +26,5 @@ from .tables import (
     summary_markdown,
     write_csv,
 )
+from .cross_group_plots import plot_auc_by_group, plot_same_other_auc, plot_underdiagnosis
+from .cross_group_report import cross_group_results, cross_group_tables, write_cross_group_report

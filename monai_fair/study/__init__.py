@@ -48,3 +48,10 @@ __all__ = [
     "save_seed_results",
     "write_debiasing_report",
 ]
+
+from .cross_group import CrossGroupEvaluation, CrossGroupLoop, CrossGroupReport, collect_cross_group_outputs, probe_group
+
+__all__ += ["CrossGroupEvaluation", "CrossGroupLoop", "CrossGroupReport", "collect_cross_group_outputs", "probe_group"]
+from .cross_group import check_cross_group_settings
+
+__all__ += ["check_cross_group_settings"]
