@@ -393,10 +393,9 @@ class CrossGroupEvaluation:
         ):
             value = float(point[both].mean()) if bool(both.any()) else math.nan
             rec[name] = value
-            if w is not None:
-                rec[f"{name}_ci_low"], rec[f"{name}_ci_high"] = _interval(
-                    _nanmean(reps[:, both]), value, self.ci_level
-                )
+            rec[f"{name}_ci_low"], rec[f"{name}_ci_high"] = (
+                _interval(_nanmean(reps[:, both]), value, self.ci_level) if w is not None else (math.nan, math.nan)
+            )
         for j, c in enumerate(codes):
             vals = [rec[f"auc:{label}:{self._name(self.attribute, c)}"] for label in self.labels]
             finite = [v for v in vals if not math.isnan(v)]
