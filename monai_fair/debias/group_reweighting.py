@@ -22,6 +22,7 @@ __all__ = [
     "LOSS_WEIGHT_KEY",
     "MITIGATIONS",
     "MaskedWeightedBCEWithLogitsLoss",
+    "distributed_group_sampler",
     "group_sampler",
     "with_loss_weights",
     "weighted_target_batch",
@@ -79,6 +80,27 @@ def group_sampler(
     generator = torch.Generator()
     generator.manual_seed(int(seed))
     return WeightedRandomSampler(_group_weights(data, attribute), num_samples=len(data), generator=generator)
+
+
+def distributed_group_sampler(
+    dataset: Any, data: Sequence[Mapping[str, Any]], attribute: str, mitigation: str = "none", seed: int = 0
+) -> torch.utils.data.Sampler:
+    """The multi-GPU counterpart of :func:`group_sampler`: MONAI's ``DistributedWeightedRandomSampler`` with the
+    group-balanced weights for ``"balanced_sampling"``, else a shuffling ``DistributedSampler`` (needs an initialised
+    process group).
+
+    Raises:
+        ValueError: an unknown mitigation.
+    """
+    from monai.data import DistributedSampler, DistributedWeightedRandomSampler
+
+    _check(mitigation)
+    if mitigation != "balanced_sampling":
+        return DistributedSampler(dataset, even_divisible=True, shuffle=True)
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    weights = _group_weights(data, attribute).tolist()
+    return DistributedWeightedRandomSampler(dataset, weights, even_divisible=True, shuffle=True, generator=generator)
 
 
 def weighted_target_batch(
