@@ -60,6 +60,11 @@ __all__ = [
 logger = logging.getLogger("monai_fair")
 
 
+def _no_finding(value: str | None) -> str | None:
+    # MONAI's command line drops a None override, so "" (or "none") also says "no No Finding label"
+    return None if value is None or str(value).strip().lower() in ("", "none", "null") else str(value)
+
+
 def check_cross_group_settings(
     models: Mapping[str, Mapping[str, Any]],
     run_models: Sequence[str],
@@ -79,6 +84,8 @@ def check_cross_group_settings(
     from monai_fair.data.chexpert import UNCERTAINTY_POLICIES
     from monai_fair.data.race_splits import TRAINING_SETS
     from monai_fair.debias.group_reweighting import MITIGATIONS
+
+    no_finding = _no_finding(no_finding)
 
     def fail(key: str, value: Any, problem: str) -> BundleConfigError:
         return BundleConfigError(f"--{key} {value!r}: {problem}")
@@ -219,7 +226,7 @@ class CrossGroupEvaluation:
         group_names: ``{attribute: {code: name}}`` (the manifest's code maps).
         model_name: the model's name in the report (e.g. ``"single"``, ``"mixed_reweighting"``).
         seed: the seed.
-        no_finding: the No Finding label for underdiagnosis; ``None``: with one label, "no finding" is that label
+        no_finding: the No Finding label for underdiagnosis; ``None`` (or ``""``): with one label, "no finding" is that label
             being 0 (the underdiagnosis rate is then its false-negative rate); else no underdiagnosis figures.
         intersect_with: attributes crossed with ``attribute`` for intersectional underdiagnosis (absent ones are
             skipped).
@@ -259,6 +266,7 @@ class CrossGroupEvaluation:
         train_set: str = "",
         mitigation: str = "none",
     ) -> None:
+        no_finding = _no_finding(no_finding)
         if no_finding is not None and no_finding not in labels:
             raise ValueError(f"no_finding {no_finding!r} is not one of the labels {list(labels)}.")
         self.model, self.test_loader, self.val_loader = model, test_loader, val_loader

@@ -168,7 +168,7 @@ class TestChexpertResnetRaceBundle(unittest.TestCase):
     def test_generic_manifest_of_real_images(self):
         cmd = [
             sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN,
-            "--manifest_file", str(ISIC), "--labels", "['melanoma']", "--no_finding", "None",
+            "--manifest_file", str(ISIC), "--labels", "['melanoma']", "--no_finding", "",
             "--attribute", "sex", "--train_group", "female", "--intersect_with", "[]",
             "--missing_patient", "image", "--epochs", "1", "--stored_size", "32", "--input_size", "32",
             "--widen_factor", "0.25", "--n_bootstrap", "20", "--min_group_size", "3", "--seeds", "[0]",
