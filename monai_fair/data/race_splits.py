@@ -207,7 +207,9 @@ def cross_group_study_data(
             check_split_groups=False,
         )
         if "patient_hash" not in table.columns:
-            logger.warning("%s has no patient column: every image is its own patient (leakage not ruled out).", manifest)
+            logger.warning(
+                "%s has no patient column: every image is its own patient (leakage not ruled out).", manifest
+            )
             table = table.assign(patient_hash=[f"image{i}" for i in range(len(table))])
     else:
         unknown = [c for c in labels if c not in CHEXPERT_LABELS]

@@ -119,9 +119,9 @@ def compute_underdiagnosis(
     if n_bootstrap > 0:
         sizes = [int((g == c).sum()) for c in codes]
         w = bootstrap_weights(sizes, int(n_bootstrap), generator=make_generator(seed, "cpu"))
-        reps = compute_group_stats(
-            s, zeros, g, threshold, group_codes=codes, min_group_size=min_group_size, weights=w
-        )["fpr"]
+        reps = compute_group_stats(s, zeros, g, threshold, group_codes=codes, min_group_size=min_group_size, weights=w)[
+            "fpr"
+        ]
         lo, hi = percentile_interval(reps, ci_level)
         lo, hi = torch.where(torch.isnan(rate), nan, lo), torch.where(torch.isnan(rate), nan, hi)
     return {"codes": g_codes, "n": n, "rate": rate, "ci_low": lo, "ci_high": hi, "small": n < max(min_group_size, 1)}

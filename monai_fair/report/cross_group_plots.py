@@ -62,8 +62,15 @@ def plot_auc_by_group(
             means = np.array([v[0] for v in vals])
             stds = np.array([v[1] for v in vals])
             ok = ~np.isnan(means)
-            ax.bar(x[ok] + (j - (len(groups) - 1) / 2) * width, means[ok], width, yerr=stds[ok], capsize=2,
-                   color=colors[group], label=group)
+            ax.bar(
+                x[ok] + (j - (len(groups) - 1) / 2) * width,
+                means[ok],
+                width,
+                yerr=stds[ok],
+                capsize=2,
+                color=colors[group],
+                label=group,
+            )
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_ylim(0.0, 1.05)
         ax.set_ylabel("AUC")

@@ -49,9 +49,20 @@ __all__ = [
     "write_debiasing_report",
 ]
 
-from .cross_group import CrossGroupEvaluation, CrossGroupLoop, CrossGroupReport, collect_cross_group_outputs, probe_group
+from .cross_group import (  # noqa: E402  (appended after __all__ so parallel branches merge cleanly)
+    CrossGroupEvaluation,
+    CrossGroupLoop,
+    CrossGroupReport,
+    check_cross_group_settings,
+    collect_cross_group_outputs,
+    probe_group,
+)
 
-__all__ += ["CrossGroupEvaluation", "CrossGroupLoop", "CrossGroupReport", "collect_cross_group_outputs", "probe_group"]
-from .cross_group import check_cross_group_settings
-
-__all__ += ["check_cross_group_settings"]
+__all__ += [
+    "CrossGroupEvaluation",
+    "CrossGroupLoop",
+    "CrossGroupReport",
+    "check_cross_group_settings",
+    "collect_cross_group_outputs",
+    "probe_group",
+]

@@ -97,7 +97,7 @@ def check_cross_group_settings(
         if spec.get("mitigation", "none") not in MITIGATIONS:
             raise fail(f"models#{name}#mitigation", spec.get("mitigation"), f"expected one of {MITIGATIONS}.")
     if isinstance(run_models, str) or not run_models or not all(isinstance(m, str) for m in run_models):
-        raise fail("run_models", run_models, f"expected a list of model names, e.g. \"['single', 'mixed']\".")
+        raise fail("run_models", run_models, "expected a list of model names, e.g. \"['single', 'mixed']\".")
     unknown = [m for m in run_models if m not in models]
     if unknown:
         raise fail("run_models", run_models, f"unknown model(s) {unknown}; configured: {', '.join(names)}.")
@@ -609,4 +609,3 @@ class CrossGroupReport:
         )
         logger.info("report written to %s", paths["report_html"])
         return paths
-

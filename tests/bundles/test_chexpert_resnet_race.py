@@ -63,7 +63,9 @@ class TestChexpertResnetRaceConfigs(unittest.TestCase):
         demo.read_config(TRAIN)
         paper.read_config([TRAIN, SCALE_PAPER])
         self.assertEqual((demo["scale"], demo["input_size"]), ("demo", 64))
-        self.assertEqual((paper["scale"], paper["input_size"], paper["batch_size"], paper["lr"]), ("paper", 224, 64, 1e-4))
+        self.assertEqual(
+            (paper["scale"], paper["input_size"], paper["batch_size"], paper["lr"]), ("paper", 224, 64, 1e-4)
+        )
         net = paper.get_parsed_content("network_def")
         self.assertEqual(net.fc.out_features, 14)
         self.assertEqual(len(paper["labels"]), 14)
@@ -132,7 +134,9 @@ class TestChexpertResnetRaceBundle(unittest.TestCase):
             self.assertTrue((eval_dir / name).is_file(), name)
         table = pd.read_csv(eval_dir / "results_per_seed.csv")
         self.assertTrue((table["data"] == "DEMO DATA (synthetic)").all())
-        self.assertEqual(sorted(zip(table["seed"], table["method"])), [(0, "mixed"), (0, "single"), (1, "mixed"), (1, "single")])
+        self.assertEqual(
+            sorted(zip(table["seed"], table["method"])), [(0, "mixed"), (0, "single"), (1, "mixed"), (1, "single")]
+        )
         # every model is evaluated on every group's test set
         for group in GROUPS:
             self.assertTrue((table[f"n_test:{group}"] > 0).all(), group)
@@ -155,9 +159,15 @@ class TestChexpertResnetRaceBundle(unittest.TestCase):
         # inference with the published model's settings
         images = self.out / "demo"
         cmd = [
-            sys.executable, "-m", "monai.bundle", "run",
-            "--config_file", f"['{TRAIN}','{INFERENCE}','{models / 'mixed' / 'network.json'}']",
-            "--input_dir", str(next(images.rglob("valid"))), *self._paths("a"),
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            f"['{TRAIN}','{INFERENCE}','{models / 'mixed' / 'network.json'}']",
+            "--input_dir",
+            str(next(images.rglob("valid"))),
+            *self._paths("a"),
         ]
         _run(cmd, self.env, cwd=str(self.out))
         rows = (eval_dir / "inference" / "predictions.csv").read_text().strip().splitlines()
@@ -167,11 +177,40 @@ class TestChexpertResnetRaceBundle(unittest.TestCase):
     @unittest.skipUnless(ISIC.is_file(), "the ISIC 2017 validation images are not here")
     def test_generic_manifest_of_real_images(self):
         cmd = [
-            sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN,
-            "--manifest_file", str(ISIC), "--labels", "['melanoma']", "--no_finding", "",
-            "--attribute", "sex", "--train_group", "female", "--intersect_with", "[]",
-            "--missing_patient", "image", "--epochs", "1", "--stored_size", "32", "--input_size", "32",
-            "--widen_factor", "0.25", "--n_bootstrap", "20", "--min_group_size", "3", "--seeds", "[0]",
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            TRAIN,
+            "--manifest_file",
+            str(ISIC),
+            "--labels",
+            "['melanoma']",
+            "--no_finding",
+            "",
+            "--attribute",
+            "sex",
+            "--train_group",
+            "female",
+            "--intersect_with",
+            "[]",
+            "--missing_patient",
+            "image",
+            "--epochs",
+            "1",
+            "--stored_size",
+            "32",
+            "--input_size",
+            "32",
+            "--widen_factor",
+            "0.25",
+            "--n_bootstrap",
+            "20",
+            "--min_group_size",
+            "3",
+            "--seeds",
+            "[0]",
             *self._paths("m"),
         ]
         proc = _run(cmd, self.env, cwd=str(self.out))

@@ -251,7 +251,9 @@ class TestChexpertResnetRaceConformance(unittest.TestCase):
     def test_metadata_and_net_in_out(self):
         meta = str(self.CONFIGS / "metadata.json")
         verify_metadata(meta_file=meta, filepath=SCHEMA)
-        verify_net_in_out(net_id="network_def", meta_file=meta, config_file=str(self.CONFIGS / "train.json"), device="cpu")
+        verify_net_in_out(
+            net_id="network_def", meta_file=meta, config_file=str(self.CONFIGS / "train.json"), device="cpu"
+        )
 
     def test_ckpt_export_of_published_model(self):
         train = str(self.CONFIGS / "train.json")

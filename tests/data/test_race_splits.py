@@ -53,7 +53,9 @@ class TestCrossGroupSplits(unittest.TestCase):
         frame = _frame()
         a = cross_group_splits(frame, "race", 0, train_size=50, val_size=20, seed=4)
         b = cross_group_splits(frame, "race", 0, train_size=50, val_size=20, seed=4)
-        self.assertEqual([len(a[k]) for k in ("train_single", "train_mixed", "val_single", "val_mixed")], [50, 50, 20, 20])
+        self.assertEqual(
+            [len(a[k]) for k in ("train_single", "train_mixed", "val_single", "val_mixed")], [50, 50, 20, 20]
+        )
         for k in a:
             pd.testing.assert_frame_equal(a[k], b[k])
         c = cross_group_splits(frame, "race", 0, train_size=50, val_size=20, seed=5)
@@ -91,7 +93,9 @@ class TestStudyData(unittest.TestCase):
         from monai_fair.data.demo.chexpert import make_chexpert_demo
 
         with tempfile.TemporaryDirectory() as tmp:
-            root = make_chexpert_demo(tmp, seed=0, n_patients=80, n_valid_patients=4, image_size=16, appearance_shift=1.0)
+            root = make_chexpert_demo(
+                tmp, seed=0, n_patients=80, n_valid_patients=4, image_size=16, appearance_shift=1.0
+            )
             data, maps = cross_group_study_data(dataset_dir=root, seed=1, train_group="White")
             self.assertEqual(set(data), {"train_single", "train_mixed", "val_single", "val_mixed", "test"})
             white = [c for c, n in maps["race"].items() if n == "White"][0]
@@ -107,7 +111,9 @@ class TestStudyData(unittest.TestCase):
             rows = []
             for i in range(60):
                 Image.fromarray(np.full((8, 8), i, np.uint8)).save(Path(tmp, f"im{i}.png"))
-                rows.append({"image": f"im{i}.png", "melanoma": float(i % 3 == 0), "sex": "female" if i % 2 else "male"})
+                rows.append(
+                    {"image": f"im{i}.png", "melanoma": float(i % 3 == 0), "sex": "female" if i % 2 else "male"}
+                )
             csv = Path(tmp, "m.csv")
             pd.DataFrame(rows).to_csv(csv, index=False)
             with self.assertRaisesRegex(KeyError, "patient"):

@@ -23,8 +23,16 @@ def _run(seed: int, model: str, drop: float, small_n: float = 3.0) -> dict:
         rec[f"mean_auc:{group}"], rec[f"n_test:{group}"] = 0.8, 50.0
         rec[f"underdiagnosis:{group}"], rec[f"n_finding:{group}"] = 0.2, 40.0
     rec["underdiagnosis:Black × F"], rec["n_finding:Black × F"] = math.nan, small_n
-    return {"seed": seed, "model": model, "train_set": model, "mitigation": "none", "records": [rec],
-            "labels": ["No Finding", "Edema"], "group_names": {}, "train_group": "White"}
+    return {
+        "seed": seed,
+        "model": model,
+        "train_set": model,
+        "mitigation": "none",
+        "records": [rec],
+        "labels": ["No Finding", "Edema"],
+        "group_names": {},
+        "train_group": "White",
+    }
 
 
 class TestCrossGroupReport(unittest.TestCase):
@@ -32,8 +40,16 @@ class TestCrossGroupReport(unittest.TestCase):
         runs = [_run(s, m, d + 0.01 * s) for s in (0, 1, 2) for m, d in (("single", 0.3), ("mixed", 0.02))]
         with tempfile.TemporaryDirectory() as tmp:
             paths = write_cross_group_report(runs, tmp, demo=True, models=["single", "mixed"], settings={"x": 1})
-            for key in ("results_json", "results_per_seed_csv", "summary_csv", "summary_md", "report_html",
-                        "auc_same_other", "auc_by_group", "underdiagnosis"):
+            for key in (
+                "results_json",
+                "results_per_seed_csv",
+                "summary_csv",
+                "summary_md",
+                "report_html",
+                "auc_same_other",
+                "auc_by_group",
+                "underdiagnosis",
+            ):
                 self.assertTrue(Path(paths[key]).is_file(), key)
             summary = pd.read_csv(paths["summary_csv"])
             self.assertTrue((summary["data"] == "DEMO DATA (synthetic)").all())
@@ -50,7 +66,9 @@ class TestCrossGroupReport(unittest.TestCase):
 
     def test_real_data_files_carry_no_demo_label(self):
         with tempfile.TemporaryDirectory() as tmp:
-            paths = write_cross_group_report([_run(0, "single", 0.2)], tmp, demo=False, settings={"dataset": "manifest"})
+            paths = write_cross_group_report(
+                [_run(0, "single", 0.2)], tmp, demo=False, settings={"dataset": "manifest"}
+            )
             self.assertNotIn("data", pd.read_csv(paths["summary_csv"]).columns)
             self.assertNotIn("DEMO DATA", Path(paths["report_html"]).read_text())
 

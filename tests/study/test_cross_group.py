@@ -45,7 +45,9 @@ def _data(n: int, seed: int) -> list[dict]:
         image[0, 0, 3] += race  # the group is in the features
         if i % 17 == 0:
             y[2] = np.nan  # an ignored label
-        out.append({"image": image, "label": y, "race": race, "sex": int(rng.integers(0, 2)), "patient_hash": f"p{i // 2}"})
+        out.append(
+            {"image": image, "label": y, "race": race, "sex": int(rng.integers(0, 2)), "patient_hash": f"p{i // 2}"}
+        )
     return out
 
 
@@ -59,8 +61,18 @@ class TestCrossGroupEvaluation(unittest.TestCase):
         cls.test, cls.val = _data(300, 0), _data(120, 1)
         cls.model = _Toy()
         cls.result = CrossGroupEvaluation(
-            cls.model, _loader(cls.test), _loader(cls.val), LABELS, "race", 0, NAMES, "single", 3,
-            n_bootstrap=50, min_group_size=5, intersect_with=["sex"],
+            cls.model,
+            _loader(cls.test),
+            _loader(cls.val),
+            LABELS,
+            "race",
+            0,
+            NAMES,
+            "single",
+            3,
+            n_bootstrap=50,
+            min_group_size=5,
+            intersect_with=["sex"],
         ).run()
         cls.rec = cls.result["records"][0]
         with torch.no_grad():
@@ -75,14 +87,18 @@ class TestCrossGroupEvaluation(unittest.TestCase):
                 self.assertIn(f"auc:{label}:{group}", self.rec)
                 self.assertFalse(math.isnan(self.rec[f"auc:{label}:{group}"]))
         for group in ("White", "Black", "Asian"):
-            self.assertEqual(self.rec[f"n_test:{group}"], float((self.race == ["White", "Black", "Asian"].index(group)).sum()))
+            self.assertEqual(
+                self.rec[f"n_test:{group}"], float((self.race == ["White", "Black", "Asian"].index(group)).sum())
+            )
 
     def test_auc_matches_sklearn(self):
         for k, label in enumerate(LABELS):
             m = ~np.isnan(self.y[:, k])
             for code, group in enumerate(("White", "Black", "Asian")):
                 sel = m & (self.race == code)
-                self.assertAlmostEqual(self.rec[f"auc:{label}:{group}"], roc_auc_score(self.y[sel, k], self.prob[sel, k]))
+                self.assertAlmostEqual(
+                    self.rec[f"auc:{label}:{group}"], roc_auc_score(self.y[sel, k], self.prob[sel, k])
+                )
             same = roc_auc_score(self.y[m & (self.race == 0), k], self.prob[m & (self.race == 0), k])
             other = roc_auc_score(self.y[m & (self.race != 0), k], self.prob[m & (self.race != 0), k])
             self.assertAlmostEqual(self.rec[f"auc_same:{label}"], same)
@@ -122,14 +138,27 @@ class TestCrossGroupEvaluation(unittest.TestCase):
         model = _Toy()
         model.fc = torch.nn.Linear(4, 1)
         rec = CrossGroupEvaluation(
-            model, _loader(data), _loader([{**d, "label": d["label"][1:2]} for d in self.val]), ["A"], "race", 0,
-            NAMES, "m", 0, no_finding=None, n_bootstrap=0, min_group_size=5, intersect_with=[],
+            model,
+            _loader(data),
+            _loader([{**d, "label": d["label"][1:2]} for d in self.val]),
+            ["A"],
+            "race",
+            0,
+            NAMES,
+            "m",
+            0,
+            no_finding=None,
+            n_bootstrap=0,
+            min_group_size=5,
+            intersect_with=[],
         ).run()["records"][0]
         with torch.no_grad():
             p = torch.sigmoid(model(torch.as_tensor(np.stack([d["image"] for d in data]))))[:, 0].numpy()
         y = np.stack([d["label"] for d in data])[:, 0]
         missed = (y == 1) & (self.race == 1)  # "no finding" = label 0: its false rate is the label's misses
-        self.assertAlmostEqual(rec["underdiagnosis:Black"], float(np.mean(1 - p[missed] > rec["nf_threshold"])), places=6)
+        self.assertAlmostEqual(
+            rec["underdiagnosis:Black"], float(np.mean(1 - p[missed] > rec["nf_threshold"])), places=6
+        )
 
     def test_no_finding_must_be_a_label(self):
         with self.assertRaisesRegex(ValueError, "no_finding"):
@@ -182,11 +211,11 @@ class TestCrossGroupLoop(unittest.TestCase):
     def test_every_model_every_seed_from_a_fresh_config(self):
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp, "c.json")
-            config.write_text(json.dumps({"seed": 0, "model_name": "x", "extra": 1, "seed_result": "$[@seed, @model_name, @extra]"}))
-            loop = CrossGroupLoop([3, 4], ["single", "mixed"], config_file=str(config), overrides={"extra": 7})
-            self.assertEqual(
-                loop.run(), [[3, "single", 7], [3, "mixed", 7], [4, "single", 7], [4, "mixed", 7]]
+            config.write_text(
+                json.dumps({"seed": 0, "model_name": "x", "extra": 1, "seed_result": "$[@seed, @model_name, @extra]"})
             )
+            loop = CrossGroupLoop([3, 4], ["single", "mixed"], config_file=str(config), overrides={"extra": 7})
+            self.assertEqual(loop.run(), [[3, "single", 7], [3, "mixed", 7], [4, "single", 7], [4, "mixed", 7]])
             with self.assertRaisesRegex(ValueError, "models"):
                 CrossGroupLoop([3], [], config_file=str(config))
             with self.assertRaisesRegex(ValueError, "seeds"):
