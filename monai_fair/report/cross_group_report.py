@@ -159,7 +159,8 @@ def write_cross_group_report(
     paths = {"results_json": str(out / "results.json")}
     results.to_json(out / "results.json", data_label=file_label)
     paths["results_per_seed_csv"] = write_csv(results.to_dataframe(), out / "results_per_seed.csv", file_label)
-    summary = aggregate_results(results, methods=order)
+    # a DataFrame (copied, so not fragmented by its many figure columns) aggregates the same as the results object
+    summary = aggregate_results(results.to_dataframe().copy(), methods=order)
     paths["summary_csv"] = write_csv(summary, out / "summary.csv", file_label)
     tables = cross_group_tables(summary, runs, order, labels, groups, subgroups, min_group_size)
     md = [f"# {title}", "", f"_{data_label}_", ""]
