@@ -77,7 +77,7 @@ def plot_auc_by_group(
         ax.set_title(f"model trained on: {model}", fontsize=9)
         ax.set_xticks(x)
         ax.set_xticklabels(labels if i == len(models) - 1 else [], rotation=40, ha="right", fontsize=7)
-        ax.legend(fontsize=7, ncol=len(groups), loc="lower right", title="test group", title_fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="test group", title_fontsize=7)
     fig.suptitle(_title("AUC per label and test group (mean ± std over seeds)", data_label), fontsize=10)
     return _save(fig, path)
 
