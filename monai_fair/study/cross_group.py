@@ -564,6 +564,7 @@ class CrossGroupReport:
         demo: the data are generated demo data.
         name: the study's name, prefixing the start-up log line.
         models: the model names, in report order.
+        min_group_size: the study's minimum subgroup size (small subgroups are marked in the tables).
     """
 
     def __init__(
@@ -574,10 +575,12 @@ class CrossGroupReport:
         demo: bool = False,
         name: str = "study",
         models: Sequence[str] | Mapping[str, Any] = (),
+        min_group_size: int = 10,
     ) -> None:
         self.output_dir, self.title = output_dir, title
         self.settings, self.demo, self.name = dict(settings or {}), bool(demo), name
         self.models = [str(m) for m in models]
+        self.min_group_size = int(min_group_size)
 
     def log_settings(self) -> str:
         """Log (as a warning, so it is always seen) one line with the settings, flagged when on demo data."""
@@ -606,6 +609,7 @@ class CrossGroupReport:
             settings=self.settings,
             demo=self.demo,
             models=self.models or None,
+            min_group_size=self.min_group_size,
         )
         logger.info("report written to %s", paths["report_html"])
         return paths
