@@ -32,6 +32,7 @@ import torch
 
 from monai_fair.metrics import (
     INTERSECTION_SEPARATOR,
+    FairnessSpec,
     bootstrap_weights,
     combine_group_codes,
     compute_group_roc_auc,
@@ -221,9 +222,10 @@ class CrossGroupEvaluation:
         test_loader: the test set of every group (data dicts with ``label``, the attributes and ``patient_hash``).
         val_loader: the model's validation set (for the No Finding operating point); ``None``: threshold 0.5.
         labels: the label names, in output order.
-        attribute: the group attribute.
-        train_group: code of the single training group (defines "same group").
-        group_names: ``{attribute: {code: name}}`` (the manifest's code maps).
+        spec: the study's fairness spec: its one attribute is the group, its ``reference`` the single training
+            group (defines "same group"), its ``min_group_size`` the smallest group with a figure (AUC: samples;
+            underdiagnosis: samples with a finding).
+        group_names: ``{attribute: {code: name}}`` (the manifest's code maps, also those of ``intersect_with``).
         model_name: the model's name in the report (e.g. ``"single"``, ``"mixed_reweighting"``).
         seed: the seed.
         no_finding: the No Finding label for underdiagnosis; ``None`` (or ``""``): with one label, "no finding" is that label
@@ -234,7 +236,6 @@ class CrossGroupEvaluation:
         device: where the model runs.
         n_bootstrap: resamples of every interval.
         ci_level: interval level.
-        min_group_size: smallest group (AUC: samples; underdiagnosis: samples with a finding) with a figure.
         feature_layer: the module whose input is the penultimate feature vector (``fc`` in MONAI's ResNet); ``None``:
             no probe.
         amp: autocast on CUDA.
@@ -248,8 +249,7 @@ class CrossGroupEvaluation:
         test_loader: Any,
         val_loader: Any | None,
         labels: Sequence[str],
-        attribute: str,
-        train_group: int,
+        spec: FairnessSpec,
         group_names: Mapping[str, Mapping[int, str]],
         model_name: str,
         seed: int,
@@ -260,7 +260,6 @@ class CrossGroupEvaluation:
         device: torch.device | str = "cpu",
         n_bootstrap: int = 200,
         ci_level: float = 0.95,
-        min_group_size: int = 10,
         feature_layer: str | None = "fc",
         amp: bool = False,
         train_set: str = "",
@@ -269,13 +268,16 @@ class CrossGroupEvaluation:
         no_finding = _no_finding(no_finding)
         if no_finding is not None and no_finding not in labels:
             raise ValueError(f"no_finding {no_finding!r} is not one of the labels {list(labels)}.")
+        if spec.intersectional or spec.reference is None:
+            raise ValueError("the spec needs one attribute and the training group as its reference.")
+        attribute = spec.attributes[0]
         self.model, self.test_loader, self.val_loader = model, test_loader, val_loader
-        self.labels, self.attribute, self.train_group = list(labels), attribute, int(train_group)
+        self.labels, self.attribute, self.train_group = list(labels), attribute, int(spec.reference)
         self.group_names = {k: {int(c): str(n) for c, n in v.items()} for k, v in dict(group_names).items()}
         self.model_name, self.seed = str(model_name), int(seed)
         self.no_finding, self.intersect_with = no_finding, [a for a in intersect_with if a != attribute]
         self.checkpoint, self.device = checkpoint, device
-        self.n_bootstrap, self.ci_level, self.min_group_size = int(n_bootstrap), float(ci_level), int(min_group_size)
+        self.n_bootstrap, self.ci_level, self.min_group_size = int(n_bootstrap), float(ci_level), spec.min_group_size
         self.feature_layer, self.amp = feature_layer, bool(amp)
         self.train_set, self.mitigation = str(train_set), str(mitigation)
 

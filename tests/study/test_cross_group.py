@@ -12,7 +12,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader
 
-from monai_fair.metrics import best_f1_threshold
+from monai_fair.metrics import FairnessSpec, best_f1_threshold
 from monai_fair.study import BundleConfigError, CrossGroupEvaluation, CrossGroupLoop, check_cross_group_settings
 from monai_fair.study.cross_group import probe_group
 
@@ -51,6 +51,10 @@ def _data(n: int, seed: int) -> list[dict]:
     return out
 
 
+def _spec(min_group_size: int = 5) -> FairnessSpec:
+    return FairnessSpec(attributes="race", reference="White", group_names=NAMES["race"], min_group_size=min_group_size)
+
+
 def _loader(data):
     return DataLoader(data, batch_size=16, shuffle=False)
 
@@ -65,13 +69,11 @@ class TestCrossGroupEvaluation(unittest.TestCase):
             _loader(cls.test),
             _loader(cls.val),
             LABELS,
-            "race",
-            0,
+            _spec(),
             NAMES,
             "single",
             3,
             n_bootstrap=50,
-            min_group_size=5,
             intersect_with=["sex"],
         ).run()
         cls.rec = cls.result["records"][0]
@@ -142,14 +144,12 @@ class TestCrossGroupEvaluation(unittest.TestCase):
             _loader(data),
             _loader([{**d, "label": d["label"][1:2]} for d in self.val]),
             ["A"],
-            "race",
-            0,
+            _spec(),
             NAMES,
             "m",
             0,
             no_finding=None,
             n_bootstrap=0,
-            min_group_size=5,
             intersect_with=[],
         ).run()["records"][0]
         with torch.no_grad():
@@ -162,7 +162,10 @@ class TestCrossGroupEvaluation(unittest.TestCase):
 
     def test_no_finding_must_be_a_label(self):
         with self.assertRaisesRegex(ValueError, "no_finding"):
-            CrossGroupEvaluation(self.model, None, None, ["A"], "race", 0, NAMES, "m", 0)
+            CrossGroupEvaluation(self.model, None, None, ["A"], _spec(), NAMES, "m", 0)
+        with self.assertRaisesRegex(ValueError, "reference"):
+            spec = FairnessSpec(attributes=["race", "sex"], reference=[0, 0])
+            CrossGroupEvaluation(self.model, None, None, LABELS, spec, NAMES, "m", 0)
 
 
 class TestProbe(unittest.TestCase):
