@@ -1,6 +1,8 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
 from __future__ import annotations
 
+import os
+import tempfile
 import unittest
 from collections import Counter
 
@@ -10,6 +12,7 @@ import torch
 from monai_fair.debias import (
     LOSS_WEIGHT_KEY,
     MaskedWeightedBCEWithLogitsLoss,
+    distributed_group_sampler,
     group_sampler,
     weighted_target_batch,
     with_loss_weights,
@@ -89,6 +92,27 @@ class TestGroupWeights(unittest.TestCase):
         batch[LOSS_WEIGHT_KEY] = torch.tensor([0.5, 2.0])
         _, target = weighted_target_batch(batch, "cpu")
         torch.testing.assert_close(target[:, -1], torch.tensor([0.5, 2.0]))
+
+
+class TestDistributedGroupSampler(unittest.TestCase):
+    def test_one_process_group(self):
+        from monai.data import DistributedSampler, DistributedWeightedRandomSampler
+
+        data = [{"race": int(i < 300)} for i in range(400)]
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.distributed.init_process_group(
+                "gloo", init_method=f"file://{os.path.join(tmp, 'store')}", rank=0, world_size=1
+            )
+            try:
+                plain = distributed_group_sampler(data, data, "race", "none")
+                balanced = distributed_group_sampler(data, data, "race", "balanced_sampling", seed=1)
+            finally:
+                torch.distributed.destroy_process_group()
+        self.assertIsInstance(plain, DistributedSampler)
+        self.assertNotIsInstance(plain, DistributedWeightedRandomSampler)
+        self.assertIsInstance(balanced, DistributedWeightedRandomSampler)
+        drawn = Counter(data[i]["race"] for i in balanced)
+        self.assertLess(abs(drawn[0] - drawn[1]) / len(data), 0.12)  # 1:3 in the data, ~1:1 drawn
 
 
 if __name__ == "__main__":
