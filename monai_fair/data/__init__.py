@@ -82,6 +82,7 @@ from .patient_age import (
 )
 from .poisoning import flip_count, flip_group_labels
 from .privacy import hash_patient_id
+from .race_splits import TRAINING_SETS, cross_group_splits, cross_group_study_data
 from .sampling import (
     balance_negatives,
     group_balanced_weights,

@@ -98,3 +98,23 @@ __all__ = [
     "UnitMaskedLayer",
     "UnitMaskSet",
 ]
+
+from .group_reweighting import (
+    LOSS_WEIGHT_KEY,
+    MITIGATIONS,
+    MaskedWeightedBCEWithLogitsLoss,
+    distributed_group_sampler,
+    group_sampler,
+    weighted_target_batch,
+    with_loss_weights,
+)
+
+__all__ += [
+    "LOSS_WEIGHT_KEY",
+    "MITIGATIONS",
+    "MaskedWeightedBCEWithLogitsLoss",
+    "distributed_group_sampler",
+    "group_sampler",
+    "weighted_target_batch",
+    "with_loss_weights",
+]

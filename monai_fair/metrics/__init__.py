@@ -35,4 +35,5 @@ from .probes import PROBE_KINDS, make_probe, probe_attributes, probe_split, prob
 from .proxies import compute_bias_proxy, proxy_weights
 from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes
 from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold, observed_thresholds
+from .underdiagnosis import best_f1_threshold, compute_underdiagnosis
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from .aggregate import aggregate_results, bootstrap_mean_interval
+from .cross_group_plots import plot_auc_by_group, plot_same_other_auc, plot_underdiagnosis
+from .cross_group_report import cross_group_results, cross_group_tables, write_cross_group_report
 from .embedding_plots import plot_attribute_removal, plot_latent_sweep, plot_poisoning
 from .embedding_report import poisoning_table, removal_table, write_embedding_report
 from .group_plots import (

@@ -72,3 +72,21 @@ __all__ = [
     "gather_seed_results",
     "publish_debiasers",
 ]
+
+from .cross_group import (  # noqa: E402  (appended after __all__ so parallel branches merge cleanly)
+    CrossGroupEvaluation,
+    CrossGroupLoop,
+    CrossGroupReport,
+    check_cross_group_settings,
+    collect_cross_group_outputs,
+    probe_group,
+)
+
+__all__ += [
+    "CrossGroupEvaluation",
+    "CrossGroupLoop",
+    "CrossGroupReport",
+    "check_cross_group_settings",
+    "collect_cross_group_outputs",
+    "probe_group",
+]

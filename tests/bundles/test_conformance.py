@@ -242,5 +242,41 @@ class TestEvaluateConfig(unittest.TestCase):
             self.assertIn("test_bce", metrics)
 
 
+class TestChexpertResnetRaceConformance(unittest.TestCase):
+    """``chexpert_resnet_race``: metadata against the stored schema, network in/out, TorchScript export of a published
+    model (models/<model>/model.pt + network.json) at the demo scale."""
+
+    CONFIGS = REPO / "bundles" / "chexpert_resnet_race" / "configs"
+
+    def test_metadata_and_net_in_out(self):
+        meta = str(self.CONFIGS / "metadata.json")
+        verify_metadata(meta_file=meta, filepath=SCHEMA)
+        verify_net_in_out(
+            net_id="network_def", meta_file=meta, config_file=str(self.CONFIGS / "train.json"), device="cpu"
+        )
+
+    def test_ckpt_export_of_published_model(self):
+        train = str(self.CONFIGS / "train.json")
+        parser, net = _network([train])
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = Path(tmp) / "mixed"
+            (model_dir / "seed_0").mkdir(parents=True)
+            torch.save(net.state_dict(), model_dir / "seed_0" / "model.pt")
+            publish_model(model_dir, 0, {k: parser[k] for k in ("input_size", "widen_factor", "conv1_stride")})
+            ts = str(Path(tmp) / "model.ts")
+            ckpt_export(
+                net_id="network_def",
+                filepath=ts,
+                ckpt_file=str(model_dir / "model.pt"),
+                meta_file=str(self.CONFIGS / "metadata.json"),
+                config_file=[train, str(model_dir / "network.json")],
+                bundle_root=str(REPO / "bundles" / "chexpert_resnet_race"),
+            )
+            x = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+            net.eval()
+            with torch.no_grad():
+                torch.testing.assert_close(torch.jit.load(ts, map_location="cpu")(x), net(x), rtol=1e-4, atol=1e-5)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -18,7 +18,14 @@ local opacities/lucencies/lines). For non-White patients the cues are drawn weak
 ``1 - race_shift * (1 - RACE_CUE_GAIN[group])``: Black 0.55, Asian 0.70, Other 0.80 at ``race_shift=1``) and with a
 group-specific acquisition style (contrast/brightness/rib texture), so a model trained on White patients only
 transfers worse to other groups than one trained on a mixed-race set (Joshi's study design).
-``race_shift=0`` removes the race bias. Positive labels are uncertain (-1) with probability
+``race_shift=0`` removes the race bias.
+
+Group-dependent disease appearance (``appearance_shift``, default 0: off): for patients outside
+:data:`APPEARANCE_REFERENCE` (White), each present local finding is drawn with inverted polarity (an opacity becomes a
+lucency of the same size and place, a lucency an opacity) with probability ``appearance_shift``. A model trained on
+White patients only never sees that form and misses it on the other groups, while a mixed-race training set holds
+both forms, so the mixed model's same-group vs other-group AUC drop is small (the mixed-training benefit of
+Joshi's study). The cardiomediastinal width findings keep one form. Positive labels are uncertain (-1) with probability
 ``uncertain_fraction`` (cue drawn at half strength); women carry breast shadows.
 """
 
@@ -37,7 +44,10 @@ from ..chexpert import CHEXPERT_LABELS
 from . import cached_demo_dir, mark_complete
 from .cxr_phantom import render_frontal, render_lateral, save_grey_jpeg
 
-__all__ = ["CHEXPERT_DEMO_DEFAULTS", "RACE_CUE_GAIN", "make_chexpert_demo"]
+__all__ = ["APPEARANCE_REFERENCE", "CHEXPERT_DEMO_DEFAULTS", "RACE_CUE_GAIN", "make_chexpert_demo"]
+
+#: the group whose findings keep the reference appearance under ``appearance_shift``
+APPEARANCE_REFERENCE = "White"
 
 CHEXPERT_DEMO_DEFAULTS: dict[str, Any] = {
     "n_patients": 800,
@@ -49,6 +59,7 @@ CHEXPERT_DEMO_DEFAULTS: dict[str, Any] = {
     "uncertain_fraction": 0.10,
     "lateral_fraction": 0.20,
     "missing_demographics_fraction": 0.03,
+    "appearance_shift": 0.0,
 }
 
 # (PRIMARY_RACE string as in the CHEXPERT DEMO table, coarse group, share of patients)
@@ -117,6 +128,7 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
         "uncertain_fraction",
         "lateral_fraction",
         "missing_demographics_fraction",
+        "appearance_shift",
     ):
         if not 0.0 <= float(p[key]) <= 1.0:
             raise ValueError(f"{key} must be in [0, 1], got {p[key]}.")
@@ -138,6 +150,7 @@ class _Patient:
     base_med: float
     base_heart: float
     n_studies: int
+    group: str = "White"
 
 
 def _demo_row(pid: str, male: bool, age: int, race_name: str, group: str) -> dict[str, Any]:
@@ -178,7 +191,7 @@ def _draw_patient(
     n_studies = 1 if split == "valid" else 1 + int(rng.poisson(float(p["studies_per_patient"]) - 1.0))
     base_med = rng.normal(0.070, 0.008) - (0.0 if male else 0.004)
     base_heart = rng.normal(0.120, 0.010) - (0.0 if male else 0.006)
-    return _Patient(split, pid, male, age, gain, style, base_med, base_heart, n_studies)
+    return _Patient(split, pid, male, age, gain, style, base_med, base_heart, n_studies, group)
 
 
 def _draw_labels(rng: np.random.Generator, p: dict[str, Any], gain: float) -> tuple[dict[str, Any], dict[str, float]]:
@@ -197,6 +210,19 @@ def _draw_labels(rng: np.random.Generator, p: dict[str, Any], gain: float) -> tu
     pathology = any(v in (1.0, -1.0) for n, v in labels.items() if n != "Support Devices")
     labels["No Finding"] = np.nan if pathology else 1.0
     return labels, strength
+
+
+def _shift_appearance(rng: np.random.Generator, p: dict[str, Any], group: str, strength: dict[str, float]) -> None:
+    """Invert the polarity of local findings of non-reference groups with probability ``appearance_shift`` (in
+    place). No random number is drawn when the shift is off, so ``appearance_shift=0`` keeps earlier datasets."""
+    shift = float(p["appearance_shift"])
+    if shift <= 0.0 or group == APPEARANCE_REFERENCE:
+        return
+    for name in list(strength):
+        if name in ("Enlarged Cardiomediastinum", "Cardiomegaly"):
+            continue
+        if rng.random() < shift:
+            strength[name] = -strength[name]
 
 
 def _render_study(
@@ -257,6 +283,7 @@ def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: 
         patient = _draw_patient(rng, p, k, n_train, demo_rows)
         for study in range(1, patient.n_studies + 1):
             labels, strength = _draw_labels(rng, p, patient.gain)
+            _shift_appearance(rng, p, patient.group, strength)
             for fname, fl, appa, arr in _render_study(rng, p, patient, strength):
                 rel = f"CheXpert-v1.0-small/{patient.split}/{patient.pid}/study{study}/{fname}"
                 save_grey_jpeg(arr, out / rel)
@@ -287,7 +314,8 @@ def make_chexpert_demo(root: str | Path | None = None, seed: int = 0, **params: 
             "counts": counts,
             "race_cue_gain": {g: 1.0 - shift * (1.0 - v) for g, v in RACE_CUE_GAIN.items()},
             "planted_bias": "finding cues weaker and acquisition style shifted for non-White patients "
-            "(race_shift scales both). DEMO DATA: synthetic, not CheXpert.",
+            "(race_shift scales both); local findings of non-White patients drawn with inverted polarity with "
+            "probability appearance_shift. DEMO DATA: synthetic, not CheXpert.",
         },
     )
     return out
