@@ -98,3 +98,23 @@ __all__ = [
     "UnitMaskedLayer",
     "UnitMaskSet",
 ]
+
+from .adversarial_multitask import (
+    ADVERSARIAL_VARIANTS,
+    ORTHOGONALITY_FORMS,
+    AdversarialMultitaskTrainer,
+    EpochScoreMemory,
+    batch_spd_label,
+    orthogonality_loss,
+    positive_scores,
+)
+
+__all__ += [
+    "ADVERSARIAL_VARIANTS",
+    "ORTHOGONALITY_FORMS",
+    "AdversarialMultitaskTrainer",
+    "EpochScoreMemory",
+    "batch_spd_label",
+    "orthogonality_loss",
+    "positive_scores",
+]

@@ -15,3 +15,4 @@ from .fairness_metric import (
 )
 from .fairness_selection import FairnessObjectiveMetric, FairnessSummaryMetric, lower_is_better
 from .tensorboard_fairness import FairnessTensorBoardHandler, fairness_markdown
+from .critic_monitor import CriticFairnessMonitor

@@ -36,3 +36,4 @@ from .proxies import compute_bias_proxy, proxy_weights
 from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes
 from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold, observed_thresholds
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
+from .classification import PRF_KEYS, compute_group_weighted_prf, compute_weighted_prf, pearson_r

@@ -48,3 +48,22 @@ __all__ = [
     "save_seed_results",
     "write_debiasing_report",
 ]
+from .adversarial import (
+    ADVERSARIAL_STUDY_VARIANTS,
+    AdversarialFairnessStudy,
+    AdversarialStudyReport,
+    critic_batches,
+    isic_adversarial_study_data,
+    publish_adversarial_model,
+    validate_adversarial_config,
+)
+
+__all__ += [
+    "ADVERSARIAL_STUDY_VARIANTS",
+    "AdversarialFairnessStudy",
+    "AdversarialStudyReport",
+    "critic_batches",
+    "isic_adversarial_study_data",
+    "publish_adversarial_model",
+    "validate_adversarial_config",
+]
