@@ -38,7 +38,7 @@ class CriticFairnessMonitor:
         feature_module: name of the network's submodule whose output (``capture="output"``) or input is the
             critic's input (``"avgpool"`` for :class:`~monai_fair.networks.FairVGG`: the output of ``G``).
         capture: ``"output"`` or ``"input"`` of ``feature_module``.
-        network: the network to hook (default: ``engine.network`` at :meth:`attach`).
+        network: the network to hook (default: ``engine.network`` when the run starts).
         summary_writer: a TensorBoard ``SummaryWriter``; or give ``log_dir`` (a writer is created there).
         log_dir: folder of a new ``SummaryWriter`` when ``summary_writer`` is ``None``; neither: no TensorBoard.
         tag: scalar tag of the per-batch prediction; the epoch mean is logged as ``<tag>_epoch_mean``.
@@ -83,10 +83,10 @@ class CriticFairnessMonitor:
         """Hook the network and register the handlers on ``engine``."""
         from ignite.engine import Events
 
-        network = self.network if self.network is not None else getattr(engine, "network", None)
-        if network is None:
-            raise ValueError("CriticFairnessMonitor needs a network: pass network= or attach to a MONAI workflow.")
-        self._hook = FeatureHook(network, self.feature_module, self.capture)
+        if self.network is not None:
+            self._hook = FeatureHook(self.network, self.feature_module, self.capture)
+        else:  # a MONAI workflow sets ``engine.network`` after attaching its handlers: hook it when the run starts
+            engine.add_event_handler(Events.STARTED, self._hook_engine_network)
         if self.summary_writer is None and self.log_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -107,6 +107,14 @@ class CriticFairnessMonitor:
             )
         except OSError as e:  # monitoring never ends a run
             warnings.warn(f"CriticFairnessMonitor: could not write {self.output_file}: {e}", stacklevel=2)
+
+    def _hook_engine_network(self, engine: Any) -> None:
+        if self._hook is not None:
+            return
+        network = getattr(engine, "network", None)
+        if network is None:
+            raise ValueError("CriticFairnessMonitor needs a network: pass network= or attach to a MONAI workflow.")
+        self._hook = FeatureHook(network, self.feature_module, self.capture)
 
     def _warn(self, reason: str) -> None:
         self.failures += 1

@@ -30,9 +30,9 @@ class TestCriticFairnessMonitor(unittest.TestCase):
         data = [{"image": torch.rand(3, 32, 32)} for _ in range(12)]  # no label, no attribute
         loader = DataLoader(data, batch_size=4)
         with tempfile.TemporaryDirectory() as tmp:
-            evaluator = SupervisedEvaluator(device="cpu", val_data_loader=loader, network=net)
+            # as a bundle declares it: among the evaluator's val_handlers (attached before the network is set)
             monitor = CriticFairnessMonitor(heads, feature_module="avgpool", log_dir=tmp)
-            monitor.attach(evaluator)
+            evaluator = SupervisedEvaluator(device="cpu", val_data_loader=loader, network=net, val_handlers=[monitor])
             evaluator.run()
             monitor.summary_writer.flush()
             # the oracle: P's batch mean on G's output of each batch, computed directly
