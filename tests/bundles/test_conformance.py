@@ -242,5 +242,23 @@ class TestEvaluateConfig(unittest.TestCase):
             self.assertIn("test_bce", metrics)
 
 
+ISIC_ADV_CONFIGS = REPO / "bundles" / "isic_adversarial_fairness" / "configs"
+
+
+class TestIsicAdversarialFairnessMetadata(unittest.TestCase):
+    """The isic_adversarial_fairness bundle against the same schema and network checks."""
+
+    def test_verify_metadata_offline(self):
+        verify_metadata(meta_file=str(ISIC_ADV_CONFIGS / "metadata.json"), filepath=SCHEMA)
+
+    def test_verify_net_in_out(self):
+        verify_net_in_out(
+            net_id="network_def",
+            meta_file=str(ISIC_ADV_CONFIGS / "metadata.json"),
+            config_file=str(ISIC_ADV_CONFIGS / "train.json"),
+            device="cpu",
+        )
+
+
 if __name__ == "__main__":
     unittest.main()
