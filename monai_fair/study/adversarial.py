@@ -93,7 +93,8 @@ def isic_adversarial_study_data(
             the images when the data have no ``ita``).
         task: ISIC 2018 target: ``"malignant"`` (binary) or ``"dx"`` (the 7 classes, as class indices).
         fractions: train/val/test fractions of lesions (patients).
-        ita_cache: folder of the ITA cache (``None``: ``<dataset>/.monai_fair_ita`` next to the data).
+        ita_cache: folder of the ITA cache (``None``: ``.monai_fair_ita`` next to the data, or no cache when that
+            folder cannot be written).
         ita_sampler: ITA skin sampler.
         ita_scheme: ITA category scheme (``binary45`` is the paper's).
         patient_column: the manifest's patient column (hashed), if any.
@@ -147,9 +148,7 @@ def isic_adversarial_study_data(
     if attribute not in table.columns:
         raise KeyError(f"the data have no {attribute!r}; columns: {list(table.columns)}.")
     patient = "patient_hash" if "patient_hash" in table.columns else patient_column
-    split = patient_level_split(
-        table, fractions, seed, patient_column=patient, missing_patient="image" if patient not in table else "error"
-    )
+    split = patient_level_split(table, fractions, seed, patient_column=patient, missing_patient=missing_patient)
     attrs = [c for c in _ATTRIBUTES if c in split.columns]
     data = {}
     for name in ("train", "val", "test"):

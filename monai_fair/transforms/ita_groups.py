@@ -77,9 +77,12 @@ def ita_groups(
             cached[keys[i]] = value
         logger.info("ITA computed for %d image(s) (%d without usable skin or unreadable).", len(todo), failed)
         if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-            pd.DataFrame({"key": list(cached), "ita": list(cached.values())}).to_csv(tmp, index=False)
-            os.replace(tmp, cache_file)
+            try:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+                pd.DataFrame({"key": list(cached), "ita": list(cached.values())}).to_csv(tmp, index=False)
+                os.replace(tmp, cache_file)
+            except OSError as e:  # a read-only dataset folder: compute again next time rather than fail
+                logger.warning("ITA cache %s not written (%s); pass another cache folder to keep it.", cache_file, e)
     ita = np.array([cached[k] for k in keys], dtype=float)
     return ita, np.asarray(ita_category(ita, scheme), dtype=np.int64).reshape(-1)
