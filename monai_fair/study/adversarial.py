@@ -453,6 +453,15 @@ class AdversarialFairnessStudy:
                         figures = self.critic_figures(heads, feats, scores, groups)
                         critic[method] = {k: figures[k] for k in ("predicted", "true")}
                         rec.update({k: figures[k] for k in ("critic_corr", "critic_mae")})
+                    logger.info(
+                        "seed %s %-13s test BA %.3f  SPD %+.3f  EOD %+.3f  critic r %s",
+                        self.seed,
+                        method,
+                        rec["balanced_accuracy"],
+                        rec["spd"],
+                        rec["eod"],
+                        f"{rec['critic_corr']:+.3f}" if "critic_corr" in rec else "-",
+                    )
                 records.append(rec)
         out = {
             "seed": self.seed,
