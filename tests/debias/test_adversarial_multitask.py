@@ -188,6 +188,37 @@ class TestTrainerRun(unittest.TestCase):
         self.assertEqual(_changed(heads0, heads), set())
         self.assertNotIn("critic_label", trainer.state.output)
 
+    def test_seven_class_task_with_a_positive_class_set(self):
+        torch.manual_seed(0)
+        net = fair_vgg11(spatial_dims=2, in_channels=3, out_channels=7, width=0.0625, fc_channels=16, pool_size=1)
+        heads = BiasCriticHeads(in_channels=32, spatial_size=1)
+        gen, clf = split_vgg(net)
+        data = [{"image": torch.rand(3, 32, 32), "label": i % 7, "sex": i % 2, "index": i} for i in range(8)]
+        trainer = AdversarialMultitaskTrainer(
+            device="cpu",
+            max_epochs=1,
+            train_data_loader=DataLoader(data, batch_size=4),
+            network=net,
+            generator=gen,
+            classifier=clf,
+            bias_heads=heads,
+            optimizer=torch.optim.SGD(net.parameters(), lr=0.01),
+            bias_optimizer=torch.optim.SGD(heads.parameters(), lr=0.01),
+            generator_optimizer=torch.optim.SGD(gen.parameters(), lr=0.01),
+            loss_function=torch.nn.CrossEntropyLoss(),
+            spec=FairnessSpec(attributes="sex", reference=0, metric="spd"),
+            positive_classes=[0, 2, 3],  # e.g. mel, bcc, akiec
+            label_dtype="long",
+        )
+        trainer.run()
+        out = trainer.state.output
+        probs = torch.softmax(out["pred"], 1)[:, [0, 2, 3]].sum(1)
+        g = torch.tensor([d["sex"] for d in data[4:]])
+        self.assertTrue(torch.allclose(positive_scores(out["pred"], [0, 2, 3]), probs))
+        # first epoch: the label is the SPD of this step's predictions (positive set), rest (1) minus reference (0)
+        expected = float(probs[g == 1].mean() - probs[g == 0].mean())
+        self.assertAlmostEqual(out["critic_label"], expected, places=5)
+
     def test_bad_arguments(self):
         with self.assertRaisesRegex(ValueError, "variant"):
             _setup(variant="fair")
