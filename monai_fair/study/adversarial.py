@@ -606,6 +606,12 @@ def validate_adversarial_config(
         v = settings.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
             raise BundleConfigError(f"--{key} {v!r}: expected a positive learning rate.")
+    task = settings.get("task")
+    if task is not None and task != "malignant":
+        raise BundleConfigError(
+            f"--task {task!r}: this bundle evaluates a binary task (malignant); the 7-class ISIC 2018 task needs "
+            "AdversarialMultitaskTrainer(label_dtype='long', positive_classes=...) and a multi-class evaluation."
+        )
     confusion = settings.get("confusion")
     if confusion is not None and confusion not in ("privileged", "uniform"):
         raise BundleConfigError(f"--confusion {confusion!r}: allowed: privileged, uniform.")

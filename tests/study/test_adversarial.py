@@ -150,6 +150,7 @@ class TestValidation(unittest.TestCase):
             ((v, None, "sex", {"bias_lr": 0}), "--bias_lr"),
             ((v, None, "sex", {"orth_form": "cos"}), "--orth_form"),
             ((v, None, "sex", {"critic_batch_size": 1}), "--critic_batch_size"),
+            ((v, None, "sex", {"task": "dx"}), "--task"),
         ):
             with self.assertRaisesRegex(BundleConfigError, flag):
                 validate_adversarial_config(*args)
