@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .critic_monitor import CriticFairnessMonitor
 from .fairness_metric import (
     CONSOLE_METRICS,
     FAIRNESS_DETAILS,
@@ -15,4 +16,3 @@ from .fairness_metric import (
 )
 from .fairness_selection import FairnessObjectiveMetric, FairnessSummaryMetric, lower_is_better
 from .tensorboard_fairness import FairnessTensorBoardHandler, fairness_markdown
-from .critic_monitor import CriticFairnessMonitor

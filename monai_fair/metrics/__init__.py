@@ -7,6 +7,7 @@ from .auc import compute_group_roc_auc
 from .bias import compute_binary_bias
 from .bootstrap import bootstrap_intervals, bootstrap_replicates, bootstrap_weights, make_generator, percentile_interval
 from .calibration import compute_group_ece
+from .classification import PRF_KEYS, compute_group_weighted_prf, compute_weighted_prf, pearson_r
 from .cumulative import FairnessCumulative, as_group_batch, as_prediction_batch
 from .evaluation import (
     BIAS_KINDS,
@@ -36,4 +37,3 @@ from .proxies import compute_bias_proxy, proxy_weights
 from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes
 from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold, observed_thresholds
 from .weighted_table import PER_GROUP_KEYS, compute_weighted_table
-from .classification import PRF_KEYS, compute_group_weighted_prf, compute_weighted_prf, pearson_r

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from .bias_heads import BiasCriticHeads, VGGClassifierHead, VGGGenerator, split_vgg
 from .critic import AttributeAdversary, BatchBiasCritic, FeatureHook, FlatBatchBiasCritic, default_feature_module
 from .fair_vae import VAE_OUTPUTS, FairVAE, mlp
 from .gradient_reversal import GradientReversal, grad_reverse
 from .vgg import VGG_CONFIGS, FairVGG, fair_vgg11, fair_vgg13, fair_vgg16, load_imagenet_weights
-from .bias_heads import BiasCriticHeads, VGGClassifierHead, VGGGenerator, split_vgg
