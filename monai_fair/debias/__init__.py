@@ -101,6 +101,7 @@ __all__ = [
 
 from .adversarial_multitask import (
     ADVERSARIAL_VARIANTS,
+    CONFUSION_TARGETS,
     ORTHOGONALITY_FORMS,
     AdversarialMultitaskTrainer,
     EpochScoreMemory,
@@ -111,6 +112,7 @@ from .adversarial_multitask import (
 
 __all__ += [
     "ADVERSARIAL_VARIANTS",
+    "CONFUSION_TARGETS",
     "ORTHOGONALITY_FORMS",
     "AdversarialMultitaskTrainer",
     "EpochScoreMemory",
