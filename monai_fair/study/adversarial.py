@@ -588,7 +588,7 @@ def validate_adversarial_config(
     """Checks of this study's own settings, before anything is read or trained.
 
     Raises:
-        BundleConfigError: naming the override (``--methods``, ``--attribute``, ``--orthogonality_weight``...).
+        BundleConfigError: naming the override (``--run_variants``, ``--attribute``, ``--orthogonality_weight``...).
     """
     if attribute not in _ATTRIBUTES:
         raise BundleConfigError(f"--attribute {attribute!r}: allowed: {', '.join(_ATTRIBUTES)}.")
@@ -596,7 +596,7 @@ def validate_adversarial_config(
     unknown = [m for m in names if m not in variants]
     if unknown:
         raise BundleConfigError(
-            f"--methods {names!r}: unknown variant(s) {unknown}; configured: {', '.join(variants)}."
+            f"--run_variants {names!r}: unknown variant(s) {unknown}; configured: {', '.join(variants)}."
         )
     for key in ("adversarial_weight", "orthogonality_weight", "critic_weight"):
         v = settings.get(key)

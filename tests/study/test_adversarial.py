@@ -144,7 +144,7 @@ class TestValidation(unittest.TestCase):
         v = ADVERSARIAL_STUDY_VARIANTS
         validate_adversarial_config(v, None, "ita_group", {"lr": 1e-3, "orthogonality_weight": 0.0})
         for args, flag in (
-            ((v, ["ours"], "sex", {}), "--methods"),
+            ((v, ["ours"], "sex", {}), "--run_variants"),
             ((v, None, "skin", {}), "--attribute"),
             ((v, None, "sex", {"orthogonality_weight": -1}), "--orthogonality_weight"),
             ((v, None, "sex", {"bias_lr": 0}), "--bias_lr"),
