@@ -93,3 +93,4 @@ from .sampling import (
     subsample_to_proportions,
 )
 from .splits import assert_no_patient_leakage, patient_level_split, patient_overlap, split_frames
+from .stratified_batches import GroupStratifiedBatchSampler

@@ -118,3 +118,25 @@ __all__ += [
     "weighted_target_batch",
     "with_loss_weights",
 ]
+
+from .adversarial_multitask import (
+    ADVERSARIAL_VARIANTS,
+    CONFUSION_TARGETS,
+    ORTHOGONALITY_FORMS,
+    AdversarialMultitaskTrainer,
+    EpochScoreMemory,
+    batch_spd_label,
+    orthogonality_loss,
+    positive_scores,
+)
+
+__all__ += [
+    "ADVERSARIAL_VARIANTS",
+    "CONFUSION_TARGETS",
+    "ORTHOGONALITY_FORMS",
+    "AdversarialMultitaskTrainer",
+    "EpochScoreMemory",
+    "batch_spd_label",
+    "orthogonality_loss",
+    "positive_scores",
+]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .critic_monitor import CriticFairnessMonitor
 from .fairness_metric import (
     CONSOLE_METRICS,
     FAIRNESS_DETAILS,

@@ -7,6 +7,7 @@ from .auc import compute_group_roc_auc
 from .bias import compute_binary_bias
 from .bootstrap import bootstrap_intervals, bootstrap_replicates, bootstrap_weights, make_generator, percentile_interval
 from .calibration import compute_group_ece
+from .classification import PRF_KEYS, compute_group_weighted_prf, compute_weighted_prf, pearson_r
 from .cumulative import FairnessCumulative, as_group_batch, as_prediction_batch
 from .evaluation import (
     BIAS_KINDS,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .bias_heads import BiasCriticHeads, VGGClassifierHead, VGGGenerator, split_vgg
 from .critic import AttributeAdversary, BatchBiasCritic, FeatureHook, FlatBatchBiasCritic, default_feature_module
 from .debiased_embedding import DebiasedEmbedding
 from .fair_vae import VAE_OUTPUTS, FairVAE, mlp

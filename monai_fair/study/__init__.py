@@ -90,3 +90,22 @@ __all__ += [
     "collect_cross_group_outputs",
     "probe_group",
 ]
+from .adversarial import (
+    ADVERSARIAL_STUDY_VARIANTS,
+    AdversarialFairnessStudy,
+    AdversarialStudyReport,
+    critic_batches,
+    isic_adversarial_study_data,
+    publish_adversarial_model,
+    validate_adversarial_config,
+)
+
+__all__ += [
+    "ADVERSARIAL_STUDY_VARIANTS",
+    "AdversarialFairnessStudy",
+    "AdversarialStudyReport",
+    "critic_batches",
+    "isic_adversarial_study_data",
+    "publish_adversarial_model",
+    "validate_adversarial_config",
+]

@@ -276,7 +276,11 @@ def _check_manifest(settings: _Settings, manifest: str) -> None:
         columns = list(pd.read_csv(manifest, nrows=0).columns)
     except Exception as e:
         raise _fail("manifest_file", manifest, f"cannot be read as a CSV ({type(e).__name__}: {e}).") from None
+    # attributes a study computes from the images at ingestion (e.g. ITA skin tone) need no manifest column
+    computed = settings.value("computed_attributes") if settings.has("computed_attributes") else None
     for key in ("attribute", "label"):
+        if key == "attribute" and computed and settings.has(key) and settings.value(key) in computed:
+            continue
         if settings.has(key) and settings.value(key) not in columns:
             value = settings.value(key)
             raise _fail(

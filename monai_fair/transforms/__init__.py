@@ -29,3 +29,4 @@ from .ita import (
     srgb_to_lab,
     trimmed_median,
 )
+from .ita_groups import ita_groups

@@ -277,6 +277,23 @@ class TestChexpertResnetRaceConformance(unittest.TestCase):
             with torch.no_grad():
                 torch.testing.assert_close(torch.jit.load(ts, map_location="cpu")(x), net(x), rtol=1e-4, atol=1e-5)
 
+ISIC_ADV_CONFIGS = REPO / "bundles" / "isic_adversarial_fairness" / "configs"
+
+
+class TestIsicAdversarialFairnessMetadata(unittest.TestCase):
+    """The isic_adversarial_fairness bundle against the same schema and network checks."""
+
+    def test_verify_metadata_offline(self):
+        verify_metadata(meta_file=str(ISIC_ADV_CONFIGS / "metadata.json"), filepath=SCHEMA)
+
+    def test_verify_net_in_out(self):
+        verify_net_in_out(
+            net_id="network_def",
+            meta_file=str(ISIC_ADV_CONFIGS / "metadata.json"),
+            config_file=str(ISIC_ADV_CONFIGS / "train.json"),
+            device="cpu",
+        )
+
 
 if __name__ == "__main__":
     unittest.main()

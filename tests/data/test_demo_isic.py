@@ -56,6 +56,13 @@ class TestISICDemo(unittest.TestCase):
         other = make_isic_demo(Path(self.tmp.name) / "c", seed=4, n_lesions=30, sticker_prob=0.3)
         self.assertNotEqual((other / "ita_truth.csv").read_bytes(), (self.root / "ita_truth.csv").read_bytes())
 
+    def test_explicit_folder_with_other_parameters_is_not_reused(self):
+        # a folder given explicitly is not keyed by the parameters: a stale demo must not be served silently
+        with self.assertRaisesRegex(ValueError, "other parameters"):
+            make_isic_demo(self.root, seed=3, n_lesions=31, sticker_prob=0.3)
+        with self.assertRaisesRegex(ValueError, "other parameters"):
+            make_isic_demo(self.root, seed=4, n_lesions=30, sticker_prob=0.3)
+
     def test_registry(self):
         path = make_demo_dataset("isic", root=Path(self.tmp.name) / "d", seed=0, n_lesions=4)
         self.assertTrue((path / "DEMO_COMPLETE.json").is_file())

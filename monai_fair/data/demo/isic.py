@@ -458,6 +458,15 @@ def make_isic_demo(
     )
     out, done = cached_demo_dir(root, "isic", seed, params)
     if done:
+        import json
+
+        # an explicit root is not keyed by the parameters: never serve a demo generated with other ones
+        stored = json.loads((out / "DEMO_COMPLETE.json").read_text())
+        if stored.get("seed") != seed or stored.get("params") != json.loads(json.dumps(params, default=str)):
+            raise ValueError(
+                f"{out} holds an ISIC demo generated with other parameters (seed {stored.get('seed')}, "
+                f"{stored.get('params')}); choose another folder (--demo_dir) or delete it."
+            )
         return out
     img_dir = out / "HAM10000_images_part_1"
     gt_dir = out / "ISIC2018_Task3_Training_GroundTruth"

@@ -1,0 +1,185 @@
+# Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
+"""The isic_adversarial_fairness bundle: configs (fast) and end-to-end runs through ``python -m monai.bundle`` (slow):
+train over two seeds on a tiny demo, reload and re-evaluate, label-free inference with the critic, and a generic
+manifest of real dermoscopy images."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "bundles" / "isic_adversarial_fairness"
+TRAIN = str(BUNDLE / "configs" / "train.json")
+EVALUATE = str(BUNDLE / "configs" / "evaluate.json")
+INFERENCE = str(BUNDLE / "configs" / "inference.json")
+MULTI_GPU = str(BUNDLE / "configs" / "multi_gpu_train.json")
+SCALE_PAPER = str(BUNDLE / "configs" / "scale_paper.json")
+VARIANTS = {"vanilla", "ours_wo_orth", "ours_w_orth"}
+
+SMALL = [
+    "--demo_params", "{'n_lesions': 40, 'size': 64}",
+    "--seeds", "[0, 1]",
+    "--epochs", "1",
+    "--input_size", "32",
+    "--width", "0.125",
+    "--fc_channels", "32",
+    "--batch_size", "12",
+    "--n_bootstrap", "10",
+    "--critic_n_batches", "8",
+    "--critic_batch_size", "8",
+    "--split_fractions", "[0.5, 0.25, 0.25]",
+]  # fmt: skip
+
+
+def _run(args: list[str], env: dict[str, str], cwd: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+class TestIsicAdversarialConfigs(unittest.TestCase):
+    def test_scale_profile_and_spec(self):
+        from monai.bundle import ConfigParser
+
+        demo, paper = ConfigParser(), ConfigParser()
+        demo.read_config(TRAIN)
+        paper.read_config([TRAIN, SCALE_PAPER])
+        self.assertEqual((demo["scale"], demo["input_size"], demo["width"]), ("demo", 64, 0.25))
+        self.assertEqual(
+            (paper["scale"], paper["input_size"], paper["width"], paper["batch_size"]), ("paper", 224, 1.0, 64)
+        )
+        self.assertEqual((paper["lr"], paper["bias_lr"], len(paper["seeds"])), (1e-3, 1e-4, 5))
+        self.assertEqual((paper["orth_form"], paper["confusion"]), ("paper", "privileged"))
+        self.assertEqual(set(demo["variants"]), VARIANTS)
+        self.assertEqual((demo["study#spec"], demo["report#spec"]), ("@fairness", "@fairness"))
+        self.assertEqual(demo["bias_heads#channels"], [16, 32])
+        self.assertEqual(demo["bias_heads#hidden"], [128, 32])
+
+    def test_settings_are_checked_first(self):
+        first = [
+            "$monai_fair.study.install_cause_hook()",
+            "$monai_fair.study.validate_study_config()",
+            "@check_settings",
+        ]
+        for path in (TRAIN, MULTI_GPU):
+            self.assertEqual(json.loads(Path(path).read_text())["initialize"][:3], first)
+
+    def test_bad_override_fails_before_training(self):
+        from monai.bundle import ConfigParser
+
+        from monai_fair.study import BundleConfigError
+
+        for key, value in (("orth_form", "sine"), ("task", "dx"), ("run_variants", ["ours"]), ("bias_lr", 0)):
+            parser = ConfigParser()
+            parser.read_config(TRAIN)
+            parser[key] = value
+            # the check reads plain settings only: nothing is read or trained before it fails
+            with self.assertRaises(Exception) as ctx:
+                parser.get_parsed_content("check_settings")
+            err = ctx.exception
+            while not isinstance(err, BundleConfigError) and err.__cause__ is not None:
+                err = err.__cause__
+            self.assertIsInstance(err, BundleConfigError)
+            self.assertIn(f"--{key}", str(err))
+
+
+@pytest.mark.slow
+class TestIsicAdversarialBundle(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.out = Path(self.tmp.name)
+        self.env = {
+            **os.environ,
+            "MONAI_FAIR_DEMO_DIR": str(self.out / "demo"),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(REPO),
+        }
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def _paths(self, tag: str) -> list[str]:
+        return ["--output_dir", str(self.out / tag / "eval"), "--ckpt_dir", str(self.out / tag / "models")]
+
+    def test_train_evaluate_infer(self):
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("a")]
+        proc = _run(cmd, self.env, cwd=str(self.out))
+        self.assertIn("DEMO DATA", proc.stdout + proc.stderr)
+        eval_dir = self.out / "a" / "eval"
+        for name in (
+            "report.html",
+            "summary.csv",
+            "results.json",
+            "table1_group_performance.csv",
+            "table2_fairness.csv",
+        ):
+            self.assertTrue((eval_dir / name).is_file(), name)
+        table = pd.read_csv(eval_dir / "results_per_seed.csv")
+        self.assertEqual(set(table["method"]), VARIANTS)
+        self.assertEqual(set(table["seed"]), {0, 1})
+        test = table[table["split"] == "test"]
+        self.assertTrue(test.loc[test["method"] != "vanilla", "critic_corr"].notna().any())
+        self.assertTrue(test.loc[test["method"] == "vanilla", "critic_corr"].isna().all())
+        self.assertIn("f1_light", table.columns)
+        self.assertIn("DEMO DATA", (eval_dir / "table2_fairness.md").read_text())
+        models = self.out / "a" / "models"
+        for name in ("model.pt", "bias_heads.pt", "network.json"):
+            self.assertTrue((models / name).is_file(), name)
+        # reloading the saved variants reproduces the test figures exactly
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{EVALUATE}']", *SMALL,
+               *self._paths("a")]  # fmt: skip
+        _run(cmd, self.env, cwd=str(self.out))
+        again = pd.read_csv(eval_dir / "reevaluated" / "results_per_seed.csv")
+        cols = ["seed", "method", "split", "balanced_accuracy", "spd", "eod", "critic_corr"]
+        merged = table[cols].merge(again[cols], on=["seed", "method", "split"], suffixes=("", "_re"))
+        self.assertEqual(len(merged), len(table))
+        for col in ("balanced_accuracy", "spd", "eod", "critic_corr"):
+            pd.testing.assert_series_equal(merged[col], merged[f"{col}_re"], check_names=False, atol=1e-6)
+        # label-free inference: images only, the critic's estimate per batch
+        images = sorted((self.out / "demo").rglob("*.jpg"))[:20]
+        folder = self.out / "unlabelled"
+        folder.mkdir()
+        for p in images:
+            (folder / p.name).write_bytes(p.read_bytes())
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file",
+               f"['{TRAIN}','{INFERENCE}','{models / 'network.json'}']", *SMALL, *self._paths("a"),
+               "--input_dir", str(folder)]  # fmt: skip
+        _run(cmd, self.env, cwd=str(self.out))
+        critic = pd.read_csv(eval_dir / "inference" / "critic_spd.csv")
+        self.assertEqual(len(critic), 3)  # 20 images in batches of 8
+        self.assertTrue(critic["predicted_spd"].notna().all())
+        self.assertEqual(len(pd.read_csv(eval_dir / "inference" / "predictions.csv", header=None)), 20)
+        self.assertTrue(list((eval_dir / "inference").glob("events.*")))
+
+    def test_generic_manifest_of_real_images(self):
+        shared = REPO / ".." / ".." / "shared" / "data" / "isic2017_val"
+        if not (shared / "manifest.csv").is_file():
+            shared = Path("/work/shared/data/isic2017_val")
+        if not (shared / "manifest.csv").is_file():
+            self.skipTest(f"real images not found at {shared}")
+        table = pd.read_csv(shared / "manifest.csv")
+        table["image"] = [str((shared / name).resolve()) for name in table["image"]]
+        manifest = self.out / "manifest.csv"
+        table.to_csv(manifest, index=False)
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("m"),
+               "--manifest_file", str(manifest), "--label", "melanoma", "--attribute", "sex", "--privileged", "F",
+               "--seeds", "[0]"]  # fmt: skip
+        proc = _run(cmd, self.env, cwd=str(self.out))
+        self.assertNotIn("DEMO DATA", (self.out / "m" / "eval" / "table2_fairness.md").read_text())
+        self.assertIn("manifest", proc.stdout + proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
