@@ -20,3 +20,11 @@ from .invariance import (
 )
 from .outputs import BAR_METRICS, TABLE_METRICS, render_report, wide_tables, write_outputs
 from .synthetic_scm import LINKS, SyntheticCounterfactualData, make_synthetic_scm
+from .counterfactual import (
+    AttributeNeutralised,
+    CounterfactualAudit,
+    fit_generator,
+    load_classifier,
+    score_classifier,
+    stack_images,
+)

@@ -6,6 +6,15 @@ from __future__ import annotations
 
 from .artefacts import load_debiased, load_seed_results, save_debiased, save_seed_results
 from .command_line import BundleCommand, parse_bundle_command
+from .counterfactual_audit import (
+    AuditData,
+    CounterfactualAuditReport,
+    CounterfactualAuditStudy,
+    audit_test_table,
+    check_audit_inputs,
+    planted_labels,
+    train_classifier,
+)
 from .data_source import DATASET_KINDS, DataSource, StudySplits
 from .debiasing import DebiasingStudy, accuracy_bounds
 from .errors import BundleConfigError, StudyRunError, cause_line, install_cause_hook, root_cause
@@ -47,4 +56,11 @@ __all__ = [
     "save_debiased",
     "save_seed_results",
     "write_debiasing_report",
+    "AuditData",
+    "CounterfactualAuditReport",
+    "CounterfactualAuditStudy",
+    "audit_test_table",
+    "check_audit_inputs",
+    "planted_labels",
+    "train_classifier",
 ]
