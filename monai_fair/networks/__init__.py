@@ -8,3 +8,4 @@ from .fair_vae import VAE_OUTPUTS, FairVAE, mlp
 from .gradient_reversal import GradientReversal, grad_reverse
 from .vgg import VGG_CONFIGS, FairVGG, fair_vgg11, fair_vgg13, fair_vgg16, load_imagenet_weights
 from .conditional_vae import ConditionalVAE, hsic
+from .latent_diffusion import ConditionalLatentDiffusion
