@@ -242,5 +242,18 @@ class TestEvaluateConfig(unittest.TestCase):
             self.assertIn("test_bce", metrics)
 
 
+class TestCounterfactualAuditConformance(unittest.TestCase):
+    """cxr_counterfactual_audit: metadata against the stored schema and the demo classifier against its format."""
+
+    META = str(REPO / "bundles" / "cxr_counterfactual_audit" / "configs" / "metadata.json")
+    TRAIN = str(REPO / "bundles" / "cxr_counterfactual_audit" / "configs" / "train.json")
+
+    def test_verify_metadata_offline(self):
+        verify_metadata(meta_file=self.META, filepath=SCHEMA)
+
+    def test_verify_net_in_out(self):
+        verify_net_in_out(net_id="network_def", meta_file=self.META, config_file=self.TRAIN, device="cpu")
+
+
 if __name__ == "__main__":
     unittest.main()
