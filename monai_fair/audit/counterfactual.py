@@ -224,6 +224,7 @@ class CounterfactualAudit:
         attributes: torch.Tensor,
         labels: torch.Tensor | None = None,
         counterfactuals: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+        threshold: float | None = None,
         **score_kwargs: Any,
     ) -> dict[str, Any]:
         """Audit one classifier.
@@ -234,6 +235,7 @@ class CounterfactualAudit:
             attributes: binary attribute codes ``(N,)`` (0/1).
             labels: binary labels (for BA, EOD and the EO test), or None.
             counterfactuals: :meth:`counterfactuals` of ``images``, when already computed.
+            threshold: the decision threshold of this classifier (e.g. chosen on validation); None: the auditor's.
             score_kwargs: ``input_size``, ``input_channels``, ``output_index`` of :func:`score_classifier`.
 
         Returns:
@@ -247,7 +249,8 @@ class CounterfactualAudit:
         kw = dict(batch_size=self.batch_size, device=self.device, **score_kwargs)
         p = score_classifier(classifier, images, **kw)
         p0, p1 = score_classifier(classifier, x0, **kw), score_classifier(classifier, x1, **kw)
-        y_hat = (p > self.threshold).double().numpy()
+        thr = self.threshold if threshold is None else float(threshold)
+        y_hat = (p > thr).double().numpy()
         tests: dict[str, InvarianceTestResult] = run_invariance_tests(
             y_hat,
             a.numpy(),
@@ -258,19 +261,20 @@ class CounterfactualAudit:
             regressor=self.regressor,
             n_draws=self.n_draws,
         )
-        tests["flip"] = counterfactual_flip_test(p0.numpy(), p1.numpy(), self.threshold)
+        tests["flip"] = counterfactual_flip_test(p0.numpy(), p1.numpy(), thr)
         ref = self.spec.resolve_reference(a)
-        tests["dp"] = demographic_parity_test(y_hat, a.numpy(), ref, threshold=self.threshold)
+        tests["dp"] = demographic_parity_test(y_hat, a.numpy(), ref, threshold=thr)
         fairness: dict[str, Any] = {}
         if labels is not None:
             y = torch.as_tensor(labels).reshape(-1).double()
-            tests["eo"] = equal_opportunity_test(y_hat, a.numpy(), y.numpy(), ref, threshold=self.threshold)
+            tests["eo"] = equal_opportunity_test(y_hat, a.numpy(), y.numpy(), ref, threshold=thr)
             fairness = self.spec.summarize(
-                p.double(), y, a, threshold=self.threshold, n_bootstrap=self.n_bootstrap, seed=self.seed
+                p.double(), y, a, threshold=thr, n_bootstrap=self.n_bootstrap, seed=self.seed
             )
         return {
             "tests": tests,
             "fairness": fairness,
+            "threshold": thr,
             "scores": p,
             "scores_a0": p0,
             "scores_a1": p1,
@@ -287,7 +291,7 @@ class CounterfactualAudit:
             rec[f"{name}_effect"] = r.effect_size
             rec[f"{name}_rejects"] = float(r.rejects(self.alpha)) if r.p_value == r.p_value else float("nan")
         rec["flip_rate"] = outcome["tests"]["flip"].effect_size
-        rec["threshold"] = self.threshold
+        rec["threshold"] = float(outcome.get("threshold", self.threshold))
         for k, v in outcome["fairness"].items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 rec[k] = float(v)

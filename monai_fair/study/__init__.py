@@ -12,6 +12,7 @@ from .counterfactual_audit import (
     CounterfactualAuditStudy,
     audit_test_table,
     check_audit_inputs,
+    check_audit_settings,
     planted_labels,
     train_classifier,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "CounterfactualAuditStudy",
     "audit_test_table",
     "check_audit_inputs",
+    "check_audit_settings",
     "planted_labels",
     "train_classifier",
 ]

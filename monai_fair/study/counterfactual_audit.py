@@ -31,6 +31,7 @@ __all__ = [
     "CounterfactualAuditStudy",
     "audit_test_table",
     "check_audit_inputs",
+    "check_audit_settings",
     "planted_labels",
     "train_classifier",
 ]
@@ -66,6 +67,43 @@ def check_audit_inputs(classifiers: Mapping[str, Any] | None) -> None:
             )
         if not os.path.isfile(os.fspath(value)):
             raise BundleConfigError(f"classifier {name!r}: file {os.fspath(value)!r} not found.")
+
+
+def check_audit_settings(
+    tests: Sequence[str],
+    alpha: float,
+    regressor: str,
+    n_folds: int,
+    n_draws: int,
+    image_size: int,
+    channels: int,
+) -> None:
+    """Check the audit's settings before anything is read or trained.
+
+    Raises:
+        BundleConfigError: the first bad setting, naming its override and what it accepts.
+    """
+    from monai_fair.audit import INVARIANCE_TESTS, REGRESSORS
+
+    from .errors import BundleConfigError
+
+    def fail(key: str, value: Any, expected: str) -> BundleConfigError:
+        return BundleConfigError(f"--{key} {value!r}: {expected}")
+
+    if isinstance(tests, str) or not tests or any(t not in INVARIANCE_TESTS for t in tests):
+        raise fail("tests", tests, f"expected a list of {sorted(INVARIANCE_TESTS)}, e.g. \"['gcm', 'crt']\".")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise fail("alpha", alpha, "expected a level in (0, 1), e.g. 0.05.")
+    if regressor not in REGRESSORS:
+        raise fail("regressor", regressor, f"allowed: {', '.join(REGRESSORS)}.")
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
+        raise fail("n_folds", n_folds, "expected an integer >= 2 (cross-fitting folds).")
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 1:
+        raise fail("n_draws", n_draws, "expected an integer >= 1 (CRT null draws).")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8 or image_size % 8:
+        raise fail("image_size", image_size, "expected a multiple of 8 (the generator halves it three times).")
+    if channels not in (1, 3):
+        raise fail("channels", channels, "expected 1 (grey) or 3 (RGB).")
 
 
 def planted_labels(labels: torch.Tensor, attributes: torch.Tensor, unprivileged: int) -> torch.Tensor:
@@ -248,6 +286,8 @@ class CounterfactualAuditStudy:
             there (``generator.pt``, ``classifier_<name>.pt``) and only audit.
         seed: the seed.
         batch_size: training batch size.
+        select_threshold: decide at each classifier's balanced-accuracy-optimal threshold on the labelled ``val``
+            split (as the other studies do); otherwise, or without such a split, at the audit's ``threshold``.
     """
 
     def __init__(
@@ -274,6 +314,7 @@ class CounterfactualAuditStudy:
         fit: bool = True,
         seed: int = 0,
         batch_size: int = 64,
+        select_threshold: bool = True,
     ) -> None:
         if classifiers is None and classifier_factory is None:
             raise ValueError("give the classifiers to audit, or a classifier_factory for the demo's two classifiers.")
@@ -288,6 +329,7 @@ class CounterfactualAuditStudy:
         self.audit_kwargs, self.score_kwargs = dict(audit_kwargs or {}), dict(score_kwargs or {})
         self.checkpoint_dir, self.n_examples, self.fit = checkpoint_dir, int(n_examples), bool(fit)
         self.seed, self.batch_size = int(seed), int(batch_size)
+        self.select_threshold = bool(select_threshold)
 
     def _split(self, name: str, limit: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         rows = _binary(self.data[name], self.attribute, limit, self.seed)
@@ -324,6 +366,24 @@ class CounterfactualAuditStudy:
             self.seed,
         )
         return {"sex_dependent" if self.attribute == "sex" else "dependent": dependent, "invariant": invariant}
+
+    def _validation_thresholds(self, classifiers: Mapping[str, nn.Module]) -> dict[str, float]:
+        """Each classifier's balanced-accuracy-optimal threshold on the validation split (true labels), as the
+        studies choose it; none when there is no labelled validation split."""
+        from monai_fair.audit import score_classifier
+        from monai_fair.metrics import best_balanced_accuracy_threshold
+
+        if "val" not in self.data:
+            return {}
+        x_val, _, y_val = self._split("val", self.max_test)
+        if y_val is None or len(set(y_val.tolist())) < 2:
+            return {}
+        out = {}
+        for name, clf in classifiers.items():
+            p = score_classifier(clf, x_val, batch_size=128, **self.score_kwargs)
+            out[name] = best_balanced_accuracy_threshold(p.double(), y_val.double())[0]
+        logger.info("seed %d: validation thresholds %s", self.seed, {k: round(v, 4) for k, v in out.items()})
+        return out
 
     def _saved(self, name: str) -> dict[str, torch.Tensor]:
         path = Path(self.checkpoint_dir or "") / name
@@ -371,10 +431,13 @@ class CounterfactualAuditStudy:
             classifiers = self._load_demo_classifiers()
         x_test, a_test, y_test = self._split("test", self.max_test)
         auditor = CounterfactualAudit(self.generator, self.spec, seed=self.seed, **self.audit_kwargs)
+        thresholds = self._validation_thresholds(classifiers) if self.select_threshold else {}
         cfs = auditor.counterfactuals(x_test)
         records, examples = [], {}
         for name, clf in classifiers.items():
-            outcome = auditor.audit(clf, x_test, a_test, y_test, counterfactuals=cfs, **self.score_kwargs)
+            outcome = auditor.audit(
+                clf, x_test, a_test, y_test, counterfactuals=cfs, threshold=thresholds.get(name), **self.score_kwargs
+            )
             rec = {"seed": self.seed, "method": name, "split": "test", **auditor.record(outcome)}
             records.append(rec)
             t = outcome["tests"]

@@ -14,7 +14,14 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from monai_fair.study import AuditData, BundleConfigError, audit_test_table, check_audit_inputs, planted_labels
+from monai_fair.study import (
+    AuditData,
+    BundleConfigError,
+    audit_test_table,
+    check_audit_inputs,
+    check_audit_settings,
+    planted_labels,
+)
 
 
 def _write_images(folder: Path, n: int, seed: int = 0) -> list[str]:
@@ -89,6 +96,24 @@ class TestAuditData(unittest.TestCase):
         with self.assertRaisesRegex(BundleConfigError, "supply"):
             check_audit_inputs({})
         check_audit_inputs({"user": torch.nn.Linear(1, 1)})
+
+
+class TestAuditSettings(unittest.TestCase):
+    def test_each_setting_is_named(self):
+        good = dict(tests=["gcm"], alpha=0.05, regressor="logistic", n_folds=2, n_draws=10, image_size=32, channels=1)
+        check_audit_settings(**good)
+        for key, bad in (
+            ("tests", ["hsic"]),
+            ("tests", "gcm"),
+            ("alpha", 1.5),
+            ("regressor", "forest"),
+            ("n_folds", 1),
+            ("n_draws", 0),
+            ("image_size", 30),
+            ("channels", 2),
+        ):
+            with self.assertRaisesRegex(BundleConfigError, f"--{key}"):
+                check_audit_settings(**{**good, key: bad})
 
 
 class TestAuditTable(unittest.TestCase):
