@@ -9,3 +9,5 @@ from .debiased_embedding import DebiasedEmbedding
 from .fair_vae import VAE_OUTPUTS, FairVAE, mlp
 from .gradient_reversal import GradientReversal, grad_reverse
 from .vgg import VGG_CONFIGS, FairVGG, fair_vgg11, fair_vgg13, fair_vgg16, load_imagenet_weights
+from .conditional_vae import ConditionalVAE, hsic
+from .latent_diffusion import ConditionalLatentDiffusion

@@ -30,3 +30,4 @@ from .tables import (
     summary_markdown,
     write_csv,
 )
+from .counterfactual_plots import plot_counterfactual_pairs, plot_null_calibration, plot_power_curve

@@ -6,6 +6,16 @@ from __future__ import annotations
 
 from .artefacts import load_debiased, load_seed_results, save_debiased, save_seed_results
 from .command_line import BundleCommand, parse_bundle_command
+from .counterfactual_audit import (
+    AuditData,
+    CounterfactualAuditReport,
+    CounterfactualAuditStudy,
+    audit_test_table,
+    check_audit_inputs,
+    check_audit_settings,
+    planted_labels,
+    train_classifier,
+)
 from .data_source import DATASET_KINDS, DataSource, StudySplits
 from .debiasing import DebiasingStudy, accuracy_bounds
 from .embedding_debias import (
@@ -108,4 +118,15 @@ __all__ += [
     "isic_adversarial_study_data",
     "publish_adversarial_model",
     "validate_adversarial_config",
+]
+
+__all__ += [
+    "AuditData",
+    "CounterfactualAuditReport",
+    "CounterfactualAuditStudy",
+    "audit_test_table",
+    "check_audit_inputs",
+    "check_audit_settings",
+    "planted_labels",
+    "train_classifier",
 ]

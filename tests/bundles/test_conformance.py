@@ -293,6 +293,17 @@ class TestIsicAdversarialFairnessMetadata(unittest.TestCase):
             config_file=str(ISIC_ADV_CONFIGS / "train.json"),
             device="cpu",
         )
+class TestCounterfactualAuditConformance(unittest.TestCase):
+    """cxr_counterfactual_audit: metadata against the stored schema and the demo classifier against its format."""
+
+    META = str(REPO / "bundles" / "cxr_counterfactual_audit" / "configs" / "metadata.json")
+    TRAIN = str(REPO / "bundles" / "cxr_counterfactual_audit" / "configs" / "train.json")
+
+    def test_verify_metadata_offline(self):
+        verify_metadata(meta_file=self.META, filepath=SCHEMA)
+
+    def test_verify_net_in_out(self):
+        verify_net_in_out(net_id="network_def", meta_file=self.META, config_file=self.TRAIN, device="cpu")
 
 
 if __name__ == "__main__":
