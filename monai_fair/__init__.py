@@ -6,7 +6,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 # import the subpackages so that ``"$import monai_fair"`` makes every class findable by its short ``_target_`` name
-from . import data, debias, handlers, metrics, networks, report, study, transforms  # noqa: E402  isort: skip
+from . import audit, data, debias, handlers, metrics, networks, report, study, transforms  # noqa: E402  isort: skip
 from .metrics import FairnessSpec  # noqa: E402
 
 __all__ = ["FairnessSpec", "__version__"]

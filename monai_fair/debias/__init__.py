@@ -5,6 +5,16 @@ from __future__ import annotations
 
 from .adaptive_pruning import AdaptivePruningDebiaser, kmeans, unit_weight_magnitude
 from .adversarial_finetune import AdversarialFineTuning, batch_bias_target
+from .adversarial_multitask import (
+    ADVERSARIAL_VARIANTS,
+    CONFUSION_TARGETS,
+    ORTHOGONALITY_FORMS,
+    AdversarialMultitaskTrainer,
+    EpochScoreMemory,
+    batch_spd_label,
+    orthogonality_loss,
+    positive_scores,
+)
 from .base import (
     BinaryEvaluation,
     Debiaser,
@@ -26,6 +36,15 @@ from .equalized_odds import (
     equalized_odds_lp,
     group_confusion_rates,
 )
+from .group_reweighting import (
+    LOSS_WEIGHT_KEY,
+    MITIGATIONS,
+    MaskedWeightedBCEWithLogitsLoss,
+    distributed_group_sampler,
+    group_sampler,
+    weighted_target_batch,
+    with_loss_weights,
+)
 from .influence import FullSetProxyWeights, unit_influence
 from .linear_erasure import INLPEraser, LeaceEraser, attribute_matrix
 from .postprocessor import Postprocessor
@@ -45,20 +64,17 @@ from .unit_mask import (
 from .vae_debias import ADVERSARY_INPUTS, LAMBDA_SCHEDULES, VAE_SCHEMES, VAEDebiaser, ganin_lambda
 
 __all__ = [
-    "ADVERSARY_INPUTS",
-    "INLPEraser",
-    "LAMBDA_SCHEDULES",
-    "LeaceEraser",
-    "VAEDebiaser",
-    "VAE_SCHEMES",
-    "attribute_matrix",
-    "ganin_lambda",
     "AdaptivePruningDebiaser",
     "add_unit_masks",
+    "ADVERSARIAL_VARIANTS",
     "AdversarialFineTuning",
+    "AdversarialMultitaskTrainer",
+    "ADVERSARY_INPUTS",
     "as_plain_tensor",
     "as_spec",
+    "attribute_matrix",
     "batch_bias_target",
+    "batch_spd_label",
     "batch_tensors",
     "BiasGradientDebiaser",
     "binary_task_loss",
@@ -68,10 +84,13 @@ __all__ = [
     "check_proxy_metric",
     "check_reiterable",
     "collect_outputs",
+    "CONFUSION_TARGETS",
     "count_prunable_units",
     "Debiaser",
     "DebiasResult",
+    "distributed_group_sampler",
     "EngineeredBiasGradientDebiaser",
+    "EpochScoreMemory",
     "equalized_odds_lp",
     "EqualizedOddsPostprocessing",
     "EqualizedOddsPostprocessor",
@@ -79,11 +98,22 @@ __all__ = [
     "find_unit_masks",
     "freeze_batchnorm_",
     "FullSetProxyWeights",
+    "ganin_lambda",
     "group_confusion_rates",
+    "group_sampler",
+    "INLPEraser",
     "kmeans",
+    "LAMBDA_SCHEDULES",
     "layer_output_shapes",
+    "LeaceEraser",
     "load_unit_masked_state_dict",
+    "LOSS_WEIGHT_KEY",
+    "MaskedWeightedBCEWithLogitsLoss",
+    "MITIGATIONS",
+    "ORTHOGONALITY_FORMS",
+    "orthogonality_loss",
     "positive_probability",
+    "positive_scores",
     "Postprocessor",
     "prunable_layer_names",
     "PruningDebiaser",
@@ -97,46 +127,8 @@ __all__ = [
     "unit_weight_magnitude",
     "UnitMaskedLayer",
     "UnitMaskSet",
-]
-
-from .group_reweighting import (
-    LOSS_WEIGHT_KEY,
-    MITIGATIONS,
-    MaskedWeightedBCEWithLogitsLoss,
-    distributed_group_sampler,
-    group_sampler,
-    weighted_target_batch,
-    with_loss_weights,
-)
-
-__all__ += [
-    "LOSS_WEIGHT_KEY",
-    "MITIGATIONS",
-    "MaskedWeightedBCEWithLogitsLoss",
-    "distributed_group_sampler",
-    "group_sampler",
+    "VAE_SCHEMES",
+    "VAEDebiaser",
     "weighted_target_batch",
     "with_loss_weights",
-]
-
-from .adversarial_multitask import (
-    ADVERSARIAL_VARIANTS,
-    CONFUSION_TARGETS,
-    ORTHOGONALITY_FORMS,
-    AdversarialMultitaskTrainer,
-    EpochScoreMemory,
-    batch_spd_label,
-    orthogonality_loss,
-    positive_scores,
-)
-
-__all__ += [
-    "ADVERSARIAL_VARIANTS",
-    "CONFUSION_TARGETS",
-    "ORTHOGONALITY_FORMS",
-    "AdversarialMultitaskTrainer",
-    "EpochScoreMemory",
-    "batch_spd_label",
-    "orthogonality_loss",
-    "positive_scores",
 ]

@@ -16,3 +16,20 @@ from .fairness_metric import (
 )
 from .fairness_selection import FairnessObjectiveMetric, FairnessSummaryMetric, lower_is_better
 from .tensorboard_fairness import FairnessTensorBoardHandler, fairness_markdown
+
+__all__ = [
+    "batch_group_codes",
+    "CONSOLE_METRICS",
+    "CriticFairnessMonitor",
+    "FAIRNESS_DETAILS",
+    "fairness_markdown",
+    "FairnessDetails",
+    "FairnessObjectiveMetric",
+    "FairnessSummaryMetric",
+    "FairnessTensorBoardHandler",
+    "GroupBufferMetric",
+    "GroupFairnessMetric",
+    "lower_is_better",
+    "PRED_LABEL",
+    "resolve_spec",
+]

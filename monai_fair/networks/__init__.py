@@ -4,10 +4,37 @@
 from __future__ import annotations
 
 from .bias_heads import BiasCriticHeads, VGGClassifierHead, VGGGenerator, split_vgg
+from .conditional_vae import ConditionalVAE, hsic
 from .critic import AttributeAdversary, BatchBiasCritic, FeatureHook, FlatBatchBiasCritic, default_feature_module
 from .debiased_embedding import DebiasedEmbedding
 from .fair_vae import VAE_OUTPUTS, FairVAE, mlp
 from .gradient_reversal import GradientReversal, grad_reverse
-from .vgg import VGG_CONFIGS, FairVGG, fair_vgg11, fair_vgg13, fair_vgg16, load_imagenet_weights
-from .conditional_vae import ConditionalVAE, hsic
 from .latent_diffusion import ConditionalLatentDiffusion
+from .vgg import VGG_CONFIGS, FairVGG, fair_vgg11, fair_vgg13, fair_vgg16, load_imagenet_weights
+
+__all__ = [
+    "AttributeAdversary",
+    "BatchBiasCritic",
+    "BiasCriticHeads",
+    "ConditionalLatentDiffusion",
+    "ConditionalVAE",
+    "DebiasedEmbedding",
+    "default_feature_module",
+    "fair_vgg11",
+    "fair_vgg13",
+    "fair_vgg16",
+    "FairVAE",
+    "FairVGG",
+    "FeatureHook",
+    "FlatBatchBiasCritic",
+    "grad_reverse",
+    "GradientReversal",
+    "hsic",
+    "load_imagenet_weights",
+    "mlp",
+    "split_vgg",
+    "VAE_OUTPUTS",
+    "VGG_CONFIGS",
+    "VGGClassifierHead",
+    "VGGGenerator",
+]
