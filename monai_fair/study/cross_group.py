@@ -45,6 +45,7 @@ from monai_fair.metrics import (
 from monai_fair.metrics.underdiagnosis import best_f1_threshold, compute_underdiagnosis
 
 from .errors import BundleConfigError, StudyRunError, cause_line
+from .report import _log_settings
 from .runtime import is_main_process
 from .seeds import SeedLoop, run_seed
 
@@ -565,13 +566,7 @@ class CrossGroupReport:
 
     def log_settings(self) -> str:
         """Log (as a warning, so it is always seen) one line with the settings, flagged when on demo data."""
-        line = f"{self.name}: " + ", ".join(f"{k}={v}" for k, v in self.settings.items())
-        if self.demo:
-            line += " -- DEMO DATA: a generated dataset at the demo scale, not the paper's results"
-        elif self.settings.get("scale") == "demo":
-            line += " -- real data at the demo scale: merge configs/scale_paper.json for the paper's settings"
-        logger.warning(line)
-        return line
+        return _log_settings(self.name, self.settings, self.demo)
 
     def write(self, runs: Sequence[Mapping[str, Any] | None], output_dir: str | os.PathLike | None = None):
         """Write the report of the (seed, model) runs (rank 0 only; other ranks return ``None``).
