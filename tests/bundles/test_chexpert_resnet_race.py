@@ -19,10 +19,8 @@ TRAIN, EVALUATE, INFERENCE, MULTI_GPU, SCALE_PAPER = bundle_configs(
 ISIC = isic_manifest()
 GROUPS = ("White", "Black", "Asian", "Other")
 
-# a tiny, fast configuration of the whole study
-SMALL = [
-    "--demo_params",
-    "{'n_patients': 160, 'n_valid_patients': 4, 'image_size': 32, 'lateral_fraction': 0.0, 'appearance_shift': 1.0}",
+# a tiny, fast configuration of the whole study: tiny networks and figures (TINY) on a tiny demo
+TINY = [
     "--epochs",
     "1",
     "--stored_size",
@@ -35,6 +33,11 @@ SMALL = [
     "20",
     "--min_group_size",
     "3",
+]
+SMALL = [
+    "--demo_params",
+    "{'n_patients': 160, 'n_valid_patients': 4, 'image_size': 32, 'lateral_fraction': 0.0, 'appearance_shift': 1.0}",
+    *TINY,
     "--seeds",
     "[0, 1]",
 ]
@@ -156,18 +159,7 @@ class TestChexpertResnetRaceBundle(BundleRunMixin, unittest.TestCase):
             "[]",
             "--missing_patient",
             "image",
-            "--epochs",
-            "1",
-            "--stored_size",
-            "32",
-            "--input_size",
-            "32",
-            "--widen_factor",
-            "0.25",
-            "--n_bootstrap",
-            "20",
-            "--min_group_size",
-            "3",
+            *TINY,
             "--seeds",
             "[0]",
             *self._paths("m"),
