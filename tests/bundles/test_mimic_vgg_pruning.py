@@ -110,8 +110,9 @@ class TestMimicVggPruningBundle(BundleRunMixin, unittest.TestCase):
         cmd = bundle_run_command(f"['{TRAIN}','{EVALUATE}']", *SMALL, *seeds, *self._paths("a"))
         self._run(cmd)
         again = pd.read_csv(eval_dir / "reevaluated" / "results_per_seed.csv")
-        cols = ["method", "split", "balanced_accuracy", "eod", "spd"]
-        merged = table[cols].merge(again[cols], on=["method", "split"], suffixes=("", "_re"))
+        # two seeds: a row is one (seed, method, split)
+        cols = ["seed", "method", "split", "balanced_accuracy", "eod", "spd"]
+        merged = table[cols].merge(again[cols], on=["seed", "method", "split"], suffixes=("", "_re"))
         self.assertEqual(len(merged), len(table))
         test_rows = merged[merged["split"] == "test"]
         for col in ("balanced_accuracy", "eod", "spd"):
