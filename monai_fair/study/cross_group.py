@@ -44,10 +44,10 @@ from monai_fair.metrics import (
 )
 from monai_fair.metrics.underdiagnosis import best_f1_threshold, compute_underdiagnosis
 
-from .command_line import parse_bundle_command
 from .errors import BundleConfigError, StudyRunError, cause_line
+from .report import _log_settings
 from .runtime import is_main_process
-from .seeds import run_seed
+from .seeds import SeedLoop, run_seed
 
 __all__ = [
     "CrossGroupEvaluation",
@@ -477,9 +477,10 @@ class CrossGroupEvaluation:
         return INTERSECTION_SEPARATOR.join(reversed(parts))
 
 
-class CrossGroupLoop:
+class CrossGroupLoop(SeedLoop):
     """Run every model of the study for every seed, each from a fresh config (see
-    :func:`~monai_fair.study.run_seed`), with ``model_id`` set to the model's name.
+    :func:`~monai_fair.study.run_seed`), with ``model_id`` set to the model's name: a
+    :class:`~monai_fair.study.SeedLoop` over seeds x models, in this process.
 
     In a bundle config::
 
@@ -510,23 +511,11 @@ class CrossGroupLoop:
         seed_id: str = "seed",
         determinism: bool = True,
     ) -> None:
-        seeds = [seeds] if isinstance(seeds, int) else list(seeds)
-        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-            raise ValueError(f'seeds must be a non-empty list of integers, e.g. --seeds "[0, 1, 2]", got {seeds!r}.')
         names = list(models)
         if not names:
             raise ValueError("models must name at least one model.")
-        if config_file is None:
-            command = parse_bundle_command()
-            if command is None:
-                raise ValueError("CrossGroupLoop needs config_file outside 'python -m monai.bundle run'.")
-            config_file = command.config_file
-            overrides = command.overrides if overrides is None else overrides
-            meta_file = command.meta_file if meta_file is None else meta_file
-        self.seeds, self.models, self.model_id = [int(s) for s in seeds], [str(m) for m in names], model_id
-        self.config_file = [str(config_file)] if isinstance(config_file, (str, os.PathLike)) else list(config_file)
-        self.overrides, self.meta_file = dict(overrides or {}), meta_file
-        self.run_id, self.result_id, self.seed_id, self.determinism = run_id, result_id, seed_id, determinism
+        super().__init__(seeds, config_file, overrides, meta_file, run_id, result_id, seed_id, determinism)
+        self.models, self.model_id = [str(m) for m in names], model_id
 
     def run(self) -> list[Any]:
         """The result of every (seed, model), seed-major.
@@ -540,16 +529,7 @@ class CrossGroupLoop:
             for model in self.models:
                 logger.info("=== seed %s, model %s (%d of %d) ===", seed, model, len(results) + 1, total)
                 try:
-                    result = run_seed(
-                        self.config_file,
-                        seed,
-                        {**self.overrides, self.model_id: model},
-                        self.meta_file,
-                        self.run_id,
-                        self.result_id,
-                        self.seed_id,
-                        self.determinism,
-                    )
+                    result = run_seed(*self._args(seed, {self.model_id: model}))
                 except Exception as e:
                     raise StudyRunError(f"seed {seed}, model {model!r} failed: {cause_line(e)}") from e
                 results.append(result)
@@ -586,13 +566,7 @@ class CrossGroupReport:
 
     def log_settings(self) -> str:
         """Log (as a warning, so it is always seen) one line with the settings, flagged when on demo data."""
-        line = f"{self.name}: " + ", ".join(f"{k}={v}" for k, v in self.settings.items())
-        if self.demo:
-            line += " -- DEMO DATA: a generated dataset at the demo scale, not the paper's results"
-        elif self.settings.get("scale") == "demo":
-            line += " -- real data at the demo scale: merge configs/scale_paper.json for the paper's settings"
-        logger.warning(line)
-        return line
+        return _log_settings(self.name, self.settings, self.demo)
 
     def write(self, runs: Sequence[Mapping[str, Any] | None], output_dir: str | os.PathLike | None = None):
         """Write the report of the (seed, model) runs (rank 0 only; other ranks return ``None``).

@@ -25,6 +25,23 @@ __all__ = ["StudyReport", "collect_study_results", "write_debiasing_report"]
 logger = logging.getLogger("monai_fair")
 
 
+def _log_settings(name: str, settings: Mapping[str, Any], demo: bool) -> str:
+    """Log (as a warning, so it is always seen) one line with a study's settings, flagged when on demo data.
+
+    Args:
+        name: the study's name, prefixing the line.
+        settings: the settings shown (``scale="demo"`` on real data adds a pointer to the paper's scale).
+        demo: the data are generated demo data.
+    """
+    line = f"{name}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
+    if demo:
+        line += " -- DEMO DATA: a generated dataset at the demo scale, not the paper's results"
+    elif settings.get("scale") == "demo":
+        line += " -- real data at the demo scale: merge configs/scale_paper.json for the paper's settings"
+    logger.warning(line)
+    return line
+
+
 def collect_study_results(seed_runs: Iterable[Mapping[str, Any] | None], metric: str = "eod", epsilon: float = 0.05):
     """A :class:`~monai_fair.report.StudyResults` of the per-seed outputs of
     :meth:`~monai_fair.study.DebiasingStudy.run` (``None`` entries, e.g. of non-zero DDP ranks, are skipped).
@@ -124,14 +141,8 @@ class StudyReport:
 
     def log_settings(self) -> str:
         """Log (as a warning, so it is always seen) one line with the settings, flagged when on demo data."""
-        text = ", ".join(f"{k}={v}" for k, v in self.shown_settings().items())
-        line = f"{self.name}: {text}"
-        if self.demo:
-            line += " -- DEMO DATA: a generated dataset at the demo scale, not the paper's results"
-        elif self.settings.get("scale") == "demo":
-            line += " -- real data at the demo scale: merge configs/scale_paper.json for the paper's settings"
-        logger.warning(line)
-        return line
+        # the shown settings end with the run's own, so their "scale" is the run's
+        return _log_settings(self.name, self.shown_settings(), self.demo)
 
     def write(self, seed_runs: Iterable[Mapping[str, Any] | None], output_dir: str | os.PathLike | None = None):
         """Write the report of ``seed_runs`` (rank 0 only under ``torch.distributed``; others return ``None``).

@@ -172,7 +172,7 @@ class SeedLoop:
             command = parse_bundle_command()
             if command is None:
                 raise ValueError(
-                    "SeedLoop needs config_file (and overrides) when the process was not started with "
+                    f"{type(self).__name__} needs config_file (and overrides) when the process was not started with "
                     "'python -m monai.bundle run --config_file ...'."
                 )
             config_file = command.config_file
@@ -186,11 +186,12 @@ class SeedLoop:
         self.determinism = determinism
         self.workers, self.threads = resolve_seed_workers(workers, len(seeds))
 
-    def _args(self, seed: int) -> tuple:
+    def _args(self, seed: int, overrides: Mapping[str, Any] | None = None) -> tuple:
+        # ``overrides``: set over the loop's own for this run (a subclass's per-run settings)
         return (
             self.config_file,
             seed,
-            self.overrides,
+            {**self.overrides, **overrides} if overrides else self.overrides,
             self.meta_file,
             self.run_id,
             self.result_id,

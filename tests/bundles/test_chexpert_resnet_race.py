@@ -5,30 +5,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import unittest
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "bundles" / "chexpert_resnet_race"
-TRAIN = str(BUNDLE / "configs" / "train.json")
-EVALUATE = str(BUNDLE / "configs" / "evaluate.json")
-INFERENCE = str(BUNDLE / "configs" / "inference.json")
-MULTI_GPU = str(BUNDLE / "configs" / "multi_gpu_train.json")
-SCALE_PAPER = str(BUNDLE / "configs" / "scale_paper.json")
-ISIC = Path("/work/shared/data/isic2017_val/manifest.csv")
+from tests.bundles.bundle_runner import BundleRunMixin, bundle_configs, bundle_run_command, isic_manifest
+
+TRAIN, EVALUATE, INFERENCE, MULTI_GPU, SCALE_PAPER = bundle_configs(
+    "chexpert_resnet_race", "train", "evaluate", "inference", "multi_gpu_train", "scale_paper"
+)
+ISIC = isic_manifest()
 GROUPS = ("White", "Black", "Asian", "Other")
 
-# a tiny, fast configuration of the whole study
-SMALL = [
-    "--demo_params",
-    "{'n_patients': 160, 'n_valid_patients': 4, 'image_size': 32, 'lateral_fraction': 0.0, 'appearance_shift': 1.0}",
+# a tiny, fast configuration of the whole study: tiny networks and figures (TINY) on a tiny demo
+TINY = [
     "--epochs",
     "1",
     "--stored_size",
@@ -41,18 +33,14 @@ SMALL = [
     "20",
     "--min_group_size",
     "3",
+]
+SMALL = [
+    "--demo_params",
+    "{'n_patients': 160, 'n_valid_patients': 4, 'image_size': 32, 'lateral_fraction': 0.0, 'appearance_shift': 1.0}",
+    *TINY,
     "--seeds",
     "[0, 1]",
 ]
-
-
-def _run(args: list[str], env: dict[str, str], cwd: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
 
 
 class TestChexpertResnetRaceConfigs(unittest.TestCase):
@@ -108,26 +96,10 @@ class TestChexpertResnetRaceConfigs(unittest.TestCase):
 
 
 @pytest.mark.slow
-class TestChexpertResnetRaceBundle(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = Path(self.tmp.name)
-        self.env = {
-            **os.environ,
-            "MONAI_FAIR_DEMO_DIR": str(self.out / "demo"),
-            "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": str(REPO),
-        }
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def _paths(self, tag: str) -> list[str]:
-        return ["--output_dir", str(self.out / tag / "eval"), "--ckpt_dir", str(self.out / tag / "models")]
-
+class TestChexpertResnetRaceBundle(BundleRunMixin, unittest.TestCase):
     def test_train_evaluate_infer(self):
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("a")]
-        proc = _run(cmd, self.env, cwd=str(self.out))
+        cmd = bundle_run_command(TRAIN, *SMALL, *self._paths("a"))
+        proc = self._run(cmd)
         self.assertIn("DEMO DATA", proc.stdout + proc.stderr)
         eval_dir = self.out / "a" / "eval"
         for name in ("report.html", "summary.md", "summary.csv", "auc_same_other.png", "auc_by_group.png"):
@@ -151,37 +123,27 @@ class TestChexpertResnetRaceBundle(unittest.TestCase):
         self.assertEqual((network["input_size"], network["model_demo"]), (32, True))
 
         # re-evaluation reloads the saved models: the same figures, without training
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{EVALUATE}']", *SMALL]
-        _run(cmd + self._paths("a"), self.env, cwd=str(self.out))
+        cmd = bundle_run_command(f"['{TRAIN}','{EVALUATE}']", *SMALL)
+        self._run(cmd + self._paths("a"))
         again = pd.read_csv(eval_dir / "reevaluated" / "results_per_seed.csv")
         pd.testing.assert_series_equal(again["auc_drop"], table["auc_drop"], atol=1e-6, rtol=0)
 
         # inference with the published model's settings
         images = self.out / "demo"
-        cmd = [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
+        cmd = bundle_run_command(
             f"['{TRAIN}','{INFERENCE}','{models / 'mixed' / 'network.json'}']",
             "--input_dir",
             str(next(images.rglob("valid"))),
             *self._paths("a"),
-        ]
-        _run(cmd, self.env, cwd=str(self.out))
+        )
+        self._run(cmd)
         rows = (eval_dir / "inference" / "predictions.csv").read_text().strip().splitlines()
         self.assertGreater(len(rows), 0)
         self.assertEqual(len(rows[0].split(",")), 1 + 14)
 
-    @unittest.skipUnless(ISIC.is_file(), "the ISIC 2017 validation images are not here")
+    @unittest.skipIf(ISIC is None, "the ISIC 2017 validation images are not here")
     def test_generic_manifest_of_real_images(self):
-        cmd = [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
+        cmd = bundle_run_command(
             TRAIN,
             "--manifest_file",
             str(ISIC),
@@ -197,23 +159,12 @@ class TestChexpertResnetRaceBundle(unittest.TestCase):
             "[]",
             "--missing_patient",
             "image",
-            "--epochs",
-            "1",
-            "--stored_size",
-            "32",
-            "--input_size",
-            "32",
-            "--widen_factor",
-            "0.25",
-            "--n_bootstrap",
-            "20",
-            "--min_group_size",
-            "3",
+            *TINY,
             "--seeds",
             "[0]",
             *self._paths("m"),
-        ]
-        proc = _run(cmd, self.env, cwd=str(self.out))
+        )
+        proc = self._run(cmd)
         self.assertIn("dataset=manifest", proc.stdout + proc.stderr)
         self.assertNotIn("DEMO DATA", (self.out / "m" / "eval" / "summary.md").read_text())
         table = pd.read_csv(self.out / "m" / "eval" / "results_per_seed.csv")

@@ -21,16 +21,12 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from monai_fair.study import publish_model
+from tests.bundles.bundle_runner import REPO, SCHEMA, bundle_configs
 
-REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "mimic_vgg_pruning"
-CONFIGS = BUNDLE / "configs"
-TRAIN = str(CONFIGS / "train.json")
-SCALE_PAPER = str(CONFIGS / "scale_paper.json")
-INFERENCE = str(CONFIGS / "inference.json")
-EVALUATE = str(CONFIGS / "evaluate.json")
-META = str(CONFIGS / "metadata.json")
-SCHEMA = str(REPO / "bundles" / "schema" / "meta_schema_20240725.json")
+TRAIN, SCALE_PAPER, INFERENCE, EVALUATE, META = bundle_configs(
+    "mimic_vgg_pruning", "train", "scale_paper", "inference", "evaluate", "metadata"
+)
 
 
 def _network(config_files: list[str]) -> tuple[ConfigParser, torch.nn.Module]:
@@ -276,6 +272,7 @@ class TestChexpertResnetRaceConformance(unittest.TestCase):
             net.eval()
             with torch.no_grad():
                 torch.testing.assert_close(torch.jit.load(ts, map_location="cpu")(x), net(x), rtol=1e-4, atol=1e-5)
+
 
 ISIC_ADV_CONFIGS = REPO / "bundles" / "isic_adversarial_fairness" / "configs"
 

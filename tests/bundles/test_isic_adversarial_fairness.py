@@ -6,23 +6,17 @@ manifest of real dermoscopy images."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import unittest
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "bundles" / "isic_adversarial_fairness"
-TRAIN = str(BUNDLE / "configs" / "train.json")
-EVALUATE = str(BUNDLE / "configs" / "evaluate.json")
-INFERENCE = str(BUNDLE / "configs" / "inference.json")
-MULTI_GPU = str(BUNDLE / "configs" / "multi_gpu_train.json")
-SCALE_PAPER = str(BUNDLE / "configs" / "scale_paper.json")
+from tests.bundles.bundle_runner import BundleRunMixin, bundle_configs, bundle_run_command
+
+TRAIN, EVALUATE, INFERENCE, MULTI_GPU, SCALE_PAPER = bundle_configs(
+    "isic_adversarial_fairness", "train", "evaluate", "inference", "multi_gpu_train", "scale_paper"
+)
 VARIANTS = {"vanilla", "ours_wo_orth", "ours_w_orth"}
 
 SMALL = [
@@ -38,15 +32,6 @@ SMALL = [
     "--critic_batch_size", "8",
     "--split_fractions", "[0.5, 0.25, 0.25]",
 ]  # fmt: skip
-
-
-def _run(args: list[str], env: dict[str, str], cwd: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
 
 
 class TestIsicAdversarialConfigs(unittest.TestCase):
@@ -96,26 +81,10 @@ class TestIsicAdversarialConfigs(unittest.TestCase):
 
 
 @pytest.mark.slow
-class TestIsicAdversarialBundle(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = Path(self.tmp.name)
-        self.env = {
-            **os.environ,
-            "MONAI_FAIR_DEMO_DIR": str(self.out / "demo"),
-            "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": str(REPO),
-        }
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def _paths(self, tag: str) -> list[str]:
-        return ["--output_dir", str(self.out / tag / "eval"), "--ckpt_dir", str(self.out / tag / "models")]
-
+class TestIsicAdversarialBundle(BundleRunMixin, unittest.TestCase):
     def test_train_evaluate_infer(self):
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("a")]
-        proc = _run(cmd, self.env, cwd=str(self.out))
+        cmd = bundle_run_command(TRAIN, *SMALL, *self._paths("a"))
+        proc = self._run(cmd)
         self.assertIn("DEMO DATA", proc.stdout + proc.stderr)
         eval_dir = self.out / "a" / "eval"
         for name in (
@@ -138,9 +107,8 @@ class TestIsicAdversarialBundle(unittest.TestCase):
         for name in ("model.pt", "bias_heads.pt", "network.json"):
             self.assertTrue((models / name).is_file(), name)
         # reloading the saved variants reproduces the test figures exactly
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{EVALUATE}']", *SMALL,
-               *self._paths("a")]  # fmt: skip
-        _run(cmd, self.env, cwd=str(self.out))
+        cmd = bundle_run_command(f"['{TRAIN}','{EVALUATE}']", *SMALL, *self._paths("a"))
+        self._run(cmd)
         again = pd.read_csv(eval_dir / "reevaluated" / "results_per_seed.csv")
         cols = ["seed", "method", "split", "balanced_accuracy", "spd", "eod", "critic_corr"]
         merged = table[cols].merge(again[cols], on=["seed", "method", "split"], suffixes=("", "_re"))
@@ -153,10 +121,9 @@ class TestIsicAdversarialBundle(unittest.TestCase):
         folder.mkdir()
         for p in images:
             (folder / p.name).write_bytes(p.read_bytes())
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file",
-               f"['{TRAIN}','{INFERENCE}','{models / 'network.json'}']", *SMALL, *self._paths("a"),
-               "--input_dir", str(folder)]  # fmt: skip
-        _run(cmd, self.env, cwd=str(self.out))
+        cmd = bundle_run_command(f"['{TRAIN}','{INFERENCE}','{models / 'network.json'}']", *SMALL, *self._paths("a"),
+                                 "--input_dir", str(folder))  # fmt: skip
+        self._run(cmd)
         critic = pd.read_csv(eval_dir / "inference" / "critic_spd.csv")
         self.assertEqual(len(critic), 3)  # 20 images in batches of 8
         self.assertTrue(critic["predicted_spd"].notna().all())
@@ -164,19 +131,10 @@ class TestIsicAdversarialBundle(unittest.TestCase):
         self.assertTrue(list((eval_dir / "inference").glob("events.*")))
 
     def test_generic_manifest_of_real_images(self):
-        shared = REPO / ".." / ".." / "shared" / "data" / "isic2017_val"
-        if not (shared / "manifest.csv").is_file():
-            shared = Path("/work/shared/data/isic2017_val")
-        if not (shared / "manifest.csv").is_file():
-            self.skipTest(f"real images not found at {shared}")
-        table = pd.read_csv(shared / "manifest.csv")
-        table["image"] = [str((shared / name).resolve()) for name in table["image"]]
-        manifest = self.out / "manifest.csv"
-        table.to_csv(manifest, index=False)
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *self._paths("m"),
-               "--manifest_file", str(manifest), "--label", "melanoma", "--attribute", "sex", "--privileged", "F",
-               "--seeds", "[0]"]  # fmt: skip
-        proc = _run(cmd, self.env, cwd=str(self.out))
+        manifest = self._real_manifest()
+        cmd = bundle_run_command(TRAIN, *SMALL, *self._paths("m"), "--manifest_file", str(manifest), "--label",
+                                 "melanoma", "--attribute", "sex", "--privileged", "F", "--seeds", "[0]")  # fmt: skip
+        proc = self._run(cmd)
         self.assertNotIn("DEMO DATA", (self.out / "m" / "eval" / "table2_fairness.md").read_text())
         self.assertIn("manifest", proc.stdout + proc.stderr)
 

@@ -4,22 +4,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import unittest
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "bundles" / "mimic_vgg_pruning"
-TRAIN = str(BUNDLE / "configs" / "train.json")
-EVALUATE = str(BUNDLE / "configs" / "evaluate.json")
-MULTI_GPU = str(BUNDLE / "configs" / "multi_gpu_train.json")
-SCALE_PAPER = str(BUNDLE / "configs" / "scale_paper.json")
+from tests.bundles.bundle_runner import BundleRunMixin, bundle_configs, bundle_run_command
+
+TRAIN, EVALUATE, MULTI_GPU, SCALE_PAPER, META = bundle_configs(
+    "mimic_vgg_pruning", "train", "evaluate", "multi_gpu_train", "scale_paper", "metadata"
+)
 
 # a small, fast configuration of the whole study (every method, tiny steps)
 SMALL = [
@@ -48,15 +44,6 @@ SMALL = [
     "--debiasers#engineered_bias_gradient#epochs",
     "1",
 ]
-
-
-def _run(args: list[str], env: dict[str, str], cwd: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
 
 
 class TestMimicVggPruningConfigs(unittest.TestCase):
@@ -100,30 +87,15 @@ class TestMimicVggPruningChecks(unittest.TestCase):
 
 
 @pytest.mark.slow
-class TestMimicVggPruningBundle(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = Path(self.tmp.name)
-        # the checkout's package, whatever monai_fair the environment has installed
-        self.env = {
-            **os.environ,
-            "MONAI_FAIR_DEMO_DIR": str(self.out / "demo"),
-            "OMP_NUM_THREADS": "2",
-            "PYTHONPATH": str(REPO),
-        }
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def _paths(self, tag: str) -> list[str]:
-        return ["--output_dir", str(self.out / tag / "eval"), "--ckpt_dir", str(self.out / tag / "models")]
+class TestMimicVggPruningBundle(BundleRunMixin, unittest.TestCase):
+    omp_threads = "2"
 
     def test_train_evaluate_export(self):
         # run from a folder that is not the repo root: paths must resolve relative to the bundle
         # two seeds side by side in worker processes (seed_workers "auto" on a CPU)
         seeds = ["--seeds", "[42, 43]"]
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN, *SMALL, *seeds, *self._paths("a")]
-        proc = _run(cmd, self.env, cwd=str(self.out))
+        cmd = bundle_run_command(TRAIN, *SMALL, *seeds, *self._paths("a"))
+        proc = self._run(cmd)
         self.assertIn("DEMO DATA", proc.stdout + proc.stderr)
         eval_dir = self.out / "a" / "eval"
         for name in ("report.html", "summary.md", "summary.csv", "results.json", "results_per_seed.csv"):
@@ -135,21 +107,12 @@ class TestMimicVggPruningBundle(unittest.TestCase):
         self.assertIn("in 2 worker processes", proc.stdout + proc.stderr)
         self.assertIn("DEMO DATA", (eval_dir / "summary.md").read_text())
         # every saved debiased model / post-processor reloads and reproduces its test figures exactly
-        cmd = [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            f"['{TRAIN}','{EVALUATE}']",
-            *SMALL,
-            *seeds,
-            *self._paths("a"),
-        ]
-        _run(cmd, self.env, cwd=str(self.out))
+        cmd = bundle_run_command(f"['{TRAIN}','{EVALUATE}']", *SMALL, *seeds, *self._paths("a"))
+        self._run(cmd)
         again = pd.read_csv(eval_dir / "reevaluated" / "results_per_seed.csv")
-        cols = ["method", "split", "balanced_accuracy", "eod", "spd"]
-        merged = table[cols].merge(again[cols], on=["method", "split"], suffixes=("", "_re"))
+        # two seeds: a row is one (seed, method, split)
+        cols = ["seed", "method", "split", "balanced_accuracy", "eod", "spd"]
+        merged = table[cols].merge(again[cols], on=["seed", "method", "split"], suffixes=("", "_re"))
         self.assertEqual(len(merged), len(table))
         test_rows = merged[merged["split"] == "test"]
         for col in ("balanced_accuracy", "eod", "spd"):
@@ -167,28 +130,16 @@ class TestMimicVggPruningBundle(unittest.TestCase):
             "--ckpt_file",
             str(self.out / "a" / "models" / "model.pt"),
             "--meta_file",
-            str(BUNDLE / "configs" / "metadata.json"),
+            META,
             "--config_file",
             f"['{TRAIN}','{self.out / 'a' / 'models' / 'network.json'}']",
         ]
-        _run(cmd, self.env, cwd=str(self.out))
+        self._run(cmd)
         self.assertTrue(ts.is_file())
 
     def test_generic_manifest_of_real_images(self):
-        shared = BUNDLE.parents[1] / ".." / "shared" / "data" / "isic2017_val"
-        if not (shared / "manifest.csv").is_file():
-            self.skipTest(f"real images not found at {shared}")
-        table = pd.read_csv(shared / "manifest.csv")
-        table["image"] = [str((shared / name).resolve()) for name in table["image"]]
-        table["patient_id"] = table["image_id"]
-        manifest = self.out / "manifest.csv"
-        table.to_csv(manifest, index=False)
-        cmd = [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
+        manifest = self._real_manifest(patient_id=True)
+        cmd = bundle_run_command(
             TRAIN,
             *SMALL,
             *self._paths("m"),
@@ -209,8 +160,8 @@ class TestMimicVggPruningBundle(unittest.TestCase):
             # 150 images leave a handful per group in validation: estimate the figures anyway
             "--fairness#min_group_size",
             "2",
-        ]
-        proc = _run(cmd, self.env, cwd=str(self.out))
+        )
+        proc = self._run(cmd)
         self.assertNotIn("DEMO DATA", (self.out / "m" / "eval" / "summary.md").read_text())
         self.assertIn("dataset=manifest", proc.stdout + proc.stderr)
         result = pd.read_csv(self.out / "m" / "eval" / "results_per_seed.csv")
@@ -234,7 +185,7 @@ class TestMimicVggPruningBundle(unittest.TestCase):
             "['reject_option','pruning']",
             *self._paths("ddp"),
         ]
-        _run(cmd, self.env, cwd=str(self.out))
+        self._run(cmd)
         table = pd.read_csv(self.out / "ddp" / "eval" / "results_per_seed.csv")
         self.assertEqual(set(table["method"]), {"standard", "reject_option", "pruning"})
 

@@ -5,12 +5,8 @@ runs of train / evaluate / inference on the demo embeddings and of the CT path o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import unittest
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,17 +14,11 @@ import pytest
 from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
 
 from monai_fair.study import BundleConfigError, validate_study_config
+from tests.bundles.bundle_runner import SCHEMA, BundleRunMixin, bundle_configs, bundle_run_command
 
-REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "bundles" / "nlst_ct_vae_debias"
-CONFIGS = BUNDLE / "configs"
-TRAIN = str(CONFIGS / "train.json")
-EVALUATE = str(CONFIGS / "evaluate.json")
-INFERENCE = str(CONFIGS / "inference.json")
-MULTI_GPU = str(CONFIGS / "multi_gpu_train.json")
-SCALE_PAPER = str(CONFIGS / "scale_paper.json")
-META = str(CONFIGS / "metadata.json")
-SCHEMA = str(REPO / "bundles" / "schema" / "meta_schema_20240725.json")
+TRAIN, EVALUATE, INFERENCE, MULTI_GPU, SCALE_PAPER, META = bundle_configs(
+    "nlst_ct_vae_debias", "train", "evaluate", "inference", "multi_gpu_train", "scale_paper", "metadata"
+)
 
 SMALL = [
     "--seeds",
@@ -50,15 +40,6 @@ SMALL = [
     "--n_bootstrap",
     "20",
 ]
-
-
-def _run(args: list[str], env: dict[str, str], cwd: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n" f"{proc.stderr[-6000:]}"
-        )
-    return proc
 
 
 class TestNlstConfigs(unittest.TestCase):
@@ -98,37 +79,12 @@ class TestNlstConfigs(unittest.TestCase):
 
 
 @pytest.mark.slow
-class TestNlstBundle(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = Path(self.tmp.name)
-        self.env = {
-            **os.environ,
-            "MONAI_FAIR_DEMO_DIR": str(self.out / "demo"),
-            "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": str(REPO),
-        }
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
+class TestNlstBundle(BundleRunMixin, unittest.TestCase):
     def _cmd(self, configs: list[str], *extra: str) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            str(configs),
-            "--meta_file",
-            META,
-            "--bundle_root",
-            str(self.out / "b"),
-            *extra,
-        ]
+        return bundle_run_command(str(configs), "--meta_file", META, "--bundle_root", str(self.out / "b"), *extra)
 
     def test_train_evaluate_inference(self):
-        proc = _run(self._cmd([TRAIN], *SMALL), self.env, cwd=str(self.out))
+        proc = self._run(self._cmd([TRAIN], *SMALL))
         self.assertIn("DEMO DATA", proc.stdout + proc.stderr)
         eval_dir = self.out / "b" / "eval"
         for name in (
@@ -147,7 +103,7 @@ class TestNlstBundle(unittest.TestCase):
         self.assertTrue({"original", "vae", "leace", "poisoned_vae_50", "vae_latent_4"} <= set(table["method"]))
         self.assertEqual(sorted(set(table["seed"])), [0, 1])
         # re-evaluation reloads the saved debiasers: the same figures without fitting
-        _run(self._cmd([TRAIN, EVALUATE], *SMALL), self.env, cwd=str(self.out))
+        self._run(self._cmd([TRAIN, EVALUATE], *SMALL))
         again = pd.read_csv(eval_dir / "reevaluated" / "results_per_seed.csv")
         a = table.set_index(["seed", "method"])["linear_sex_auc"]
         b = again.set_index(["seed", "method"])["linear_sex_auc"]
@@ -158,7 +114,7 @@ class TestNlstBundle(unittest.TestCase):
         opts = "{'sex_column': 'gender', 'id_column': 'pid', 'demographics': '%s', 'sex_map': {1: 'M', 2: 'F'}}" % (
             demo_dir / "nlst_780_prsn_idc_20210527.csv"
         )
-        _run(
+        self._run(
             self._cmd(
                 [TRAIN, INFERENCE],
                 *SMALL,
@@ -166,9 +122,7 @@ class TestNlstBundle(unittest.TestCase):
                 str(demo_dir / "nlst_tune_with_labels.npz"),
                 "--table_options",
                 opts,
-            ),
-            self.env,
-            cwd=str(self.out),
+            )
         )
         inf = self.out / "b" / "eval" / "inference"
         with np.load(inf / "debiased_embeddings.npz") as npz:
@@ -203,7 +157,7 @@ class TestNlstBundle(unittest.TestCase):
             "--poison_fractions",
             "[0.0]",
         ]
-        _run(cmd, self.env, cwd=str(self.out))
+        self._run(cmd)
         table = pd.read_csv(self.out / "mg" / "eval" / "results_per_seed.csv")
         self.assertEqual(sorted(set(table["seed"])), [0, 1])
         self.assertTrue((self.out / "mg" / "models" / "vae.pt").is_file())
@@ -225,7 +179,7 @@ class TestNlstBundle(unittest.TestCase):
             "--probes",
             "['linear']",
         ]
-        _run(self._cmd([TRAIN], *small), self.env, cwd=str(self.out))
+        self._run(self._cmd([TRAIN], *small))
         eval_dir = self.out / "b" / "eval"
         self.assertTrue((eval_dir / "ct_embeddings.npz").is_file())
         self.assertIn("CT DICOM series", (eval_dir / "report.html").read_text())
