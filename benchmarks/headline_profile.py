@@ -5,10 +5,12 @@
    decoded-tensor cache (``CacheDataset``), training (Ignite's ``BasicTimeProfiler``: data flow, iterations, the
    per-epoch validation handler), then the study (the standard model and every debiaser: its fit and its
    re-evaluation on validation and test).
-2. **Side by side**: the dominant passes under the previous settings (contiguous weights, validation batches of 64)
-   and the current ones (channels-last weights from ``monai_fair.study.prepare_network``, validation batches of
-   256), on the same cached tensors and the same network weights: one training epoch, one forward pass over the
-   validation set, and one pruning fit. Ratios are old / new; the last line is the headline.
+2. **Side by side**: the dominant passes under the previous settings (per-sample augmentation in the data loader,
+   contiguous weights, validation batches of 64) and the current ones (batch augmentation on the device,
+   ``monai_fair.transforms.BatchRandAffine``; channels-last weights from ``monai_fair.study.prepare_network``;
+   validation batches of 256), on the same split, validation tensors and network weights: one training epoch, one
+   forward pass over the validation set, and one pruning fit. Ratios are old / new; the last line is the headline.
+   Running the seeds side by side (``SeedLoop(workers="auto")``) comes on top and is not in these ratios.
 
 Wall times depend on the machine and on what else runs; CPU times (``process_time``) are printed beside them.
 
@@ -104,9 +106,18 @@ def compare(tmp: Path) -> None:
     # training epochs without the per-epoch validation handlers (the validation pass is timed on its own)
     common = {"epochs": 1, "train#handlers": []}
     new = bundle_parser(tmp / "new", {**common, "val_batch_size": 256})
-    # the previous settings share the decoded tensors and the weights of the current ones
-    old = bundle_parser(tmp / "old", {**common, "val_batch_size": 64, "network#channels_last": False})
-    for key in ("seed_data", "train#dataset", "validate#dataset", "test#dataset"):
+    # the previous settings: per-sample augmentation in the data set (MONAI RandAffined + RandFlipd, then the input
+    # resize), contiguous weights, validation batches of 64; they share the split, the validation and test tensors
+    # and the weights of the current ones
+    previous = {
+        "val_batch_size": 64,
+        "network#channels_last": False,
+        "train#image_transforms#augment": True,
+        "train#image_transforms#input_size": "@input_size",
+        "train#trainer#prepare_batch": "$monai.engines.default_prepare_batch",
+    }
+    old = bundle_parser(tmp / "old", {**common, **previous})
+    for key in ("seed_data", "validate#dataset", "test#dataset"):
         old[key] = new.get_parsed_content(key)
     net_new, net_old = new.get_parsed_content("network"), old.get_parsed_content("network")
     net_old.load_state_dict(net_new.state_dict())
@@ -132,7 +143,8 @@ def compare(tmp: Path) -> None:
                     pruning.fit(copy.deepcopy(net.eval()), loader)
             pair.append(clock)
         rows.append((what, *pair))
-    print("\n== previous settings (contiguous, val batch 64) vs now (channels_last, val batch 256) ==")
+    print("\n== previous (per-sample augmentation, contiguous weights, val batch 64)")
+    print("   vs now (batch augmentation on the device, channels_last weights, val batch 256) ==")
     for what, a, b in rows:
         print(
             f"  {what:<28} {a.wall:7.1f} s -> {b.wall:7.1f} s wall ({a.wall / b.wall:4.2f}x), cpu {a.cpu / b.cpu:4.2f}x"
