@@ -8,7 +8,8 @@ Algorithm (per step, at most ``max_steps`` steps):
 2. prune the ``step_size`` unpruned units that reduce the bias most to first order (``ΔProxy ≈ -h·S``): the largest
    positive ``S`` when the validation bias is positive, the most negative when it is negative (``torch.topk``;
    pruned units are excluded, and only units whose influence points the right way are taken);
-3. forward pass over validation, balanced-accuracy-optimal threshold, bias, balanced accuracy, objective.
+3. forward pass over validation, balanced-accuracy-optimal threshold, bias, balanced accuracy, objective, and the
+   bias proxy itself (trajectory extra ``proxy``: what the selection lowers, next to the thresholded bias).
 
 The selected model is the one with the smallest ``|bias|`` among those with balanced accuracy ``>= rho``; the
 unpruned model (step 0) is a candidate. With ``rho_relative`` the bound is relative to the unpruned model:
@@ -33,7 +34,7 @@ from torch import nn
 from monai_fair.debias.base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, as_plain_tensor
 from monai_fair.debias.influence import FullSetProxyWeights, unit_influence
 from monai_fair.debias.unit_mask import UnitMaskSet, add_unit_masks
-from monai_fair.metrics.proxies import PROXY_METRICS
+from monai_fair.metrics.proxies import PROXY_METRICS, compute_bias_proxy, proxy_sides
 
 __all__ = ["PruningDebiaser", "check_proxy_metric", "check_reiterable"]
 
@@ -172,9 +173,18 @@ class PruningDebiaser(Debiaser):
 
     def _evaluate_model(
         self, model: nn.Module, loader, reference: int | None = None
-    ) -> tuple[BinaryEvaluation, torch.Tensor, torch.Tensor]:
+    ) -> tuple[BinaryEvaluation, torch.Tensor, torch.Tensor, float]:
+        """Validation figures at the BA-optimal threshold, the labels and groups, and the bias proxy pruning lowers."""
         probs, labels, groups = self.outputs(model, loader)
-        return self.evaluate(probs, labels, groups, reference=reference), labels, groups
+        evaluation = self.evaluate(probs, labels, groups, reference=reference)
+        reference = self.spec.resolve_reference(groups) if reference is None else reference
+        sides = proxy_sides(labels, groups, reference, self.spec.metric, self.spec.unknown)
+        proxy = float("nan")
+        if all(bool(side.any()) for side in sides):
+            proxy = float(
+                compute_bias_proxy(probs, labels, groups, reference, self.spec.metric, unknown=self.spec.unknown)
+            )
+        return evaluation, labels, groups, proxy
 
     def fit(self, model: nn.Module, loader: Iterable[Mapping[str, Any]], **kwargs: Any) -> DebiasResult:
         """Prune a copy of ``model`` on the validation ``loader``.
@@ -192,7 +202,7 @@ class PruningDebiaser(Debiaser):
         check_reiterable(loader)
         pruned, masks = self._prepare(model, loader)
         initial_state = masks.state()
-        evaluation, labels, groups = self._evaluate_model(pruned, loader)
+        evaluation, labels, groups, proxy = self._evaluate_model(pruned, loader)
         if math.isnan(evaluation.bias):
             raise ValueError("the validation bias is undefined (a group or class cell is empty).")
         reference = self.spec.resolve_reference(groups)
@@ -201,7 +211,7 @@ class PruningDebiaser(Debiaser):
         rho = self.rho if self.rho_relative is None else evaluation.balanced_accuracy - self.rho_relative
 
         trajectory = Trajectory()
-        trajectory.append(0, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold)
+        trajectory.append(0, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold, proxy=proxy)
         evaluations = [evaluation]
         chosen: list[torch.Tensor] = []
         best_step = 0 if evaluation.balanced_accuracy >= rho else None
@@ -214,9 +224,9 @@ class PruningDebiaser(Debiaser):
                 break
             masks.prune(index)
             chosen.append(index)
-            evaluation, _, _ = self._evaluate_model(pruned, loader, reference)
+            evaluation, _, _, proxy = self._evaluate_model(pruned, loader, reference)
             evaluations.append(evaluation)
-            trajectory.append(step, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold)
+            trajectory.append(step, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold, proxy=proxy)
             if evaluation.balanced_accuracy >= rho and abs(evaluation.bias) < best_abs:
                 best_step, best_abs = step, abs(evaluation.bias)
             if self.stop_early and evaluation.balanced_accuracy <= self.stop_balanced_accuracy:

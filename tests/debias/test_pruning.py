@@ -178,7 +178,7 @@ class TestPruning(unittest.TestCase):
 
         def fake_evaluate(model, loader, reference=None):
             ba, bias = next(figures)
-            return BinaryEvaluation(0.5, ba, bias, 0.0), data["label"], data["sex"]
+            return BinaryEvaluation(0.5, ba, bias, 0.0), data["label"], data["sex"], bias
 
         pruner = PruningDebiaser(spec=SPEC, step_size=2, max_steps=3, rho=0.5, stop_early=False)
         pruner._evaluate_model = fake_evaluate
@@ -195,6 +195,12 @@ class TestPruning(unittest.TestCase):
         loader = make_loader(data, 16)
         result = PruningDebiaser(spec=SPEC, step_size=25, max_steps=2, rho=0.0, stop_early=False).fit(net, loader)
         self.assertEqual(len(result.trajectory), 3)
+        # the trajectory carries the proxy the selection lowers: at step 0, the input model's full-set EOD proxy
+        probs, labels, groups = collect_outputs(net.eval(), loader, SPEC)
+        pos = labels == 1
+        by_hand = probs[pos & (groups == 0)].mean() - probs[pos & (groups == 1)].mean()
+        self.assertEqual(len(result.trajectory.extra["proxy"]), 3)
+        self.assertAlmostEqual(result.trajectory.extra["proxy"][0], float(by_hand), places=5)
         self.assertEqual(result.state["layers"], prunable_layer_names(net))  # every conv, residual ones included
         self.assertEqual(len(result.state["layers"]), 6)
         self.assertGreater(result.state["n_units"], 0)
