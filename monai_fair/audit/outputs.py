@@ -74,7 +74,7 @@ def render_report(result: AuditResult) -> str:
         f"* reference group: {ref}; threshold: {thr}"
         + (" (balanced-accuracy optimal)" if result.threshold_rule == "ba-optimal" else ""),
         f"* unknown group codes: {table.n_unknown} sample(s), policy '{spec.unknown}'",
-        f"* confidence intervals: "
+        "* confidence intervals: "
         + (
             f"{table.ci_level:.0%} percentile bootstrap, {table.n_bootstrap} resamples (stratified by group)"
             if table.n_bootstrap

@@ -9,7 +9,6 @@ import os
 import tempfile
 import unittest
 
-import numpy as np
 import torch
 from torch import nn
 

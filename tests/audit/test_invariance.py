@@ -13,7 +13,6 @@ from scipy import stats
 from monai_fair.audit import (
     counterfactual_flip_test,
     crossfit_predictions,
-    crt_test,
     demographic_parity_test,
     equal_opportunity_test,
     gcm_test,

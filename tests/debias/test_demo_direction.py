@@ -59,7 +59,6 @@ class TestDemoDebiasingDirection(unittest.TestCase):
             parser["ckpt_dir"] = str(Path(tmp) / "models")
             parser["device"] = "cpu"
             parser.parse()
-            epsilon = float(parser.get_parsed_content("epsilon"))
             set_determinism(seed=42)
             parser.get_parsed_content("train#trainer").run()
             net = parser.get_parsed_content("network")

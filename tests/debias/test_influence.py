@@ -8,7 +8,7 @@ from parameterized import parameterized
 
 from monai_fair.debias import FullSetProxyWeights, add_unit_masks, unit_influence
 from monai_fair.metrics import compute_bias_proxy, proxy_weights
-from tests.debias.planted_bias import SPEC, TinyConvNet, make_loader, make_planted_data, planted_spec
+from tests.debias.planted_bias import TinyConvNet, make_loader, make_planted_data
 
 
 def setUpModule():

@@ -8,7 +8,6 @@ import sys
 import unittest
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate

@@ -10,7 +10,6 @@ other than the reference, small ones included; a group below ``min_group_size`` 
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys

@@ -43,7 +43,7 @@ class TestStudyReport(unittest.TestCase):
             parser = ConfigParser(dict(CONFIG))
             parser["out"] = d
             parser["results"] = [_seed_run(1, -0.1), None, _seed_run(2, 0.02)]
-            parser["report#output_dir"] = f"$os.path.join(@out, 'reevaluated')"
+            parser["report#output_dir"] = "$os.path.join(@out, 'reevaluated')"
             parser.parse()
             paths = parser.get_parsed_content("run#0")
             self.assertEqual(Path(paths["report_html"]).parent, Path(d) / "reevaluated")

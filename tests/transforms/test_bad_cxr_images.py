@@ -7,7 +7,6 @@ The oracle of every "same content" case is the chain run on the hand-computed 0.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import unittest
 from pathlib import Path

@@ -16,7 +16,6 @@ from parameterized import parameterized
 from scipy import ndimage
 from skimage.color import rgb2hsv
 
-from monai_fair.data.colour import srgb_to_lab
 from monai_fair.data.demo.isic import _sample_skin, render_dermoscopy
 from monai_fair.transforms.ita import (
     OutsideLesionSampler,
