@@ -33,7 +33,7 @@ from .cross_group import (
     collect_cross_group_outputs,
     probe_group,
 )
-from .data_source import DATASET_KINDS, DataSource, StudySplits
+from .data_source import DATASET_KINDS, DataSource, SplitMapping, StudySplits
 from .debiasing import DebiasingStudy, accuracy_bounds
 from .embedding_debias import (
     EmbeddingDebiasStudy,
@@ -112,6 +112,7 @@ __all__ = [
     "save_debiased",
     "save_seed_results",
     "SeedLoop",
+    "SplitMapping",
     "StudyReport",
     "StudyRunError",
     "StudySplits",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from torch import nn
 
 from monai_fair.audit import AttributeNeutralised, CounterfactualAudit, fit_generator, load_classifier, stack_images
 
+from .data_source import SplitMapping
 from .report import StudyReport
 
 __all__ = [
@@ -154,7 +155,7 @@ def _binary(data: Sequence[Mapping[str, Any]], attribute: str, limit: int | None
     return keep
 
 
-class AuditData(Mapping[str, list]):
+class AuditData(SplitMapping):
     """The images of an audit of a given classifier: a manifest CSV (image, attribute and optional label columns) or a
     folder with one subfolder per attribute value (``F/``, ``M/`` for sex), split at random into the generator's
     training images (``train``) and the audited images (``test``).
@@ -246,21 +247,6 @@ class AuditData(Mapping[str, list]):
             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
         ]
         return rows, {attribute: names}
-
-    def group_code(self, attribute: str, value: int | str, what: str = "privileged group") -> int:
-        """The code of group ``value`` (see :meth:`~monai_fair.study.StudySplits.group_code`)."""
-        from monai_fair.data.sampling import resolve_code
-
-        return resolve_code(value, self.code_maps.get(attribute), what)
-
-    def __getitem__(self, key: str) -> list:
-        return self.splits[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.splits)
-
-    def __len__(self) -> int:
-        return len(self.splits)
 
 
 class CounterfactualAuditStudy:

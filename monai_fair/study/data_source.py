@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATASET_KINDS", "DataSource", "StudySplits"]
+__all__ = ["DATASET_KINDS", "DataSource", "SplitMapping", "StudySplits"]
 
 #: ``demo``: generated; ``manifest``: a generic manifest CSV; any other name: the real dataset at ``dataset_dir``
 DATASET_KINDS = ("demo", "manifest")
@@ -93,7 +93,35 @@ class DataSource:
         return label if self.kind == "manifest" else "label"
 
 
-class StudySplits(Mapping[str, list]):
+class SplitMapping(Mapping[str, list]):
+    """A mapping ``{split: [data dicts]}`` with the attributes' code → name maps (``code_maps``): what the study
+    configs index (``@seed_data['train']``) and ask for group codes. Subclasses set ``splits`` and ``code_maps``."""
+
+    splits: dict[str, list]
+    code_maps: dict[str, Any]
+
+    def group_code(self, attribute: str, value: int | str, what: str = "privileged group") -> int:
+        """The code of group ``value`` (a code, a name of the attribute's code map, or for ``sex`` any spelling the
+        manifests accept, e.g. ``male``), for the spec's ``reference``.
+
+        Raises:
+            ValueError: a name the code map does not know (the message lists the accepted names).
+        """
+        from monai_fair.data.sampling import resolve_code
+
+        return resolve_code(value, self.code_maps.get(attribute), what)
+
+    def __getitem__(self, key: str) -> list:
+        return self.splits[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.splits)
+
+    def __len__(self) -> int:
+        return len(self.splits)
+
+
+class StudySplits(SplitMapping):
     """The train/val/test data dicts of one seed, and the code → name maps of the attributes.
 
     A mapping ``{split: [data dicts]}`` with the attribute ``code_maps``; in a bundle config::
@@ -122,23 +150,3 @@ class StudySplits(Mapping[str, list]):
         )
         self.splits = dict(splits)
         self.code_maps = dict(code_maps)
-
-    def group_code(self, attribute: str, value: int | str, what: str = "privileged group") -> int:
-        """The code of group ``value`` (a code, a name of the attribute's code map, or for ``sex`` any spelling the
-        manifests accept, e.g. ``male``), for the spec's ``reference``.
-
-        Raises:
-            ValueError: a name the code map does not know (the message lists the accepted names).
-        """
-        from monai_fair.data.sampling import resolve_code
-
-        return resolve_code(value, self.code_maps.get(attribute), what)
-
-    def __getitem__(self, key: str) -> list:
-        return self.splits[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.splits)
-
-    def __len__(self) -> int:
-        return len(self.splits)
