@@ -26,6 +26,7 @@ from .base import (
     check_binary_fit_data,
     collect_outputs,
     evaluate_binary,
+    positive_logit,
     positive_probability,
 )
 from .bias_gradient import BiasGradientDebiaser, freeze_batchnorm_
@@ -112,6 +113,7 @@ __all__ = [
     "MITIGATIONS",
     "ORTHOGONALITY_FORMS",
     "orthogonality_loss",
+    "positive_logit",
     "positive_probability",
     "positive_scores",
     "Postprocessor",

@@ -31,6 +31,7 @@ __all__ = [
     "check_binary_fit_data",
     "collect_outputs",
     "evaluate_binary",
+    "positive_logit",
     "positive_probability",
 ]
 
@@ -53,6 +54,29 @@ def positive_probability(output: torch.Tensor, activation: str = "sigmoid", inde
         return torch.softmax(out, dim=1)[:, index]
     if activation == "none":
         return out[:, index]
+    raise ValueError(f"activation must be 'sigmoid', 'softmax' or 'none', got {activation!r}.")
+
+
+def positive_logit(output: torch.Tensor, activation: str = "sigmoid", index: int = 0) -> torch.Tensor:
+    """Logit ``log(p / (1 - p))`` of the positive-class probability ``p`` of :func:`positive_probability`, computed
+    without forming ``p`` where the output allows it (no saturation at large logits).
+
+    Args:
+        output: network output ``(B, C)`` or ``(B,)``.
+        activation: ``"sigmoid"``, ``"softmax"`` or ``"none"`` (as :func:`positive_probability`).
+        index: output channel of the positive class.
+    """
+    out = output.float()
+    if out.ndim == 1:
+        out = out[:, None]
+    if activation == "sigmoid":
+        return out[:, index]
+    if activation == "softmax":
+        others = torch.cat([out[:, :index], out[:, index + 1 :]], dim=1)
+        return out[:, index] - torch.logsumexp(others, dim=1)
+    if activation == "none":
+        p = out[:, index].clamp(1e-7, 1.0 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
     raise ValueError(f"activation must be 'sigmoid', 'softmax' or 'none', got {activation!r}.")
 
 

@@ -10,6 +10,10 @@ The proxy is linear in the probabilities, ``proxy = sum_i w_i f(x_i)`` with weig
 (:func:`monai_fair.metrics.proxy_weights`), so back-propagating ``sum_batch w_i f(x_i)`` batch by batch and summing
 gives the exact full-set gradient for any batch size, and a batch that lacks a group is not NaN. Gradients are summed
 over the batch into one flat float32 buffer on the model's device by tensor hooks: nothing is copied to the host.
+
+The same holds for the smoothed thresholded figures (:class:`ThresholdProxyWeights`, :class:`ThresholdTaskWeights`):
+``sum_i w_i s(z_i)`` with ``s`` the smoothed decision at a fixed threshold (:func:`monai_fair.metrics.soft_decisions`)
+and weights counted over the whole set.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from monai_fair.debias.base import _autocast, as_spec, batch_tensors, positive_probability
+from monai_fair.debias.base import _autocast, as_spec, batch_tensors, positive_logit, positive_probability
 from monai_fair.debias.unit_mask import UnitMaskSet
 from monai_fair.metrics import FairnessSpec
-from monai_fair.metrics.proxies import proxy_sides, proxy_weights
+from monai_fair.metrics.proxies import compute_bias_proxy, proxy_sides, proxy_weights, soft_decisions, youden_weights
 
-__all__ = ["FullSetProxyWeights", "unit_influence"]
+__all__ = ["FullSetProxyWeights", "ThresholdProxyWeights", "ThresholdTaskWeights", "unit_influence"]
 
 
 class FullSetProxyWeights:
@@ -70,6 +74,108 @@ class FullSetProxyWeights:
         # same expression as proxy_weights, so the pieces equal the full-set weights bit for bit
         return rest.to(torch.float32) / self.n_rest - ref.to(torch.float32) / self.n_reference
 
+    def score(self, output: torch.Tensor, activation: str = "sigmoid", index: int = 0) -> torch.Tensor:
+        """The per-sample quantity the weights apply to: the positive-class probability."""
+        return positive_probability(output, activation, index)
+
+    def value(self, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor) -> float:
+        """The full-set figure these weights are the gradient of, from the set's probabilities."""
+        return float(compute_bias_proxy(probs, labels, groups, self.reference, self.metric, unknown=self.unknown))
+
+
+def smoothing_temperature(logits: torch.Tensor, fraction: float) -> float:
+    """``fraction`` times the standard deviation of ``logits`` (1 logit unit when they are all equal)."""
+    spread = float(logits.double().std(unbiased=False)) if logits.numel() > 1 else 0.0
+    return float(fraction) * (spread if spread > 0 else 1.0)
+
+
+class ThresholdProxyWeights(FullSetProxyWeights):
+    """Weights of the smoothed thresholded bias at a decision threshold, with the overall rate held fixed.
+
+    The figure is the SPD/EOD of the smoothed decisions ``s_i = sigmoid((z_i - logit(t)) / T)``,
+    ``sum_i w_i s_i`` with the :class:`FullSetProxyWeights` ``w``. A change that moves every sample's score the same
+    way (a global shift of the logits) also moves the balanced-accuracy-optimal threshold, so it does not change
+    the bias the study measures; its gradient is removed by centring the weights,
+    ``w_i - k [i on a side]`` with ``k = sum_j w_j s'_j / sum_{j on a side} s'_j``: the first-order change of
+    the smoothed bias at a fixed overall rate (TPR for EOD, positive rate for SPD).
+
+    Args:
+        labels: binary labels of the full set ``(N,)``.
+        groups: group codes of the full set ``(N,)``.
+        reference: code of the reference (privileged) group.
+        logits: positive-class logits of the full set ``(N,)`` (the current model).
+        threshold: the current decision threshold (probability scale).
+        temperature: width of the smoothing in logit units (> 0).
+        metric: ``"spd"`` or ``"eod"``.
+        unknown: unknown-code policy.
+    """
+
+    def __init__(
+        self,
+        labels: torch.Tensor,
+        groups: torch.Tensor,
+        reference: int,
+        logits: torch.Tensor,
+        threshold: float,
+        temperature: float,
+        metric: str = "eod",
+        unknown: str = "exclude",
+    ) -> None:
+        super().__init__(labels, groups, reference, metric, unknown)
+        self.threshold = float(threshold)
+        self.temperature = float(temperature)
+        logits = torch.as_tensor(logits).reshape(-1).double()
+        ref, rest = proxy_sides(labels, groups, reference, metric, unknown)
+        ref, rest = ref.to(logits.device), rest.to(logits.device)
+        s = soft_decisions(logits, self.threshold, self.temperature)
+        slope = s * (1 - s)
+        w = super().__call__(labels, groups).to(logits.device).double()
+        denom = float(slope[ref | rest].sum())
+        self.shift = float((w * slope).sum()) / denom if denom > 0 else 0.0
+
+    def __call__(self, labels: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        ref, rest = proxy_sides(labels, groups, self.reference, self.metric, self.unknown)
+        return super().__call__(labels, groups) - self.shift * (ref | rest).to(torch.float32)
+
+    def score(self, output: torch.Tensor, activation: str = "sigmoid", index: int = 0) -> torch.Tensor:
+        """The smoothed decision of every sample at the threshold."""
+        return soft_decisions(positive_logit(output, activation, index), self.threshold, self.temperature)
+
+    def value(self, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor) -> float:
+        """The smoothed thresholded bias of the full set (the uncentred figure)."""
+        s = soft_decisions(_logit(probs), self.threshold, self.temperature)
+        return float(compute_bias_proxy(s, labels, groups, self.reference, self.metric, unknown=self.unknown))
+
+
+class ThresholdTaskWeights:
+    """Weights of the smoothed ``TPR - FPR`` (``2 BA - 1``) at a decision threshold, counted over the full set.
+
+    Args:
+        labels: binary labels of the full set ``(N,)``.
+        threshold: the current decision threshold (probability scale).
+        temperature: width of the smoothing in logit units (> 0).
+    """
+
+    def __init__(self, labels: torch.Tensor, threshold: float, temperature: float) -> None:
+        youden_weights(labels)  # validates the full set (raises if a class is empty)
+        pos = torch.as_tensor(labels).reshape(-1) > 0.5
+        self.n_pos, self.n_neg = int(pos.sum()), int((~pos).sum())
+        self.threshold = float(threshold)
+        self.temperature = float(temperature)
+
+    def __call__(self, labels: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        pos = labels.reshape(-1) > 0.5
+        return pos.to(torch.float32) / self.n_pos - (~pos).to(torch.float32) / self.n_neg
+
+    def score(self, output: torch.Tensor, activation: str = "sigmoid", index: int = 0) -> torch.Tensor:
+        """The smoothed decision of every sample at the threshold."""
+        return soft_decisions(positive_logit(output, activation, index), self.threshold, self.temperature)
+
+
+def _logit(probs: torch.Tensor) -> torch.Tensor:
+    p = torch.as_tensor(probs).reshape(-1).double().clamp(1e-12, 1.0 - 1e-12)
+    return torch.log(p) - torch.log1p(-p)
+
 
 def _accumulate(buffer: torch.Tensor, grad: torch.Tensor) -> None:
     buffer.add_(grad.sum(0, dtype=torch.float32))
@@ -79,7 +185,7 @@ def unit_influence(
     model: nn.Module,
     masks: UnitMaskSet,
     loader: Iterable[Mapping[str, Any]],
-    weights: FullSetProxyWeights,
+    weights: FullSetProxyWeights | ThresholdTaskWeights,
     spec: FairnessSpec | None = None,
     image_key: str = "image",
     label_key: str = "label",
@@ -87,7 +193,7 @@ def unit_influence(
     amp: bool = True,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Gradient of the full-set bias proxy w.r.t. every masked unit, summed over the samples of ``loader``.
+    """Gradient of a full-set figure (the bias proxy by default) w.r.t. every masked unit, summed over the samples of ``loader``.
 
     The model runs in eval mode (dropout off, BatchNorm running statistics). Gradients are taken with respect to
     the masked layer outputs *before* any later in-place operation (e.g. ``ReLU(inplace=True)``), and the
@@ -98,7 +204,8 @@ def unit_influence(
         model: the masked network (on its device).
         masks: its :class:`~monai_fair.debias.unit_mask.UnitMaskSet`.
         loader: re-iterable loader of dict batches (any batch size, any order).
-        weights: full-set proxy weights of the same data (see :class:`FullSetProxyWeights`).
+        weights: full-set weights of the same data (:class:`FullSetProxyWeights` and its threshold variant, or
+            :class:`ThresholdTaskWeights`); their ``score`` is what they weight.
         spec: the fairness spec (group codes of a batch, output channel); ``None``: ``FairnessSpec()``.
         image_key: batch key of the input.
         label_key: batch key of the binary label.
@@ -144,7 +251,7 @@ def unit_influence(
             x = x.detach().requires_grad_(True)
             with _autocast(device, amp):
                 output = model(x)
-            loss = torch.sum(w * positive_probability(output, activation, spec.output_index))
+            loss = torch.sum(w * weights.score(output, activation, spec.output_index))
             torch.autograd.grad(loss, x, allow_unused=True)
     finally:
         for h in handles:

@@ -11,6 +11,14 @@ Algorithm (per step, at most ``max_steps`` steps):
 3. forward pass over validation, balanced-accuracy-optimal threshold, bias, balanced accuracy, objective, and the
    bias proxy itself (trajectory extra ``proxy``: what the selection lowers, next to the thresholded bias).
 
+``proxy="probability"`` is the paper's proxy, the gap in mean probability. It can be lowered without changing the
+thresholded bias: pruning that pushes every positive towards probability 1 shrinks the gap while the re-chosen
+threshold follows. ``proxy="threshold"`` instead ranks units by the smoothed thresholded bias at the current
+balanced-accuracy-optimal threshold, with the overall rate held fixed
+(:class:`~monai_fair.debias.influence.ThresholdProxyWeights`). ``task_weight > 0`` also spares the units whose
+removal lowers the smoothed ``TPR - FPR`` at that threshold: a unit's score is its standardised bias influence
+minus ``task_weight`` times its standardised harm to the task (units with a score <= 0 are never pruned).
+
 The selected model is the one with the smallest ``|bias|`` among those with balanced accuracy ``>= rho``; the
 unpruned model (step 0) is a candidate. With ``rho_relative`` the bound is relative to the unpruned model:
 ``rho = (initial validation balanced accuracy) - rho_relative`` ("keep balanced accuracy within ``rho_relative`` of
@@ -32,11 +40,21 @@ import torch
 from torch import nn
 
 from monai_fair.debias.base import BinaryEvaluation, Debiaser, DebiasResult, Trajectory, as_plain_tensor
-from monai_fair.debias.influence import FullSetProxyWeights, unit_influence
+from monai_fair.debias.influence import (
+    FullSetProxyWeights,
+    ThresholdProxyWeights,
+    ThresholdTaskWeights,
+    _logit,
+    smoothing_temperature,
+    unit_influence,
+)
 from monai_fair.debias.unit_mask import UnitMaskSet, add_unit_masks
-from monai_fair.metrics.proxies import PROXY_METRICS, compute_bias_proxy, proxy_sides
+from monai_fair.metrics.proxies import PROXY_METRICS, proxy_sides
 
-__all__ = ["PruningDebiaser", "check_proxy_metric", "check_reiterable"]
+__all__ = ["PRUNING_PROXIES", "PruningDebiaser", "check_proxy_metric", "check_reiterable"]
+
+#: what pruning ranks units by: the paper's mean-probability gap, or the smoothed thresholded bias
+PRUNING_PROXIES = ("probability", "threshold")
 
 
 def check_proxy_metric(debiaser: Debiaser) -> None:
@@ -74,7 +92,16 @@ class PruningRun:
     weights: FullSetProxyWeights
     direction: float
     influence: torch.Tensor | None = None
+    task: ThresholdTaskWeights | None = None
     cache: dict[str, Any] = field(default_factory=dict)
+
+
+def _spread(x: torch.Tensor) -> torch.Tensor:
+    """Standard deviation of ``x`` (1 when it is 0 or undefined), to put two influences on one scale."""
+    if x.numel() < 2:
+        return torch.ones((), device=x.device)
+    sd = x.std()
+    return torch.where(torch.isfinite(sd) & (sd > 0), sd, torch.ones_like(sd))
 
 
 class PruningDebiaser(Debiaser):
@@ -90,6 +117,11 @@ class PruningDebiaser(Debiaser):
         stop_early: stop once balanced accuracy falls to ``stop_balanced_accuracy`` or below.
         stop_balanced_accuracy: early-stopping level (0.55).
         layers: names of the prunable layers; default every convolution of the model.
+        proxy: ``"probability"`` (the paper's mean-probability gap) or ``"threshold"`` (the smoothed thresholded
+            bias at the current threshold, overall rate held fixed; see the module docstring).
+        temperature: smoothing width of ``proxy="threshold"`` and of the task term, as a fraction of the standard
+            deviation of the validation logits that enter the proxy (> 0).
+        task_weight: weight of the task-harm term in the unit score (>= 0; 0 = bias influence only, as the paper).
         channels_last: run 2D/3D networks in channels-last memory format (faster convolutions on GPU).
         kwargs: :class:`~monai_fair.debias.base.Debiaser` arguments (``spec``, whose ``metric`` must be ``"spd"`` or
             ``"eod"``; keys, ``activation``, ``device``, ``amp``).
@@ -111,11 +143,23 @@ class PruningDebiaser(Debiaser):
         stop_early: bool = True,
         stop_balanced_accuracy: float = 0.55,
         layers: Sequence[str] | None = None,
+        proxy: str = "probability",
+        temperature: float = 0.5,
+        task_weight: float = 0.0,
         channels_last: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_proxy_metric(self)
+        if proxy not in PRUNING_PROXIES:
+            raise ValueError(f"proxy must be one of {PRUNING_PROXIES}, got {proxy!r}.")
+        if not float(temperature) > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}.")
+        if not float(task_weight) >= 0:
+            raise ValueError(f"task_weight must be >= 0, got {task_weight}.")
+        self.proxy = proxy
+        self.temperature = float(temperature)
+        self.task_weight = float(task_weight)
         if int(step_size) < 1:
             raise ValueError(f"step_size must be >= 1, got {step_size}.")
         if int(max_steps) < 0:
@@ -149,11 +193,35 @@ class PruningDebiaser(Debiaser):
         )
         return run.influence
 
+    def task_influence(self, run: PruningRun) -> torch.Tensor:
+        """Flat influence of every unit on the smoothed ``TPR - FPR`` at the current threshold."""
+        run.cache["task"] = unit_influence(
+            run.model,
+            run.masks,
+            run.loader,
+            run.task,
+            self.spec,
+            self.image_key,
+            self.label_key,
+            self.activation,
+            self.amp,
+            out=run.cache.get("task"),
+        )
+        return run.cache["task"]
+
+    def unit_scores(self, run: PruningRun) -> torch.Tensor:
+        """How much pruning each unit lowers ``|bias|`` (> 0: it helps), net of ``task_weight`` times its harm."""
+        score = self.influence(run) * run.direction
+        if self.task_weight > 0 and run.task is not None:
+            task = self.task_influence(run)  # removing a unit changes TPR - FPR by about -S: harm where S > 0
+            kept = run.masks.flat_mask()
+            score = score / _spread(score[kept]) - self.task_weight * task.clamp_min(0) / _spread(task[kept])
+        return score
+
     def select_units(self, run: PruningRun, step: int) -> torch.Tensor:
         """Flat indices of the units to prune at ``step`` (at most ``step_size``; empty = nothing useful left)."""
         if self.dynamic or "score" not in run.cache:
-            influence = self.influence(run)
-            run.cache["score"] = influence * run.direction
+            run.cache["score"] = self.unit_scores(run)
         score = run.cache["score"].masked_fill(~run.masks.flat_mask(), -math.inf)
         k = min(self.step_size, score.numel())
         values, index = torch.topk(score, k, sorted=False)
@@ -173,18 +241,33 @@ class PruningDebiaser(Debiaser):
 
     def _evaluate_model(
         self, model: nn.Module, loader, reference: int | None = None
-    ) -> tuple[BinaryEvaluation, torch.Tensor, torch.Tensor, float]:
-        """Validation figures at the BA-optimal threshold, the labels and groups, and the bias proxy pruning lowers."""
+    ) -> tuple[BinaryEvaluation, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Validation figures at the BA-optimal threshold, and the probabilities, labels and groups."""
         probs, labels, groups = self.outputs(model, loader)
-        evaluation = self.evaluate(probs, labels, groups, reference=reference)
-        reference = self.spec.resolve_reference(groups) if reference is None else reference
-        sides = proxy_sides(labels, groups, reference, self.spec.metric, self.spec.unknown)
-        proxy = float("nan")
-        if all(bool(side.any()) for side in sides):
-            proxy = float(
-                compute_bias_proxy(probs, labels, groups, reference, self.spec.metric, unknown=self.spec.unknown)
-            )
-        return evaluation, labels, groups, proxy
+        return self.evaluate(probs, labels, groups, reference=reference), probs, labels, groups
+
+    def _objectives(
+        self, run: PruningRun | None, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, threshold: float
+    ) -> tuple[FullSetProxyWeights, ThresholdTaskWeights | None]:
+        """The weights the next influence estimate uses (bias proxy, task term) at the model's current outputs."""
+        reference = self.spec.resolve_reference(groups)
+        if self.proxy == "probability" and run is not None:
+            return run.weights, run.task
+        metric, unknown = self.spec.metric, self.spec.unknown
+        task = None
+        if self.proxy == "probability":
+            weights = FullSetProxyWeights(labels, groups, reference, metric, unknown)
+            temperature = self.temperature
+        else:
+            ref, rest = proxy_sides(labels, groups, reference, metric, unknown)
+            logits = _logit(probs)
+            temperature = smoothing_temperature(logits[ref | rest], self.temperature)
+            weights = ThresholdProxyWeights(labels, groups, reference, logits, threshold, temperature, metric, unknown)
+        if self.task_weight > 0:
+            if self.proxy == "probability":
+                temperature = smoothing_temperature(_logit(probs), self.temperature)
+            task = ThresholdTaskWeights(labels, threshold, temperature)
+        return weights, task
 
     def fit(self, model: nn.Module, loader: Iterable[Mapping[str, Any]], **kwargs: Any) -> DebiasResult:
         """Prune a copy of ``model`` on the validation ``loader``.
@@ -202,13 +285,14 @@ class PruningDebiaser(Debiaser):
         check_reiterable(loader)
         pruned, masks = self._prepare(model, loader)
         initial_state = masks.state()
-        evaluation, labels, groups, proxy = self._evaluate_model(pruned, loader)
+        evaluation, probs, labels, groups = self._evaluate_model(pruned, loader)
         if math.isnan(evaluation.bias):
             raise ValueError("the validation bias is undefined (a group or class cell is empty).")
         reference = self.spec.resolve_reference(groups)
-        weights = FullSetProxyWeights(labels, groups, reference, self.spec.metric, self.spec.unknown)
-        run = PruningRun(pruned, masks, loader, weights, direction=1.0 if evaluation.bias >= 0 else -1.0)
+        weights, task = self._objectives(None, probs, labels, groups, evaluation.threshold)
+        run = PruningRun(pruned, masks, loader, weights, direction=1.0 if evaluation.bias >= 0 else -1.0, task=task)
         rho = self.rho if self.rho_relative is None else evaluation.balanced_accuracy - self.rho_relative
+        proxy = weights.value(probs, labels, groups)
 
         trajectory = Trajectory()
         trajectory.append(0, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold, proxy=proxy)
@@ -224,7 +308,9 @@ class PruningDebiaser(Debiaser):
                 break
             masks.prune(index)
             chosen.append(index)
-            evaluation, _, _, proxy = self._evaluate_model(pruned, loader, reference)
+            evaluation, probs, _, _ = self._evaluate_model(pruned, loader, reference)
+            run.weights, run.task = self._objectives(run, probs, labels, groups, evaluation.threshold)
+            proxy = run.weights.value(probs, labels, groups)
             evaluations.append(evaluation)
             trajectory.append(step, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold, proxy=proxy)
             if evaluation.balanced_accuracy >= rho and abs(evaluation.bias) < best_abs:

@@ -33,7 +33,7 @@ from .group_stats import GROUP_STAT_KEYS, compute_group_stats
 from .grouped_scores import GroupedScores, build_grouped_scores
 from .objective import constrained_objective
 from .probes import PROBE_KINDS, make_probe, probe_attributes, probe_split, probe_task, weighted_roc_auc
-from .proxies import compute_bias_proxy, proxy_weights
+from .proxies import compute_bias_proxy, proxy_weights, soft_decisions, youden_weights
 from .spec import INTERSECTION_RADIX, INTERSECTION_SEPARATOR, FairnessSpec, combine_group_codes
 from .thresholds import balanced_accuracy_at_thresholds, best_balanced_accuracy_threshold, observed_thresholds
 from .underdiagnosis import best_f1_threshold, compute_underdiagnosis
@@ -92,9 +92,11 @@ __all__ = [
     "proxy_weights",
     "resolve_group_names",
     "signed_gap",
+    "soft_decisions",
     "summarize_binary_fairness",
     "SUMMARY_KEYS",
     "UNKNOWN_POLICIES",
     "weighted_roc_auc",
     "worst_group",
+    "youden_weights",
 ]

@@ -1,7 +1,8 @@
 # Copyright (c) monai_fair contributors. Licensed under the Apache License, Version 2.0.
 """Differentiable proxies of statistical parity and equal opportunity differences on probabilities.
 
-Both proxies are linear in the probabilities, ``proxy = sum_i w_i f(x_i)``, so weights counted over a whole
+Both proxies are linear in the probabilities (or in :func:`soft_decisions`, the smoothed hard decisions at a
+threshold, which turn them into smoothed thresholded rates), ``proxy = sum_i w_i f(x_i)``, so weights counted over a whole
 evaluation set give the exact full-set proxy (and its gradient) when summed over mini-batches of any size, and a
 mini-batch that lacks a group contributes its share instead of a NaN.
 
@@ -12,11 +13,13 @@ side (weight 0); under ``"group"`` it is part of the rest.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .evaluation import UNKNOWN_POLICIES
 
-__all__ = ["PROXY_METRICS", "compute_bias_proxy", "proxy_sides", "proxy_weights"]
+__all__ = ["PROXY_METRICS", "compute_bias_proxy", "proxy_sides", "proxy_weights", "soft_decisions", "youden_weights"]
 
 PROXY_METRICS = ("spd", "eod")
 
@@ -110,3 +113,39 @@ def compute_bias_proxy(
     if weights.shape != probs.shape:
         raise ValueError(f"weights and probs must have the same length, got {weights.numel()} and {probs.numel()}.")
     return torch.sum(weights * probs)
+
+
+def soft_decisions(logits: torch.Tensor, threshold: float, temperature: float) -> torch.Tensor:
+    """Smoothed hard decisions ``sigmoid((z - logit(t)) / temperature)`` of positive-class logits ``z``.
+
+    Weighted by :func:`proxy_weights` they give the smoothed thresholded SPD/EOD at the decision threshold ``t``
+    (a probability), and by :func:`youden_weights` the smoothed ``TPR - FPR``; both tend to the hard figures as the
+    temperature goes to 0.
+
+    Args:
+        logits: positive-class logits ``(N,)``.
+        threshold: decision threshold on the probability scale, clamped to ``[1e-6, 1 - 1e-6]``.
+        temperature: width of the smoothing in logit units (> 0).
+
+    Raises:
+        ValueError: a temperature that is not positive.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}.")
+    t = min(max(float(threshold), 1e-6), 1.0 - 1e-6)
+    centre = math.log(t / (1.0 - t))
+    return torch.sigmoid((logits - centre) / temperature)
+
+
+def youden_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Per-sample weights ``y_i / N_pos - (1 - y_i) / N_neg`` such that ``sum(w * decisions)`` is ``TPR - FPR``
+    (``2 * balanced accuracy - 1``).
+
+    Raises:
+        ValueError: a class without samples.
+    """
+    pos = torch.as_tensor(labels).reshape(-1) > 0.5
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"TPR - FPR is undefined: positives={n_pos}, negatives={n_neg}.")
+    return pos.to(torch.float32) / n_pos - (~pos).to(torch.float32) / n_neg

@@ -178,7 +178,8 @@ class TestPruning(unittest.TestCase):
 
         def fake_evaluate(model, loader, reference=None):
             ba, bias = next(figures)
-            return BinaryEvaluation(0.5, ba, bias, 0.0), data["label"], data["sex"], bias
+            probs = torch.full((data["label"].numel(),), 0.5)
+            return BinaryEvaluation(0.5, ba, bias, 0.0), probs, data["label"].reshape(-1), data["sex"].reshape(-1)
 
         pruner = PruningDebiaser(spec=SPEC, step_size=2, max_steps=3, rho=0.5, stop_early=False)
         pruner._evaluate_model = fake_evaluate
