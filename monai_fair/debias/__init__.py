@@ -12,6 +12,8 @@ from .adversarial_multitask import (
     AdversarialMultitaskTrainer,
     EpochScoreMemory,
     batch_spd_label,
+    calibrate_critic,
+    composition_batches,
     orthogonality_loss,
     positive_scores,
 )
@@ -75,6 +77,8 @@ __all__ = [
     "attribute_matrix",
     "batch_bias_target",
     "batch_spd_label",
+    "calibrate_critic",
+    "composition_batches",
     "batch_tensors",
     "BiasGradientDebiaser",
     "binary_task_loss",
