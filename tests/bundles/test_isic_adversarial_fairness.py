@@ -55,6 +55,7 @@ class TestIsicAdversarialConfigs(unittest.TestCase):
         self.assertEqual((demo["critic_readout"], demo["critic_eval"]), ("group_ratio", "shifted"))
         self.assertGreater(demo["critic_steps"], 0)
         self.assertEqual(demo["bias_heads#readout"], "@critic_readout")
+        self.assertEqual((paper["critic_weight"], demo["critic_weight"]), (0.0, 1.0))  # the paper: no critic term
         self.assertEqual(set(demo["variants"]), VARIANTS)
         self.assertEqual((demo["study#spec"], demo["report#spec"]), ("@fairness", "@fairness"))
         self.assertEqual(demo["bias_heads#channels"], [16, 32])
