@@ -44,10 +44,11 @@ class TestBiasCriticHeads(unittest.TestCase):
         self.assertNotAlmostEqual(float(torch.sigmoid(p[:, 0]).mean()), hand, places=2)
         # shapes: P gives two outputs per sample, any batch size; a batch of one group stays finite
         h = torch.randn(5, 8, 1, 1)
-        d, out = heads(h)
-        self.assertEqual((d.shape, out.shape), (torch.Size([5]), torch.Size([5, 2])))
-        self.assertEqual(heads.predict_spd(h).shape, torch.Size([]))
-        self.assertAlmostEqual(float(heads.predict_spd(h)), float(heads.pool(out)), places=6)
+        with torch.no_grad():
+            d, out = heads(h)
+            self.assertEqual((d.shape, out.shape), (torch.Size([5]), torch.Size([5, 2])))
+            self.assertEqual(heads.predict_spd(h).shape, torch.Size([]))
+            self.assertAlmostEqual(float(heads.predict_spd(h)), float(heads.pool(out)), places=6)
         self.assertTrue(torch.isfinite(group_ratio_spd(s, torch.zeros(8))))
         self.assertEqual(heads.critic[-1].out_features, 2)
         with self.assertRaisesRegex(ValueError, "readout"):
