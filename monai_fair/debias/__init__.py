@@ -12,6 +12,8 @@ from .adversarial_multitask import (
     AdversarialMultitaskTrainer,
     EpochScoreMemory,
     batch_spd_label,
+    calibrate_critic,
+    composition_batches,
     orthogonality_loss,
     positive_scores,
 )
@@ -76,6 +78,8 @@ __all__ = [
     "attribute_matrix",
     "batch_bias_target",
     "batch_spd_label",
+    "calibrate_critic",
+    "composition_batches",
     "batch_tensors",
     "BiasGradientDebiaser",
     "binary_task_loss",

@@ -11,8 +11,12 @@ updates of the paper's Algorithm 1, each with its own optimiser and touching onl
    ``L_advD + L_P + lambda_orth * L_orth`` with
 
    * ``L_advD = BCE(D(h), z)``, ``z = 1`` for the unprivileged group (Eq. 2);
-   * ``L_P = 1/2 (mean_i P(h_i) - SPD_b)^2``, where ``SPD_b`` is the batch's SPD measured on the **previous
-     epoch's** predictions of its samples (Eq. 4; in the first epoch, on the current step's predictions);
+   * ``L_P = 1/2 (P(h_1..h_B) - SPD_b)^2``, where ``P(.)`` is the critic's batch read-out (the paper's
+     ``mean_i P(h_i)``, or the ``"group_ratio"`` read-out of :class:`~monai_fair.networks.BiasCriticHeads`) and
+     ``SPD_b`` is the batch's SPD measured on the **previous epoch's** predictions of its samples (Eq. 4; in the first
+     epoch, on the current step's predictions); with the ``"group_ratio"`` read-out, ``critic_aux_weight`` times
+     the supervision of its two per-sample parts is added: ``BCE(w_i, z_i)`` for the group membership and
+     ``(s_i - score_i)^2`` for the positive-class score (the classifier's own, label-free);
    * ``L_orth = mean_i ||J_i J_i^T - I_2||_F^2`` with ``J_i = [dD/dh_i; dP/dh_i]`` (Eq. 5), the gradients obtained
      with ``create_graph=True`` so the loss trains ``D`` and ``P``; ``orth_form="cosine"`` uses
      ``mean_i cos^2(dD/dh_i, dP/dh_i)`` instead (scale-free: zero exactly when the gradients are orthogonal);
@@ -21,6 +25,12 @@ updates of the paper's Algorithm 1, each with its own optimiser and touching onl
    Algorithm 1; default 0).
 
 ``variant="vanilla"`` runs step 1 only (the paper's baseline); ``orthogonality_weight=0`` is "w/o L_orth".
+P's gradient in ``L_orth`` is that of ``B`` times its batch read-out with respect to each ``h_i`` (for the ``"mean"``
+read-out: ``dP(h_i)/dh_i``, as in the paper).
+
+:func:`calibrate_critic` refits P alone on the trained, frozen ``G`` (not in Algorithm 1; the study's
+``critic_steps``), on batches of varied group and label composition (:func:`composition_batches`), so that P learns
+the SPD of the model it will monitor over a range of SPDs rather than the narrow one of stratified training batches.
 
 SPD here is the soft statistical parity difference of the positive-class probabilities, "rest minus reference"
 (:func:`~monai_fair.debias.adversarial_finetune.batch_bias_target`, i.e. :mod:`monai_fair.metrics.proxies`). Every
@@ -37,6 +47,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.engines import SupervisedTrainer
@@ -55,6 +66,8 @@ __all__ = [
     "AdversarialMultitaskTrainer",
     "EpochScoreMemory",
     "batch_spd_label",
+    "calibrate_critic",
+    "composition_batches",
     "orthogonality_loss",
     "positive_scores",
 ]
@@ -153,6 +166,145 @@ class EpochScoreMemory:
         self.previous = self.current.clone()
 
 
+def composition_batches(
+    groups: torch.Tensor,
+    labels: torch.Tensor,
+    reference: int,
+    batch_size: int,
+    n_batches: int,
+    seed: int = 0,
+    share_range: tuple[float, float] = (0.25, 0.75),
+) -> list[torch.Tensor]:
+    """Batches (sample indices) of varied group and label composition, so that their SPD genuinely varies.
+
+    For each batch, the unprivileged share ``q`` is drawn uniformly from ``share_range`` and, within each group, the
+    positive (``label > 0.5``) rate uniformly from ``[0, 1]``; samples are drawn without replacement, as many as the
+    group has (a group short of positives or negatives gives a batch closer to its own rate, or a smaller batch).
+    Both groups are in every batch; samples of unknown group (negative code) are never drawn. This is a prevalence
+    shift between the groups, the change a fairness monitor should see; stratified batches of one population differ
+    only by sampling noise.
+
+    Args:
+        groups: ``(N,)`` group codes.
+        labels: ``(N,)`` binary labels (or any values, thresholded at 0.5).
+        reference: the reference (privileged) group's code; every other known code is "rest".
+        batch_size: target batch size (at least 2).
+        n_batches: number of batches.
+        seed: the draws' seed.
+        share_range: range of the unprivileged share of a batch.
+
+    Returns:
+        ``n_batches`` index tensors, or an empty list when one of the two groups is absent.
+    """
+    g = torch.as_tensor(groups).reshape(-1).cpu().numpy()
+    y = torch.as_tensor(labels).reshape(-1).float().cpu().numpy() > 0.5
+    if g.shape != y.shape:
+        raise ValueError(f"groups and labels differ in length: {g.shape[0]} vs {y.shape[0]}.")
+    if int(batch_size) < 2:
+        raise ValueError(f"batch_size must be at least 2, got {batch_size}.")
+    ref = g == int(reference)
+    pools = (np.flatnonzero(~ref & (g >= 0)), np.flatnonzero(ref))
+    if min(p.size for p in pools) == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(int(n_batches)):
+        k_rest = int(np.clip(round(rng.uniform(*share_range) * batch_size), 1, batch_size - 1))
+        idx = []
+        for pool, k in zip(pools, (k_rest, int(batch_size) - k_rest)):
+            pos, neg = pool[y[pool]], pool[~y[pool]]
+            kp = min(int(round(rng.uniform() * k)), pos.size)
+            kn = min(k - kp, neg.size)
+            kp = min(k - kn, pos.size)
+            idx += [rng.choice(pos, kp, replace=False), rng.choice(neg, kn, replace=False)]
+        out.append(torch.as_tensor(np.concatenate(idx), dtype=torch.long))
+    return out
+
+
+def _critic_aux_loss(
+    p: torch.Tensor, groups: torch.Tensor, reference: int, scores: torch.Tensor | None
+) -> torch.Tensor:
+    """Supervision of the ``"group_ratio"`` read-out's per-sample parts: group membership (BCE, known groups) and
+    the classifier's positive-class score (squared error)."""
+    known = groups >= 0
+    loss = p.sum() * 0
+    if bool(known.any()):
+        z = (groups[known] != int(reference)).float()
+        loss = loss + F.binary_cross_entropy_with_logits(p[known, 1], z)
+    if scores is not None:
+        loss = loss + F.mse_loss(torch.sigmoid(p[:, 0]), scores.detach().reshape(-1).float())
+    return loss
+
+
+def _batch_readout(heads: nn.Module, p: torch.Tensor) -> torch.Tensor:
+    pool = getattr(heads, "pool", None)
+    return p.mean() if pool is None else pool(p)
+
+
+def calibrate_critic(
+    heads: nn.Module,
+    features: torch.Tensor,
+    scores: torch.Tensor,
+    groups: torch.Tensor,
+    labels: torch.Tensor,
+    reference: int,
+    steps: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    aux_weight: float = 1.0,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Fit the critic P alone (its head; the shared trunk and D are unchanged) on fixed features of a trained model.
+
+    Every step draws a batch of :func:`composition_batches` and regresses P's read-out on the batch's SPD of
+    ``scores`` (``L_P``), plus ``aux_weight`` times the per-sample supervision for the ``"group_ratio"`` read-out.
+
+    Args:
+        heads: :class:`~monai_fair.networks.BiasCriticHeads` (``trunk``, ``critic_head``, ``pool``).
+        features: ``(N, ...)`` features ``h = G(x)`` of the trained, fixed generator.
+        scores: ``(N,)`` the classifier's positive-class probabilities of the same samples.
+        groups: ``(N,)`` group codes.
+        labels: ``(N,)`` binary labels (they only shape the batches' composition).
+        reference: the reference group's code.
+        steps: number of updates.
+        batch_size: batch size.
+        lr: Adam learning rate.
+        aux_weight: weight of the per-sample supervision (``"group_ratio"`` read-out only).
+        seed: seed of the batches.
+
+    Returns:
+        ``{"loss_p": mean L_P over the last tenth of the steps, "steps": updates made}``.
+    """
+    if int(steps) < 1:
+        return {"loss_p": math.nan, "steps": 0.0}
+    ref = int(reference)
+    g = torch.as_tensor(groups).reshape(-1).to(features.device).long()
+    s = torch.as_tensor(scores).reshape(-1).to(features.device).float()
+    was_training = heads.training
+    heads.eval()
+    with torch.no_grad():
+        z = heads.trunk(features.float())
+    aux = aux_weight if getattr(heads, "readout", "mean") == "group_ratio" else 0.0
+    params = list(heads.critic_parameters())
+    opt = torch.optim.Adam(params, lr=float(lr))
+    batches = composition_batches(g, labels, ref, batch_size, int(steps), seed)
+    tail = []
+    for i, idx in enumerate(batches):
+        idx = idx.to(features.device)
+        target = batch_spd_label(s[idx], g[idx], ref)
+        p = heads.critic_head(z[idx])
+        loss_p = 0.5 * (_batch_readout(heads, p) - target) ** 2
+        loss = loss_p + (aux * _critic_aux_loss(p, g[idx], ref, s[idx]) if aux > 0 else 0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= len(batches) - max(1, len(batches) // 10):
+            tail.append(float(loss_p.detach()))
+    heads.zero_grad(set_to_none=True)
+    heads.train(was_training)
+    return {"loss_p": float(np.mean(tail)) if tail else math.nan, "steps": float(len(batches))}
+
+
 def _sync_gradients(params: Iterable[nn.Parameter]) -> None:
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         return
@@ -183,6 +335,8 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
         adversarial_weight: ``lambda_adv`` of ``L_advG``.
         orthogonality_weight: ``lambda_orth`` of ``L_orth`` (0: "w/o L_orth").
         critic_weight: ``lambda_P`` of ``P(G(x))^2`` in the generator step (0 in Algorithm 1).
+        critic_aux_weight: weight of the per-sample supervision of P's ``"group_ratio"`` read-out in the bias step
+            (group membership and the classifier's score; unused by the ``"mean"`` read-out).
         orth_form: ``"paper"`` or ``"cosine"`` (:func:`orthogonality_loss`).
         confusion: ``"privileged"`` (Eq. 3, ``D(G(x)) -> 0``) or ``"uniform"`` (``D(G(x)) -> 1/2``: the generator gains
             nothing by pushing D to a confident wrong answer, only by making it uninformative).
@@ -210,6 +364,7 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
         adversarial_weight: float = 1.0,
         orthogonality_weight: float = 1.0,
         critic_weight: float = 0.0,
+        critic_aux_weight: float = 1.0,
         orth_form: str = "paper",
         confusion: str = "privileged",
         positive_classes: Sequence[int] | None = None,
@@ -225,7 +380,11 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
             raise ValueError(f"confusion must be one of {CONFUSION_TARGETS}, got {confusion!r}.")
         if label_dtype not in ("float", "long"):
             raise ValueError(f"label_dtype must be 'float' or 'long', got {label_dtype!r}.")
-        for name, w in (("adversarial_weight", adversarial_weight), ("orthogonality_weight", orthogonality_weight)):
+        for name, w in (
+            ("adversarial_weight", adversarial_weight),
+            ("orthogonality_weight", orthogonality_weight),
+            ("critic_aux_weight", critic_aux_weight),
+        ):
             if not (w >= 0 and math.isfinite(w)):
                 raise ValueError(f"{name} must be a non-negative number, got {w!r}.")
         if variant == "adversarial" and (bias_heads is None or bias_optimizer is None or generator_optimizer is None):
@@ -247,6 +406,7 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
         self.adversarial_weight = float(adversarial_weight)
         self.orthogonality_weight = float(orthogonality_weight)
         self.critic_weight = float(critic_weight)
+        self.critic_aux_weight = float(critic_aux_weight)
         self.orth_form = orth_form
         self.confusion = confusion
         self.positive_classes = positive_classes
@@ -278,8 +438,18 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
         self.optimizer.step()
         return h.detach(), logits.detach(), loss.detach()
 
-    def bias_step(self, h: torch.Tensor, groups: torch.Tensor, spd_label: float) -> dict[str, float]:
-        """Update ``D`` and ``P`` on fixed features ``h``: ``L_advD + L_P + lambda_orth L_orth``."""
+    def bias_step(
+        self, h: torch.Tensor, groups: torch.Tensor, spd_label: float, scores: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """Update ``D`` and ``P`` on fixed features ``h``: ``L_advD + L_P (+ aux) + lambda_orth L_orth``.
+
+        Args:
+            h: the batch's features.
+            groups: its group codes.
+            spd_label: P's label (NaN: no ``L_P``).
+            scores: the classifier's positive-class probabilities of the batch (the ``"group_ratio"`` read-out's
+                score supervision; ``None``: none).
+        """
         heads = self.bias_heads
         heads.train()
         self.bias_optimizer.zero_grad(set_to_none=True)
@@ -292,12 +462,19 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
         total = loss_d
         loss_p = torch.zeros((), device=h.device)
         if math.isfinite(spd_label):
-            loss_p = 0.5 * (p.mean() - spd_label) ** 2
+            loss_p = 0.5 * (_batch_readout(heads, p) - spd_label) ** 2
             total = total + loss_p
+        loss_aux = torch.zeros((), device=h.device)
+        if getattr(heads, "readout", "mean") == "group_ratio" and self.critic_aux_weight > 0:
+            loss_aux = _critic_aux_loss(p, groups, int(self.spec.reference), scores)
+            total = total + self.critic_aux_weight * loss_aux
         loss_orth = torch.zeros((), device=h.device)
         if need_grad:
             grad_d = torch.autograd.grad(d.sum(), h, create_graph=True)[0]
-            grad_p = torch.autograd.grad(p.sum(), h, create_graph=True)[0]
+            # per-sample gradient of B x the batch read-out (the "mean" read-out: of each P(h_i), as in the paper)
+            mean_readout = getattr(heads, "readout", "mean") == "mean"
+            p_batch = p.sum() if mean_readout else p.shape[0] * _batch_readout(heads, p)
+            grad_p = torch.autograd.grad(p_batch, h, create_graph=True)[0]
             loss_orth = orthogonality_loss(grad_d, grad_p, self.orth_form)
             total = total + self.orthogonality_weight * loss_orth
         total.backward()
@@ -306,6 +483,7 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
         return {
             "loss_adv_d": float(loss_d.detach()),
             "loss_p": float(loss_p.detach()),
+            "loss_p_aux": float(loss_aux.detach()),
             "loss_orth": float(loss_orth.detach()),
         }
 
@@ -323,7 +501,7 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
         loss_g = F.binary_cross_entropy_with_logits(d, target)
         total = self.adversarial_weight * loss_g
         if self.critic_weight > 0:
-            total = total + self.critic_weight * p.mean() ** 2
+            total = total + self.critic_weight * _batch_readout(heads, p) ** 2
         total.backward()
         _sync_gradients(p_ for g in self.generator_optimizer.param_groups for p_ in g["params"])
         self.generator_optimizer.step()
@@ -358,7 +536,7 @@ class AdversarialMultitaskTrainer(SupervisedTrainer):
             if previous is not None:
                 label_scores = previous.to(scores.device)
         spd = batch_spd_label(label_scores, groups, int(self.spec.reference), self.spec.unknown)
-        out.update(self.bias_step(h, groups, spd))
+        out.update(self.bias_step(h, groups, spd, scores))
         out.update(self.generator_step(x))
         out["critic_label"] = spd
         return out

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .bias_heads import BiasCriticHeads, VGGClassifierHead, VGGGenerator, split_vgg
+from .bias_heads import CRITIC_READOUTS, BiasCriticHeads, VGGClassifierHead, VGGGenerator, group_ratio_spd, split_vgg
 from .conditional_vae import ConditionalVAE, hsic
 from .critic import AttributeAdversary, BatchBiasCritic, FeatureHook, FlatBatchBiasCritic, default_feature_module
 from .debiased_embedding import DebiasedEmbedding
@@ -16,6 +16,8 @@ __all__ = [
     "AttributeAdversary",
     "BatchBiasCritic",
     "BiasCriticHeads",
+    "CRITIC_READOUTS",
+    "group_ratio_spd",
     "ConditionalLatentDiffusion",
     "ConditionalVAE",
     "DebiasedEmbedding",

@@ -3,9 +3,17 @@
 
 D and P read the feature generator's output ``h = G(x)`` (a feature map). They share two 3x3 convolutions (16 and
 32 channels), then each has its own fully connected head 128-32-1: D gives a per-sample logit of the sensitive
-group, P a per-sample score whose batch mean is the predicted statistical parity difference of the batch
-("we average the output in the minibatch as the predicted fairness score"). Averaging makes P accept any batch
-size (unlike a critic that flattens the batch).
+group; P's per-sample outputs are pooled over the batch into the predicted statistical parity difference (SPD) of the
+batch, by one of two read-outs (:data:`CRITIC_READOUTS`), both of which accept any batch size (unlike a critic that
+flattens the batch):
+
+* ``"mean"`` (the paper: "we average the output in the minibatch as the predicted fairness score"): one score
+  ``p_i`` per sample, the prediction is ``mean_i p_i``;
+* ``"group_ratio"``: two outputs per sample, a positive-class score ``s_i = sigmoid(a_i)`` and a soft membership of
+  the unprivileged group ``w_i = sigmoid(b_i)``, pooled as the SPD of the scores between the soft groups,
+  ``sum_i w_i s_i / sum_i w_i - sum_i (1 - w_i) s_i / sum_i (1 - w_i)``. With the true scores and 0/1 groups this
+  *is* the batch SPD ("rest minus reference"), whatever the groups' shares in the batch, which a mean of per-sample
+  scores cannot represent unless the shares are fixed.
 
 :func:`split_vgg` views a :class:`~monai_fair.networks.FairVGG` as ``G`` (convolutions and pooling) and ``C`` (the
 fully connected layers), sharing the network's parameters, as the paper splits VGG-11.
@@ -19,17 +27,37 @@ import torch
 from monai.networks.layers import Conv
 from torch import nn
 
-__all__ = ["BiasCriticHeads", "VGGClassifierHead", "VGGGenerator", "split_vgg"]
+__all__ = ["CRITIC_READOUTS", "BiasCriticHeads", "group_ratio_spd", "VGGClassifierHead", "VGGGenerator", "split_vgg"]
 
 
-def _head(in_features: int, hidden: Sequence[int]) -> nn.Sequential:
+#: the critic's batch read-outs (see the module docstring)
+CRITIC_READOUTS = ("mean", "group_ratio")
+
+
+def _head(in_features: int, hidden: Sequence[int], out_features: int = 1) -> nn.Sequential:
     layers: list[nn.Module] = []
     c = in_features
     for h in hidden:
         layers += [nn.Linear(c, int(h)), nn.ReLU()]
         c = int(h)
-    layers.append(nn.Linear(c, 1))
+    layers.append(nn.Linear(c, out_features))
     return nn.Sequential(*layers)
+
+
+def group_ratio_spd(scores: torch.Tensor, weights: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """The SPD of ``scores`` between soft groups: ``sum w s / sum w - sum (1 - w) s / sum (1 - w)``.
+
+    Args:
+        scores: ``(B,)`` positive-class scores.
+        weights: ``(B,)`` membership of the unprivileged group, in ``[0, 1]`` (0/1: the batch SPD "rest minus
+            reference" exactly).
+        eps: floor of each group's total weight (a batch of one group gives a finite value, not a division by 0).
+    """
+    w = weights.reshape(-1)
+    s = scores.reshape(-1)
+    rest = (w * s).sum() / w.sum().clamp(min=eps)
+    reference = ((1.0 - w) * s).sum() / (1.0 - w).sum().clamp(min=eps)
+    return rest - reference
 
 
 class BiasCriticHeads(nn.Module):
@@ -40,7 +68,9 @@ class BiasCriticHeads(nn.Module):
         spatial_size: spatial size of ``h`` (an int for every dimension, or one per dimension).
         spatial_dims: 2 or 3.
         channels: the shared convolutions' channels (the paper: 16, 32).
-        hidden: the hidden widths of each head (the paper: 128, 32; the output width is 1).
+        hidden: the hidden widths of each head (the paper: 128, 32; the output width is 1, or 2 for P with
+            ``readout="group_ratio"``).
+        readout: P's batch read-out, ``"mean"`` (the paper) or ``"group_ratio"`` (see the module docstring).
 
     Inputs may be the feature map ``(B, C, *spatial)`` or its flattening ``(B, C * prod(spatial))`` (what
     :class:`~monai_fair.networks.FeatureHook` captures).
@@ -48,8 +78,8 @@ class BiasCriticHeads(nn.Module):
     Example::
 
         heads = BiasCriticHeads(in_channels=64, spatial_size=2)
-        d_logit, p_score = heads(h)            # (B,), (B,)
-        predicted_spd = heads.predict_spd(h)   # scalar: the batch mean of P
+        d_logit, p_out = heads(h)              # (B,), (B,) ("mean") or (B, 2) ("group_ratio")
+        predicted_spd = heads.predict_spd(h)   # scalar: heads.pool(p_out)
     """
 
     def __init__(
@@ -59,8 +89,12 @@ class BiasCriticHeads(nn.Module):
         spatial_dims: int = 2,
         channels: Sequence[int] = (16, 32),
         hidden: Sequence[int] = (128, 32),
+        readout: str = "mean",
     ) -> None:
         super().__init__()
+        if readout not in CRITIC_READOUTS:
+            raise ValueError(f"readout must be one of {CRITIC_READOUTS}, got {readout!r}.")
+        self.readout = readout
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
         size = [int(spatial_size)] * spatial_dims if isinstance(spatial_size, int) else [int(s) for s in spatial_size]
@@ -76,7 +110,7 @@ class BiasCriticHeads(nn.Module):
         self.shared = nn.Sequential(*layers)
         flat = c * int(torch.tensor(size).prod())
         self.discriminator = _head(flat, hidden)
-        self.critic = _head(flat, hidden)
+        self.critic = _head(flat, hidden, 2 if readout == "group_ratio" else 1)
 
     def _as_map(self, h: torch.Tensor) -> torch.Tensor:
         numel = int(torch.tensor(self.in_shape).prod())
@@ -90,14 +124,30 @@ class BiasCriticHeads(nn.Module):
         """The shared representation, flattened ``(B, F)``."""
         return torch.flatten(self.shared(self._as_map(h)), 1)
 
+    def critic_head(self, z: torch.Tensor) -> torch.Tensor:
+        """P's per-sample outputs from the shared representation ``z = trunk(h)``."""
+        p = self.critic(z)
+        return p if self.readout == "group_ratio" else p.reshape(-1)
+
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(D logits (B,), P per-sample scores (B,))``."""
+        """``(D logits (B,), P per-sample outputs)``: ``(B,)`` scores (``"mean"``), or ``(B, 2)`` logits of the
+        positive-class score and of the unprivileged-group membership (``"group_ratio"``)."""
         z = self.trunk(h)
-        return self.discriminator(z).reshape(-1), self.critic(z).reshape(-1)
+        return self.discriminator(z).reshape(-1), self.critic_head(z)
+
+    def critic_outputs(self, h: torch.Tensor) -> torch.Tensor:
+        """P's per-sample outputs (the second item of :meth:`forward`) without running D."""
+        return self.critic_head(self.trunk(h))
+
+    def pool(self, p: torch.Tensor) -> torch.Tensor:
+        """P's batch read-out of its per-sample outputs ``p``: the predicted SPD (a scalar)."""
+        if self.readout == "group_ratio":
+            return group_ratio_spd(torch.sigmoid(p[:, 0]), torch.sigmoid(p[:, 1]))
+        return p.mean()
 
     def predict_spd(self, h: torch.Tensor) -> torch.Tensor:
-        """P's prediction of the batch's statistical parity difference: the batch mean of its per-sample scores."""
-        return self.critic(self.trunk(h)).mean()
+        """P's prediction of the batch's statistical parity difference (its read-out of the batch)."""
+        return self.pool(self.critic_outputs(h))
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return list(self.shared.parameters())

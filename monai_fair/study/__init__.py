@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .adversarial import (
     ADVERSARIAL_STUDY_VARIANTS,
+    CRITIC_EVAL_BATCHES,
     AdversarialFairnessStudy,
     AdversarialStudyReport,
     critic_batches,
@@ -75,6 +76,7 @@ __all__ = [
     "CounterfactualAuditReport",
     "CounterfactualAuditStudy",
     "critic_batches",
+    "CRITIC_EVAL_BATCHES",
     "CrossGroupEvaluation",
     "CrossGroupLoop",
     "CrossGroupReport",

@@ -10,7 +10,11 @@
   :class:`~monai_fair.debias.AdversarialMultitaskTrainer`, evaluates each with
   :class:`~monai_fair.study.DebiasingStudy` (same spec, threshold and bootstrap as every study) and adds the
   paper's per-group weighted precision/recall/F1 (Table 1) and the critic's Pearson correlation between predicted
-  and true batch SPD on random stratified test batches (Table 2).
+  and true batch SPD on test batches (Table 2): batches of varied group/label composition
+  (:func:`~monai_fair.debias.adversarial_multitask.composition_batches`, ``critic_eval="shifted"``, whose SPD
+  genuinely varies) or random stratified batches (``"stratified"``, the paper's, whose SPD varies only by sampling
+  noise); both are recorded. With ``critic_steps > 0`` the critic is refitted on the trained, frozen generator
+  after training (:func:`~monai_fair.debias.adversarial_multitask.calibrate_critic`).
 * :class:`AdversarialStudyReport`: the shared report plus the two tables laid out as the paper's and a scatter of the
   critic's predictions.
 """
@@ -31,6 +35,7 @@ import pandas as pd
 import torch
 
 from monai_fair.metrics import FairnessSpec, compute_group_weighted_prf, pearson_r
+from monai_fair.networks.bias_heads import CRITIC_READOUTS
 
 from .artefacts import save_seed_results
 from .errors import BundleConfigError
@@ -39,6 +44,7 @@ from .runtime import is_main_process
 
 __all__ = [
     "ADVERSARIAL_STUDY_VARIANTS",
+    "CRITIC_EVAL_BATCHES",
     "AdversarialFairnessStudy",
     "AdversarialStudyReport",
     "critic_batches",
@@ -56,6 +62,8 @@ ADVERSARIAL_STUDY_VARIANTS: dict[str, dict[str, Any]] = {
     "ours_w_orth": {"variant": "adversarial"},
 }
 _ATTRIBUTES = ("sex", "age_group", "ita_group")
+#: protocols of the critic's test batches: headline first in ``critic_eval``, both always recorded
+CRITIC_EVAL_BATCHES = ("shifted", "stratified")
 
 
 # ------------------------------------------------------------------------------------------------------------ data
@@ -206,8 +214,15 @@ class AdversarialFairnessStudy:
         device: training device.
         n_bootstrap: bootstrap resamples of the evaluation.
         seed: the seed.
-        critic_batch_size: size of the random test batches of the correlation (paper 64).
-        critic_n_batches: number of such batches.
+        critic_batch_size: size of the test batches of the correlation (paper 64), and of the calibration batches.
+        critic_n_batches: number of such batches (per protocol).
+        critic_eval: the protocol of the headline ``critic_corr``: ``"shifted"`` (varied group/label composition) or
+            ``"stratified"`` (the paper's random stratified batches); the other is recorded as well.
+        critic_steps: updates of the critic alone on the trained, frozen generator after training (0: none, the
+            paper; :func:`~monai_fair.debias.adversarial_multitask.calibrate_critic` on the training data).
+        critic_lr: learning rate of that calibration.
+        critic_aux_weight: weight of the per-sample supervision of the ``"group_ratio"`` read-out (training and
+            calibration).
         summary_writer: optional TensorBoard writer (per-epoch losses of every variant).
         train_handlers: extra Ignite handlers attached to every trainer.
         amp: bf16 autocast when collecting outputs on CUDA.
@@ -238,6 +253,10 @@ class AdversarialFairnessStudy:
         seed: int = 0,
         critic_batch_size: int = 64,
         critic_n_batches: int = 50,
+        critic_eval: str = "stratified",
+        critic_steps: int = 0,
+        critic_lr: float = 1e-3,
+        critic_aux_weight: float = 1.0,
         summary_writer: Any = None,
         train_handlers: Sequence[Any] | None = None,
         amp: bool = True,
@@ -261,6 +280,11 @@ class AdversarialFairnessStudy:
         self.device = torch.device(device)
         self.n_bootstrap, self.seed = int(n_bootstrap), int(seed)
         self.critic_batch_size, self.critic_n_batches = int(critic_batch_size), int(critic_n_batches)
+        if critic_eval not in CRITIC_EVAL_BATCHES:
+            raise ValueError(f"critic_eval must be one of {CRITIC_EVAL_BATCHES}, got {critic_eval!r}.")
+        self.critic_eval = critic_eval
+        self.critic_steps, self.critic_lr = int(critic_steps), float(critic_lr)
+        self.critic_aux_weight = float(critic_aux_weight)
         self.summary_writer = summary_writer
         self.train_handlers = list(train_handlers or [])
         self.amp = amp
@@ -283,6 +307,7 @@ class AdversarialFairnessStudy:
             "orth_form": self.orth_form,
             "confusion": self.confusion,
             "critic_weight": self.critic_weight,
+            "critic_aux_weight": self.critic_aux_weight,
             **self.variants[method],
         }
         generator, classifier = split_vgg(net)
@@ -342,6 +367,8 @@ class AdversarialFairnessStudy:
             trainer = self._trainer(method, net, heads)
             self._log_epochs(method, trainer)
             trainer.run()
+            if trainer.variant != "vanilla" and self.critic_steps > 0:
+                self._calibrate(method, net, heads)
             folder = self.ckpt_dir / method
             folder.mkdir(parents=True, exist_ok=True)
             if is_main_process():
@@ -349,6 +376,29 @@ class AdversarialFairnessStudy:
                 torch.save(heads.state_dict(), folder / "bias_heads.pt")
             paths[method] = folder
         return paths
+
+    def _calibrate(self, method: str, net: torch.nn.Module, heads: torch.nn.Module) -> None:
+        """Refit P on the trained generator's features of one pass over the training data (eval mode)."""
+        from monai_fair.debias.adversarial_multitask import calibrate_critic
+
+        feats, scores, labels, groups = self._outputs(net, heads, self.train_loader)
+        out = calibrate_critic(
+            heads,
+            feats,
+            scores,
+            groups,
+            labels,
+            int(self.spec.reference),
+            self.critic_steps,
+            self.critic_batch_size,
+            lr=self.critic_lr,
+            aux_weight=self.critic_aux_weight,
+            seed=self.seed,
+        )
+        self.history.setdefault(f"{method}_calibration", []).append(out)
+        logger.info(
+            "seed %s %-13s critic calibrated: %d steps, L_P %.4f", self.seed, method, out["steps"], out["loss_p"]
+        )
 
     # -------------------------------------------------------------------------------------------------- evaluation
     def load(self, method: str) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -365,8 +415,11 @@ class AdversarialFairnessStudy:
         heads.load_state_dict(torch.load(folder / "bias_heads.pt", map_location=self.device, weights_only=True))
         return net, heads
 
-    @torch.no_grad()
     def _test_outputs(self, net: torch.nn.Module, heads: torch.nn.Module):
+        return self._outputs(net, heads, self.test_loader)
+
+    @torch.no_grad()
+    def _outputs(self, net: torch.nn.Module, heads: torch.nn.Module, loader: Iterable):
         from monai_fair.debias.adversarial_multitask import positive_scores
         from monai_fair.debias.base import batch_tensors
         from monai_fair.networks.bias_heads import split_vgg
@@ -375,7 +428,7 @@ class AdversarialFairnessStudy:
         net.eval()
         heads.eval()
         feats, scores, labels, groups = [], [], [], []
-        for batch in self.test_loader:
+        for batch in loader:
             x, y, g = batch_tensors(batch, self.spec, self.device)
             h = generator(x)
             feats.append(h)
@@ -384,25 +437,39 @@ class AdversarialFairnessStudy:
             groups.append(g)
         return torch.cat(feats), torch.cat(scores), torch.cat(labels), torch.cat(groups)
 
-    def critic_figures(self, heads: torch.nn.Module, feats, scores, groups) -> dict[str, Any]:
-        """Pearson r (and mean absolute error) between P's predicted and the true SPD of random stratified test
-        batches, the true SPD measured as P's training label (soft SPD of the classifier's probabilities)."""
-        from monai_fair.debias.adversarial_multitask import batch_spd_label
+    def critic_figures(self, heads: torch.nn.Module, feats, scores, groups, labels=None) -> dict[str, Any]:
+        """Pearson r (and mean absolute error) between P's predicted and the true SPD of test batches, the true SPD
+        measured as P's training label (soft SPD of the classifier's probabilities), for both protocols of
+        :data:`CRITIC_EVAL_BATCHES` (``critic_corr_shifted`` needs ``labels``); ``critic_corr``, ``critic_mae``,
+        ``predicted`` and ``true`` are those of the protocol ``critic_eval``."""
+        from monai_fair.debias.adversarial_multitask import batch_spd_label, composition_batches
 
         ref = int(self.spec.reference)
-        predicted, true = [], []
-        for idx in critic_batches(groups, self.critic_batch_size, self.critic_n_batches, self.seed):
-            idx = idx.to(feats.device)
-            true.append(batch_spd_label(scores[idx], groups[idx], ref, self.spec.unknown))
-            predicted.append(float(heads.predict_spd(feats[idx])))
-        p, t = np.asarray(predicted, float), np.asarray(true, float)
-        ok = np.isfinite(p) & np.isfinite(t)
+        size, n = self.critic_batch_size, self.critic_n_batches
+        protocols = {"stratified": critic_batches(groups, size, n, self.seed)}
+        if labels is not None:
+            protocols["shifted"] = composition_batches(groups, labels, ref, min(size, len(groups)), n, self.seed)
+        out: dict[str, Any] = {}
+        for name, batches in protocols.items():
+            predicted, true = [], []
+            for idx in batches:
+                idx = idx.to(feats.device)
+                true.append(batch_spd_label(scores[idx], groups[idx], ref, self.spec.unknown))
+                predicted.append(float(heads.predict_spd(feats[idx])))
+            p, t = np.asarray(predicted, float), np.asarray(true, float)
+            ok = np.isfinite(p) & np.isfinite(t)
+            out[name] = {
+                "critic_corr": pearson_r(p, t),
+                "critic_mae": float(np.abs(p[ok] - t[ok]).mean()) if ok.any() else math.nan,
+                "critic_batches": float(ok.sum()),
+                "predicted": p.tolist(),
+                "true": t.tolist(),
+            }
+        head = out.get(self.critic_eval, out["stratified"])
         return {
-            "critic_corr": pearson_r(p, t),
-            "critic_mae": float(np.abs(p[ok] - t[ok]).mean()) if ok.any() else math.nan,
-            "critic_batches": float(ok.sum()),
-            "predicted": p.tolist(),
-            "true": t.tolist(),
+            **head,
+            **{f"critic_corr_{name}": figures["critic_corr"] for name, figures in out.items()},
+            "critic_eval": self.critic_eval if self.critic_eval in out else "stratified",
         }
 
     def _group_prf(self, scores, labels, groups, threshold: float) -> dict[str, float]:
@@ -450,9 +517,11 @@ class AdversarialFairnessStudy:
                 if rec["split"] == "test":
                     rec.update(self._group_prf(scores, labels, groups, float(rec["threshold"])))
                     if settings.get("variant", "adversarial") != "vanilla":
-                        figures = self.critic_figures(heads, feats, scores, groups)
-                        critic[method] = {k: figures[k] for k in ("predicted", "true")}
-                        rec.update({k: figures[k] for k in ("critic_corr", "critic_mae")})
+                        figures = self.critic_figures(heads, feats, scores, groups, labels)
+                        critic[method] = {k: figures[k] for k in ("predicted", "true", "critic_eval")}
+                        rec.update(
+                            {k: v for k, v in figures.items() if k.startswith("critic_corr") or k == "critic_mae"}
+                        )
                     logger.info(
                         "seed %s %-13s test BA %.3f  SPD %+.3f  EOD %+.3f  critic r %s",
                         self.seed,
@@ -490,7 +559,8 @@ class AdversarialStudyReport(StudyReport):
 
     Writes, next to the shared report: ``table1_group_performance.{csv,md}`` (per group weighted precision, recall,
     F1 of each variant, mean (std) over seeds), ``table2_fairness.{csv,md}`` (SPD, EOD, AOD and the critic's
-    correlation, mean (std)), ``critic_scatter.png``; the tables are also added to ``report.html``.
+    correlation, mean (std): ``Corr`` of the study's ``critic_eval`` protocol, ``Corr shifted`` and
+    ``Corr stratified`` of both), ``critic_scatter.png``; the tables are also added to ``report.html``.
     """
 
     def tables(self, seed_runs: Sequence[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -514,6 +584,10 @@ class AdversarialStudyReport(StudyReport):
             for k in ("spd", "eod", "aod"):
                 row[k.upper()] = _mean_std(sub[k].abs().tolist())
             row["Corr"] = _mean_std(sub["critic_corr"].tolist()) if "critic_corr" in sub else "n/a"
+            for name in CRITIC_EVAL_BATCHES:
+                col = f"critic_corr_{name}"
+                if col in recs:
+                    row[f"Corr {name}"] = _mean_std(sub[col].tolist())
             row["better than chance"] = (
                 f"{int(sub['better_than_chance'].sum())}/{len(sub)}" if "better_than_chance" in sub else "n/a"
             )
@@ -529,6 +603,11 @@ class AdversarialStudyReport(StudyReport):
         methods = list(dict.fromkeys(m for run in seed_runs for m in run.get("critic", {})))
         if not methods:
             return None
+        protocol = next(
+            (c.get("critic_eval") for run in seed_runs for c in run.get("critic", {}).values() if c.get("critic_eval")),
+            "stratified",
+        )
+        batches = "varied-composition" if protocol == "shifted" else "random stratified"
         fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 4), squeeze=False)
         for ax, m in zip(axes[0], methods):
             for run in seed_runs:
@@ -540,7 +619,7 @@ class AdversarialStudyReport(StudyReport):
             ax.set_title(m)
             ax.legend(fontsize=7)
         label = "DEMO DATA (synthetic): " if self.demo else ""
-        fig.suptitle(f"{label}critic P on random stratified test batches")
+        fig.suptitle(f"{label}critic P on {batches} test batches")
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)
@@ -622,6 +701,19 @@ def validate_adversarial_config(
         v = settings.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
             raise BundleConfigError(f"--{key} {v!r}: expected an integer >= 2.")
+    v = settings.get("critic_steps")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+        raise BundleConfigError(f"--critic_steps {v!r}: expected a non-negative integer (0: no calibration).")
+    v = settings.get("critic_lr")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+        raise BundleConfigError(f"--critic_lr {v!r}: expected a positive learning rate.")
+    v = settings.get("critic_aux_weight")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0):
+        raise BundleConfigError(f"--critic_aux_weight {v!r}: expected a non-negative number.")
+    for key, allowed in (("critic_eval", CRITIC_EVAL_BATCHES), ("critic_readout", CRITIC_READOUTS)):
+        v = settings.get(key)
+        if v is not None and v not in allowed:
+            raise BundleConfigError(f"--{key} {v!r}: allowed: {', '.join(allowed)}.")
 
 
 def publish_adversarial_model(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from tests.bundles.bundle_runner import BundleRunMixin, bundle_configs, bundle_run_command
 
@@ -47,6 +48,14 @@ class TestIsicAdversarialConfigs(unittest.TestCase):
         )
         self.assertEqual((paper["lr"], paper["bias_lr"], len(paper["seeds"])), (1e-3, 1e-4, 5))
         self.assertEqual((paper["orth_form"], paper["confusion"]), ("paper", "privileged"))
+        # the paper's critic (batch mean, co-trained only, stratified test batches) stays one override away
+        self.assertEqual(
+            (paper["critic_readout"], paper["critic_steps"], paper["critic_eval"]), ("mean", 0, "stratified")
+        )
+        self.assertEqual((demo["critic_readout"], demo["critic_eval"]), ("group_ratio", "shifted"))
+        self.assertGreater(demo["critic_steps"], 0)
+        self.assertEqual(demo["bias_heads#readout"], "@critic_readout")
+        self.assertEqual((paper["critic_weight"], demo["critic_weight"]), (0.0, 1.0))  # the paper: no critic term
         self.assertEqual(set(demo["variants"]), VARIANTS)
         self.assertEqual((demo["study#spec"], demo["report#spec"]), ("@fairness", "@fairness"))
         self.assertEqual(demo["bias_heads#channels"], [16, 32])
@@ -66,7 +75,14 @@ class TestIsicAdversarialConfigs(unittest.TestCase):
 
         from monai_fair.study import BundleConfigError
 
-        for key, value in (("orth_form", "sine"), ("task", "dx"), ("run_variants", ["ours"]), ("bias_lr", 0)):
+        for key, value in (
+            ("orth_form", "sine"),
+            ("task", "dx"),
+            ("run_variants", ["ours"]),
+            ("bias_lr", 0),
+            ("critic_readout", "attention"),
+            ("critic_eval", "random"),
+        ):
             parser = ConfigParser()
             parser.read_config(TRAIN)
             parser[key] = value
@@ -99,8 +115,15 @@ class TestIsicAdversarialBundle(BundleRunMixin, unittest.TestCase):
         self.assertEqual(set(table["method"]), VARIANTS)
         self.assertEqual(set(table["seed"]), {0, 1})
         test = table[table["split"] == "test"]
-        self.assertTrue(test.loc[test["method"] != "vanilla", "critic_corr"].notna().any())
+        adversarial = test[test["method"] != "vanilla"]
+        for col in ("critic_corr", "critic_corr_shifted", "critic_corr_stratified"):
+            self.assertTrue(adversarial[col].notna().any(), col)
+            self.assertTrue(adversarial[col].dropna().between(-1, 1).all(), col)
         self.assertTrue(test.loc[test["method"] == "vanilla", "critic_corr"].isna().all())
+        # the default read-out: two outputs per sample (score, group), saved with the published heads
+        heads = torch.load(self.out / "a" / "models" / "bias_heads.pt", weights_only=True)
+        self.assertEqual(tuple(heads["critic.4.weight"].shape)[0], 2)
+        self.assertIn("Corr shifted", pd.read_csv(eval_dir / "table2_fairness.csv").columns)
         self.assertIn("f1_light", table.columns)
         self.assertIn("DEMO DATA", (eval_dir / "table2_fairness.md").read_text())
         models = self.out / "a" / "models"

@@ -15,6 +15,8 @@ from monai_fair.debias.adversarial_multitask import (
     AdversarialMultitaskTrainer,
     EpochScoreMemory,
     batch_spd_label,
+    calibrate_critic,
+    composition_batches,
     orthogonality_loss,
     positive_scores,
 )
@@ -83,10 +85,10 @@ class TestCriticLabel(unittest.TestCase):
             positive_scores(logits)
 
 
-def _setup(variant: str = "adversarial", orth: float = 1.0, n: int = 8):
+def _setup(variant: str = "adversarial", orth: float = 1.0, n: int = 8, readout: str = "mean"):
     torch.manual_seed(0)
     net = fair_vgg11(spatial_dims=2, in_channels=3, out_channels=1, width=0.0625, fc_channels=16, pool_size=1)
-    heads = BiasCriticHeads(in_channels=32, spatial_size=1)
+    heads = BiasCriticHeads(in_channels=32, spatial_size=1, readout=readout)
     gen, clf = split_vgg(net)
     data = [
         {"image": torch.rand(3, 32, 32), "label": torch.tensor([float(i % 2)]), "sex": i % 3 != 0, "index": i}
@@ -148,6 +150,18 @@ class TestAlgorithmSteps(unittest.TestCase):
         self.assertEqual(_changed(heads0, self.heads), set())
         self.assertTrue(all(p.grad is None for p in self.heads.parameters()))
 
+    def test_group_ratio_bias_step_changes_d_and_p_only(self):
+        trainer, net, heads, gen, _, _ = _setup(readout="group_ratio")
+        h = gen(self.x).detach()
+        net0, heads0 = _snapshot(net), _snapshot(heads)
+        out = trainer.bias_step(h, self.g, spd_label=0.3, scores=torch.tensor([0.2, 0.9, 0.4, 0.6]))
+        self.assertEqual(_changed(net0, net), set())
+        changed = _changed(heads0, heads)
+        for part in ("shared.", "discriminator.", "critic."):
+            self.assertTrue(any(k.startswith(part) for k in changed), part)
+        self.assertGreater(out["loss_orth"], 0.0)
+        self.assertGreater(out["loss_p_aux"], 0.0)
+
     def test_without_orthogonality_the_critic_head_learns_only_from_its_label(self):
         trainer, net, heads, gen, _, data = _setup(orth=0.0)
         h = gen(self.x).detach()
@@ -155,6 +169,49 @@ class TestAlgorithmSteps(unittest.TestCase):
         out = trainer.bias_step(h, self.g, spd_label=float("nan"))  # no label: only D's loss
         self.assertEqual(out["loss_orth"], 0.0)
         self.assertFalse(any(k.startswith("critic.") for k in _changed(heads0, heads)))
+
+
+class TestCriticCalibration(unittest.TestCase):
+    def test_composition_batches_vary_the_spd(self):
+        g = torch.tensor([0] * 30 + [1] * 20 + [-1] * 5)
+        y = torch.tensor(([1.0] * 10 + [0.0] * 20) + ([1.0] * 5 + [0.0] * 15) + [1.0] * 5)
+        batches = composition_batches(g, y, reference=0, batch_size=12, n_batches=40, seed=0)
+        self.assertEqual(len(batches), 40)
+        spd_of_labels = []
+        for b in batches:
+            self.assertEqual(len(set(b.tolist())), len(b))  # without replacement
+            self.assertTrue(len(b) <= 12 and set(g[b].tolist()) == {0, 1})  # both groups, no unknown
+            spd_of_labels.append(batch_spd_label(y[b], g[b], reference=0))
+        spread = torch.tensor(spd_of_labels)
+        self.assertGreater(float(spread.max()), 0.3)
+        self.assertLess(float(spread.min()), -0.3)
+        self.assertEqual(composition_batches(torch.zeros(6), torch.ones(6), 0, 4, 3), [])
+        with self.assertRaisesRegex(ValueError, "length"):
+            composition_batches(g, y[:3], 0, 4, 3)
+
+    def test_calibration_fits_p_only_and_tracks_the_spd(self):
+        torch.manual_seed(0)
+        n = 160
+        g = (torch.arange(n) % 2).long()
+        y = (torch.rand(n) < 0.4).float()
+        scores = (0.15 + 0.7 * y + 0.1 * torch.rand(n)).clamp(0, 1)
+        # features that carry the group and the score (what G's output carries on the demo)
+        h = torch.randn(n, 8, 1, 1) * 0.1
+        h[:, 0, 0, 0] += 2.0 * g.float() - 1.0
+        h[:, 1, 0, 0] += 4.0 * scores - 2.0
+        heads = BiasCriticHeads(in_channels=8, spatial_size=1, readout="group_ratio")
+        before = _snapshot(heads)
+        train, test = slice(0, 120), slice(120, n)
+        out = calibrate_critic(heads, h[train], scores[train], g[train], y[train], 0, steps=300, batch_size=16)
+        changed = _changed(before, heads)
+        self.assertTrue(changed and all(k.startswith("critic.") for k in changed))
+        self.assertEqual(out["steps"], 300.0)
+        batches = composition_batches(g[test], y[test], 0, 16, 30, seed=5)
+        true = [batch_spd_label(scores[test][b], g[test][b], 0) for b in batches]
+        with torch.no_grad():
+            pred = [float(heads.predict_spd(h[test][b])) for b in batches]
+        self.assertGreater(float(torch.corrcoef(torch.tensor([pred, true]))[0, 1]), 0.5)
+        self.assertEqual(calibrate_critic(heads, h, scores, g, y, 0, steps=0, batch_size=16)["steps"], 0.0)
 
 
 class TestTrainerRun(unittest.TestCase):

@@ -52,6 +52,21 @@ class TestCriticFairnessMonitor(unittest.TestCase):
             self.assertIn("critic/predicted_spd_epoch_mean", acc.Tags()["scalars"])
             self.assertAlmostEqual(evaluator.state.metrics["critic/predicted_spd_epoch_mean"], sum(expected) / 3, 5)
 
+    def test_group_ratio_readout_is_what_it_logs(self):
+        net, _ = _net_and_heads()
+        heads = BiasCriticHeads(in_channels=32, spatial_size=2, readout="group_ratio").eval()
+        data = [{"image": torch.rand(3, 32, 32)} for _ in range(8)]  # no label, no attribute
+        evaluator = SupervisedEvaluator(device="cpu", val_data_loader=DataLoader(data, batch_size=4), network=net)
+        monitor = CriticFairnessMonitor(heads, feature_module="avgpool")
+        monitor.attach(evaluator)
+        evaluator.run()
+        gen, _ = split_vgg(net)
+        with torch.no_grad():
+            for i, got in zip((0, 4), monitor.values):
+                h = gen(torch.stack([d["image"] for d in data[i : i + 4]]))
+                _, p = heads(h)
+                self.assertAlmostEqual(got, float(heads.pool(p)), places=5)
+
     def test_never_ends_a_run(self):
         net, _ = _net_and_heads()
         wrong = BiasCriticHeads(in_channels=8, spatial_size=2)  # does not fit the network's features

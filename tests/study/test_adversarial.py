@@ -151,6 +151,11 @@ class TestValidation(unittest.TestCase):
             ((v, None, "sex", {"orth_form": "cos"}), "--orth_form"),
             ((v, None, "sex", {"critic_batch_size": 1}), "--critic_batch_size"),
             ((v, None, "sex", {"task": "dx"}), "--task"),
+            ((v, None, "sex", {"critic_readout": "attention"}), "--critic_readout"),
+            ((v, None, "sex", {"critic_eval": "random"}), "--critic_eval"),
+            ((v, None, "sex", {"critic_steps": -1}), "--critic_steps"),
+            ((v, None, "sex", {"critic_lr": 0}), "--critic_lr"),
+            ((v, None, "sex", {"critic_aux_weight": -0.5}), "--critic_aux_weight"),
         ):
             with self.assertRaisesRegex(BundleConfigError, flag):
                 validate_adversarial_config(*args)
