@@ -46,6 +46,7 @@ from .group_reweighting import (
     with_loss_weights,
 )
 from .influence import FullSetProxyWeights, unit_influence
+from .latent_penalties import MMD_BANDWIDTHS, correlation_penalty, cross_covariance_penalty, group_mmd, rbf_mmd2
 from .linear_erasure import INLPEraser, LeaceEraser, attribute_matrix
 from .postprocessor import Postprocessor
 from .pruning import PruningDebiaser, check_proxy_metric, check_reiterable
@@ -85,7 +86,9 @@ __all__ = [
     "check_reiterable",
     "collect_outputs",
     "CONFUSION_TARGETS",
+    "correlation_penalty",
     "count_prunable_units",
+    "cross_covariance_penalty",
     "Debiaser",
     "DebiasResult",
     "distributed_group_sampler",
@@ -100,6 +103,7 @@ __all__ = [
     "FullSetProxyWeights",
     "ganin_lambda",
     "group_confusion_rates",
+    "group_mmd",
     "group_sampler",
     "INLPEraser",
     "kmeans",
@@ -110,6 +114,7 @@ __all__ = [
     "LOSS_WEIGHT_KEY",
     "MaskedWeightedBCEWithLogitsLoss",
     "MITIGATIONS",
+    "MMD_BANDWIDTHS",
     "ORTHOGONALITY_FORMS",
     "orthogonality_loss",
     "positive_probability",
@@ -118,6 +123,7 @@ __all__ = [
     "prunable_layer_names",
     "PruningDebiaser",
     "RandomPerturbation",
+    "rbf_mmd2",
     "reject_option_grid",
     "RejectOptionClassification",
     "RejectOptionPostprocessor",
