@@ -573,7 +573,7 @@ class EmbeddingDebiasStudy:
             if isinstance(debiaser, VAEDebiaser) and debiaser.history:
                 h = debiaser.history
                 trajectories[method] = {"step": [r["epoch"] for r in h]} | {
-                    k: [r[k] for r in h] for k in ("recon", "kl", "sex_loss", "age_loss", "lambda")
+                    k: [r[k] for r in h] for k in ("recon", "kl", "sex_loss", "age_loss", "decorrelation", "lambda")
                 }
         for name, x in representations.items():
             rec = {"seed": self.seed, "method": name, "split": "test", **self.judge(x, index), "seconds": seconds[name]}
