@@ -265,7 +265,9 @@ class VAEDebiaser:
         return {"recon": recon, "kl": kl, "z": z if self.config["adversary_input"] == "z" else mu}
 
     def matching_losses(self, z: torch.Tensor, sex: torch.Tensor, age: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Group MMD of ``z`` between the sexes and ``‖Cov(z, age)‖²``, and their weighted sum ``match``."""
+        """The matching penalties of latents ``z``: ``mmd`` (RBF MMD² between the sexes), ``corr`` (squared
+        correlations of every latent dimension with sex and with age, for the attributes with a non-zero loss
+        weight) and their weighted sum ``match``; a term whose weight is 0 is a zero (not computed)."""
         c = self.config
         zero = z.sum() * 0.0
         mmd = group_mmd(z, sex, c["mmd_bandwidths"]) if c["mmd_weight"] > 0 else zero
@@ -282,6 +284,7 @@ class VAEDebiaser:
         age: torch.Tensor,
         labels: torch.Tensor | None,
         penalty_batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+        generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         """The encoder's terms beside recon, KL and the adversaries: matching penalties (on ``penalty_batch`` when
         given, encoded here) and the task head's BCE; ``extra`` is their weighted sum."""
@@ -292,7 +295,9 @@ class VAEDebiaser:
             px, ps, pa = penalty_batch
             mu, logvar = self.model.encode(px)
             match = self.matching_losses(
-                mu if self.config["adversary_input"] == "mu" else self.model.reparameterize(mu, logvar), ps, pa
+                mu if self.config["adversary_input"] == "mu" else self.model.reparameterize(mu, logvar, generator),
+                ps,
+                pa,
             )
         task_loss = z.sum() * 0.0
         if self.task_head is not None:
@@ -353,7 +358,7 @@ class VAEDebiaser:
             model.reversal.scale = float(lam)
             terms = self.vae_losses(x, generator)
             adv = self.adversary_losses(terms["z"], sex, age, reverse=True)
-            match = self._encoder_terms(terms["z"], sex, age, labels, penalty_batch)
+            match = self._encoder_terms(terms["z"], sex, age, labels, penalty_batch, generator)
             loss = terms["recon"] + self.config["kl_weight"] * terms["kl"] + adv["adv"] + match["extra"]
             self.vae_optimizer.zero_grad(set_to_none=True)
             self.adversary_optimizer.zero_grad(set_to_none=True)
@@ -372,7 +377,7 @@ class VAEDebiaser:
                 p.requires_grad_(False)
             try:
                 adv = self.adversary_losses(terms["z"], sex, age)
-                match = self._encoder_terms(terms["z"], sex, age, labels, penalty_batch)
+                match = self._encoder_terms(terms["z"], sex, age, labels, penalty_batch, generator)
                 loss = terms["recon"] + self.config["kl_weight"] * terms["kl"] - lam * adv["adv"] + match["extra"]
                 self.vae_optimizer.zero_grad(set_to_none=True)
                 loss.backward()
