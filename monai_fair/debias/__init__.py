@@ -49,6 +49,7 @@ from .group_reweighting import (
     with_loss_weights,
 )
 from .influence import FullSetProxyWeights, unit_influence
+from .latent_penalties import MMD_BANDWIDTHS, correlation_penalty, cross_covariance_penalty, group_mmd, rbf_mmd2
 from .linear_erasure import INLPEraser, LeaceEraser, attribute_matrix
 from .postprocessor import Postprocessor
 from .pruning import PruningDebiaser, check_proxy_metric, check_reiterable
@@ -90,7 +91,9 @@ __all__ = [
     "check_reiterable",
     "collect_outputs",
     "CONFUSION_TARGETS",
+    "correlation_penalty",
     "count_prunable_units",
+    "cross_covariance_penalty",
     "Debiaser",
     "DebiasResult",
     "distributed_group_sampler",
@@ -105,6 +108,7 @@ __all__ = [
     "FullSetProxyWeights",
     "ganin_lambda",
     "group_confusion_rates",
+    "group_mmd",
     "group_sampler",
     "INLPEraser",
     "kmeans",
@@ -115,6 +119,7 @@ __all__ = [
     "LOSS_WEIGHT_KEY",
     "MaskedWeightedBCEWithLogitsLoss",
     "MITIGATIONS",
+    "MMD_BANDWIDTHS",
     "ORTHOGONALITY_FORMS",
     "orthogonality_loss",
     "positive_logit",
@@ -124,6 +129,7 @@ __all__ = [
     "prunable_layer_names",
     "PruningDebiaser",
     "RandomPerturbation",
+    "rbf_mmd2",
     "reject_option_grid",
     "RejectOptionClassification",
     "RejectOptionPostprocessor",

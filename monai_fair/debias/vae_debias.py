@@ -17,6 +17,12 @@ squared error on per-feature standardised embeddings; the KL is averaged over ba
 release's summed KL, which swamps the reconstruction, is not reproduced) and weighted by ``β = kl_weight``.
 ``L_adv = sex_weight·BCE + age_weight·MSE``; samples with a sex code other than 0/1 (unknown -1, other) are left out
 of the sex loss and samples with a NaN age out of the age loss.
+
+Beyond the paper (all off by default, see :mod:`~monai_fair.debias.latent_penalties`): the encoder's loss can add
+``mmd_weight·MMD(z_F, z_M)`` and ``decorrelation_weight·Σ corr(z_j, attribute)²``, computed on ``penalty_batch_size``
+rows drawn from the whole fit table, and ``task_weight·BCE`` of a linear task head on the latent (a supervised
+variant for when task labels exist at fit time). The penalties have no opponent to fool: a fresh linear probe finds
+no more than the penalty leaves.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from monai_fair.debias.latent_penalties import MMD_BANDWIDTHS, correlation_penalty, group_mmd
 from monai_fair.metrics import make_generator
 from monai_fair.networks.fair_vae import VAE_OUTPUTS, FairVAE
 
@@ -49,6 +56,10 @@ def ganin_lambda(progress: float, lambda_max: float, gamma: float = 10.0) -> flo
 def _as_tensor(x: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     return t.detach().to("cpu", dtype)
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
 class VAEDebiaser:
@@ -74,6 +85,17 @@ class VAEDebiaser:
         standardize: z-score every input feature with the fit table's mean/std (reconstructions are mapped back).
         seed: seed of the initialisation, the shuffling and the reparameterisation noise.
         device: where to train.
+        mmd_weight: weight of the RBF MMD between the sexes' latents (:func:`~monai_fair.debias.latent_penalties.
+            group_mmd`, Louizos et al. 2016) in the encoder's loss (0: off, as in the paper).
+        mmd_bandwidths: the MMD's bandwidths, as multiples of the median squared pairwise distance.
+        decorrelation_weight: weight of the sum of squared correlations between the latent dimensions and sex and
+            standardised age (:func:`~monai_fair.debias.latent_penalties.correlation_penalty`; only the attributes
+            with a non-zero ``sex_weight`` / ``age_weight``) in the encoder's loss (0: off, as in the paper).
+        penalty_batch_size: rows drawn from the whole fit table at every step for the MMD and decorrelation
+            penalties (``None``: the training batch). A small batch leaves a noise floor of chance correlations the
+            penalties cannot tell from signal; a large one estimates the linear dependence of the table itself.
+        task_weight: weight of a linear task head's BCE on the latent, trained with the encoder (needs ``labels``
+            in :meth:`fit`; 0: off, as in the paper, whose VAE is unsupervised).
 
     Attributes:
         model: the trained :class:`~monai_fair.networks.fair_vae.FairVAE` (after :meth:`fit`).
@@ -107,6 +129,11 @@ class VAEDebiaser:
         adversary_input: str = "z",
         seed: int = 0,
         device: str | torch.device = "cpu",
+        mmd_weight: float = 0.0,
+        mmd_bandwidths: Sequence[float] = MMD_BANDWIDTHS,
+        decorrelation_weight: float = 0.0,
+        penalty_batch_size: int | None = None,
+        task_weight: float = 0.0,
     ) -> None:
         if scheme not in VAE_SCHEMES:
             raise ValueError(f"scheme must be one of {VAE_SCHEMES}, got {scheme!r}.")
@@ -119,6 +146,9 @@ class VAEDebiaser:
             ("kl_weight", kl_weight),
             ("sex_weight", sex_weight),
             ("age_weight", age_weight),
+            ("mmd_weight", mmd_weight),
+            ("decorrelation_weight", decorrelation_weight),
+            ("task_weight", task_weight),
         ):
             if not value >= 0:
                 raise ValueError(f"{name} must be non-negative, got {value}.")
@@ -127,6 +157,8 @@ class VAEDebiaser:
                 f"need batch_size >= 1, epochs >= 0, adversary_steps >= 1; got {batch_size}, {epochs}, "
                 f"{adversary_steps}."
             )
+        if penalty_batch_size is not None and int(penalty_batch_size) < 4:
+            raise ValueError(f"penalty_batch_size must be None or at least 4, got {penalty_batch_size}.")
         self.config: dict[str, Any] = {
             "latent_size": int(latent_size),
             "hidden": [int(h) for h in hidden],
@@ -147,9 +179,15 @@ class VAEDebiaser:
             "standardize": bool(standardize),
             "adversary_input": adversary_input,
             "seed": int(seed),
+            "mmd_weight": float(mmd_weight),
+            "mmd_bandwidths": [float(b) for b in mmd_bandwidths],
+            "decorrelation_weight": float(decorrelation_weight),
+            "penalty_batch_size": None if penalty_batch_size is None else int(penalty_batch_size),
+            "task_weight": float(task_weight),
         }
         self.device = torch.device(device)
         self.model: FairVAE | None = None
+        self.task_head: torch.nn.Module | None = None
         self.history: list[dict[str, float]] = []
         self.feature_mean: torch.Tensor | None = None
         self.feature_std: torch.Tensor | None = None
@@ -226,6 +264,50 @@ class VAEDebiaser:
         kl = FairVAE.kl_divergence(mu, logvar).mean()
         return {"recon": recon, "kl": kl, "z": z if self.config["adversary_input"] == "z" else mu}
 
+    def matching_losses(self, z: torch.Tensor, sex: torch.Tensor, age: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The matching penalties of latents ``z``: ``mmd`` (RBF MMD² between the sexes), ``corr`` (squared
+        correlations of every latent dimension with sex and with age, for the attributes with a non-zero loss
+        weight) and their weighted sum ``match``; a term whose weight is 0 is a zero (not computed)."""
+        c = self.config
+        zero = z.sum() * 0.0
+        mmd = group_mmd(z, sex, c["mmd_bandwidths"]) if c["mmd_weight"] > 0 else zero
+        corr = zero
+        if c["decorrelation_weight"] > 0:
+            cols = [t for t, w in ((sex, c["sex_weight"]), (age, c["age_weight"])) if w > 0]
+            corr = sum(correlation_penalty(z, t) for t in cols) if cols else zero
+        return {"mmd": mmd, "corr": corr, "match": c["mmd_weight"] * mmd + c["decorrelation_weight"] * corr}
+
+    def _encoder_terms(
+        self,
+        z: torch.Tensor,
+        sex: torch.Tensor,
+        age: torch.Tensor,
+        labels: torch.Tensor | None,
+        penalty_batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The encoder's terms beside recon, KL and the adversaries: matching penalties (on ``penalty_batch`` when
+        given, encoded here) and the task head's BCE; ``extra`` is their weighted sum."""
+        assert self.model is not None
+        if penalty_batch is None:
+            match = self.matching_losses(z, sex, age)
+        else:
+            px, ps, pa = penalty_batch
+            mu, logvar = self.model.encode(px)
+            match = self.matching_losses(
+                mu if self.config["adversary_input"] == "mu" else self.model.reparameterize(mu, logvar, generator),
+                ps,
+                pa,
+            )
+        task_loss = z.sum() * 0.0
+        if self.task_head is not None:
+            if labels is None:
+                raise ValueError("task_weight > 0 needs task labels at fit time.")
+            ok = ~torch.isnan(labels)
+            if bool(ok.any()):
+                task_loss = F.binary_cross_entropy_with_logits(self.task_head(z).squeeze(-1)[ok], labels[ok])
+        return {**match, "task_loss": task_loss, "extra": match["match"] + self.config["task_weight"] * task_loss}
+
     def current_lambda(self, progress: float) -> float:
         """``λ`` at training progress ``progress ∈ [0, 1]``."""
         lam = self.config["adversarial_weight"]
@@ -238,24 +320,46 @@ class VAEDebiaser:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c["seed"])
             model = FairVAE(in_features, c["latent_size"], c["hidden"], c["adversary_hidden"], c["dropout"])
+            head = torch.nn.Linear(c["latent_size"], 1) if c["task_weight"] > 0 else None
         self.model = model.to(self.device)
+        self.task_head = head.to(self.device) if head is not None else None
         adversary_params = [*model.sex_adversary.parameters(), *model.age_adversary.parameters()]
         vae_params = [*model.encoder.parameters(), *model.decoder.parameters()]
+        if self.task_head is not None:
+            vae_params += list(self.task_head.parameters())
         self.vae_optimizer = torch.optim.Adam(vae_params, lr=c["lr"])
         self.adversary_optimizer = torch.optim.Adam(adversary_params, lr=c["adversary_lr"])
         return self.model
 
     def train_step(
-        self, x: torch.Tensor, sex: torch.Tensor, age: torch.Tensor, lam: float, generator: torch.Generator | None
+        self,
+        x: torch.Tensor,
+        sex: torch.Tensor,
+        age: torch.Tensor,
+        lam: float,
+        generator: torch.Generator | None,
+        penalty_batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+        labels: torch.Tensor | None = None,
     ) -> dict[str, float]:
-        """One update on a batch of scaled inputs with targets, with adversarial weight ``lam``."""
+        """One update on a batch of scaled inputs with targets, with adversarial weight ``lam``.
+
+        Args:
+            x: scaled inputs ``(B, D)``.
+            sex: ``(B,)`` 0/1 targets, NaN to leave out.
+            age: ``(B,)`` standardised ages, NaN to leave out.
+            lam: adversarial weight of this step.
+            generator: reparameterisation noise.
+            penalty_batch: ``(x, sex, age)`` rows the matching penalties are computed on (default this batch).
+            labels: ``(B,)`` 0/1 task labels of the task head (NaN to leave out; needed when ``task_weight > 0``).
+        """
         assert self.model is not None
         model = self.model
         if self.config["scheme"] == "grl":
             model.reversal.scale = float(lam)
             terms = self.vae_losses(x, generator)
             adv = self.adversary_losses(terms["z"], sex, age, reverse=True)
-            loss = terms["recon"] + self.config["kl_weight"] * terms["kl"] + adv["adv"]
+            match = self._encoder_terms(terms["z"], sex, age, labels, penalty_batch, generator)
+            loss = terms["recon"] + self.config["kl_weight"] * terms["kl"] + adv["adv"] + match["extra"]
             self.vae_optimizer.zero_grad(set_to_none=True)
             self.adversary_optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -273,7 +377,8 @@ class VAEDebiaser:
                 p.requires_grad_(False)
             try:
                 adv = self.adversary_losses(terms["z"], sex, age)
-                loss = terms["recon"] + self.config["kl_weight"] * terms["kl"] - lam * adv["adv"]
+                match = self._encoder_terms(terms["z"], sex, age, labels, penalty_batch, generator)
+                loss = terms["recon"] + self.config["kl_weight"] * terms["kl"] - lam * adv["adv"] + match["extra"]
                 self.vae_optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.vae_optimizer.step()
@@ -285,23 +390,41 @@ class VAEDebiaser:
             "kl": float(terms["kl"].detach()),
             "sex_loss": float(adv["sex_loss"].detach()),
             "age_loss": float(adv["age_loss"].detach()),
+            "mmd": float(match["mmd"].detach()),
+            "decorrelation": float(match["corr"].detach()),
+            "task_loss": float(match["task_loss"].detach()),
         }
 
-    def fit(self, embeddings: Any, sex: Any | None = None, age: Any | None = None) -> VAEDebiaser:
+    def fit(
+        self, embeddings: Any, sex: Any | None = None, age: Any | None = None, labels: Any | None = None
+    ) -> VAEDebiaser:
         """Train a fresh VAE and its adversaries on a table of embeddings.
 
         Args:
             embeddings: ``(N, D)`` array or tensor.
             sex: ``(N,)`` sex codes; codes other than 0 and 1 (unknown -1) are left out of the sex loss.
             age: ``(N,)`` ages in years; NaN is left out of the age loss (standardised with the known ages).
+            labels: ``(N,)`` binary task labels for the task head (only used, and then required, when
+                ``task_weight > 0``); values other than 0/1 are left out.
 
         Returns:
             ``self``.
+
+        Raises:
+            ValueError: ``task_weight > 0`` without ``labels``, or inputs of mismatched lengths.
         """
         self.model = None
         x = self._check_embeddings(embeddings)
         n = x.shape[0]
         s, a = self._targets(n, sex, age)
+        y = None
+        if self.config["task_weight"] > 0:
+            if labels is None:
+                raise ValueError("task_weight > 0 needs the task labels at fit time (fit(..., labels=...)).")
+            y = _as_tensor(labels, "labels", torch.float64).reshape(-1)
+            if y.numel() != n:
+                raise ValueError(f"labels has {y.numel()} entries for {n} embeddings.")
+            y = torch.where((y == 0) | (y == 1), y, torch.full_like(y, float("nan"))).float().to(self.device)
         self.feature_mean = x.mean(0)
         std = x.std(0, unbiased=False)
         self.feature_std = torch.where(std > 0, std, torch.ones_like(std))
@@ -316,13 +439,17 @@ class VAEDebiaser:
         step = 0
         model.train()
         for epoch in range(c["epochs"]):
-            sums = {"recon": 0.0, "kl": 0.0, "sex_loss": 0.0, "age_loss": 0.0}
+            sums = dict.fromkeys(("recon", "kl", "sex_loss", "age_loss", "mmd", "decorrelation", "task_loss"), 0.0)
             order = torch.randperm(n, generator=shuffle).to(self.device)
             lam = 0.0
             for start in range(0, n, c["batch_size"]):
                 idx = order[start : start + c["batch_size"]]
                 lam = self.current_lambda(step / total)
-                out = self.train_step(xs[idx], s[idx], a[idx], lam, noise)
+                pb = None
+                if c["penalty_batch_size"] and (c["mmd_weight"] > 0 or c["decorrelation_weight"] > 0):
+                    pidx = torch.randperm(n, generator=shuffle)[: c["penalty_batch_size"]].to(self.device)
+                    pb = (xs[pidx], s[pidx], a[pidx])
+                out = self.train_step(xs[idx], s[idx], a[idx], lam, noise, pb, None if y is None else y[idx])
                 for k in sums:
                     sums[k] += out[k] * idx.numel() / n
                 step += 1
@@ -370,10 +497,12 @@ class VAEDebiaser:
         """Config, network weights and the input/age scalers (tensors and plain values only)."""
         if self.model is None:
             raise RuntimeError("nothing to save: the VAE has not been fitted.")
+        head = {} if self.task_head is None else {"task_head": _cpu_state(self.task_head)}
         return {
             "config": dict(self.config),
             "in_features": self.model.in_features,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model": _cpu_state(self.model),
+            **head,
             "feature_mean": self.feature_mean,
             "feature_std": self.feature_std,
             "age_mean": self.age_mean,
@@ -395,6 +524,8 @@ class VAEDebiaser:
         debiaser.build(int(state["in_features"]))
         assert debiaser.model is not None
         debiaser.model.load_state_dict(state["model"])
+        if debiaser.task_head is not None and "task_head" in state:
+            debiaser.task_head.load_state_dict(state["task_head"])
         debiaser.model.eval()
         debiaser.feature_mean, debiaser.feature_std = state["feature_mean"], state["feature_std"]
         debiaser.age_mean, debiaser.age_std = float(state["age_mean"]), float(state["age_std"])

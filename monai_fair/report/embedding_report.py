@@ -76,12 +76,16 @@ def poisoning_table(
 def _plot_vae_trajectory(
     trajs: Mapping[int, Mapping[str, list[float]]], path: Path, method: str, data_label: str | None
 ) -> str:
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.0))
+    names = ["reconstruction MSE", "sex adversary BCE", "age adversary MSE (standardised)"]
+    keys = ["recon", "sex_loss", "age_loss"]
+    if any(any(v > 0 for v in t.get("decorrelation", ())) for t in trajs.values()):  # the penalty is on
+        names.append("latent decorrelation (Σ corr²)")
+        keys.append("decorrelation")
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.0))
     for seed, t in trajs.items():
-        axes[0].plot(t["step"], t["recon"], label=f"seed {seed}")
-        axes[1].plot(t["step"], t["sex_loss"], label=f"seed {seed}")
-        axes[2].plot(t["step"], t["age_loss"], label=f"seed {seed}")
-    for ax, name in zip(axes, ("reconstruction MSE", "sex adversary BCE", "age adversary MSE (standardised)")):
+        for ax, key in zip(axes, keys):
+            ax.plot(t["step"], t[key], label=f"seed {seed}")
+    for ax, name in zip(axes, names):
         ax.set_xlabel("epoch")
         ax.set_title(name, fontsize=9)
     axes[1].axhline(0.693, color="grey", ls="--", lw=1)

@@ -382,9 +382,10 @@ def debias_ct_folder(
     return {"embeddings": str(table), **paths}
 
 
-def _fit(debiaser: Any, table: EmbeddingTable) -> Any:
-    if isinstance(debiaser, VAEDebiaser):
-        return debiaser.fit(table.embeddings, table.sex, table.age)
+def _fit(debiaser: Any, table: EmbeddingTable, label_index: int = 0) -> Any:
+    if isinstance(debiaser, VAEDebiaser):  # the task labels feed the VAE's task head only when task_weight > 0
+        labels = table.labels[:, label_index] if table.labels.ndim == 2 and table.labels.shape[1] else None
+        return debiaser.fit(table.embeddings, table.sex, table.age, labels=labels)
     return debiaser.fit(table.embeddings, table.sex)
 
 
@@ -542,7 +543,7 @@ class EmbeddingDebiasStudy:
         debiaser, path = self.debiasers[method], self.ckpt_dir / f"{method}.pt"
         if not fit:
             return _load(debiaser, path)
-        _fit(debiaser, self.train)
+        _fit(debiaser, self.train, self.label_index)
         _save(debiaser, path)
         if isinstance(debiaser, VAEDebiaser):  # the network form, for MONAI tooling (state dict, weights_only)
             output = "latent_mu" if self.output == "latent_mu" else "recon_mean"
@@ -572,7 +573,7 @@ class EmbeddingDebiasStudy:
             if isinstance(debiaser, VAEDebiaser) and debiaser.history:
                 h = debiaser.history
                 trajectories[method] = {"step": [r["epoch"] for r in h]} | {
-                    k: [r[k] for r in h] for k in ("recon", "kl", "sex_loss", "age_loss", "lambda")
+                    k: [r[k] for r in h] for k in ("recon", "kl", "sex_loss", "age_loss", "decorrelation", "lambda")
                 }
         for name, x in representations.items():
             rec = {"seed": self.seed, "method": name, "split": "test", **self.judge(x, index), "seconds": seconds[name]}
@@ -598,7 +599,7 @@ class EmbeddingDebiasStudy:
                     continue
                 for k in self.latent_sizes:
                     swept = VAEDebiaser(**{**debiaser.config, "latent_size": k}, device=debiaser.device)
-                    x = _transform(_fit(swept, self.train), ev.embeddings, self.output)
+                    x = _transform(_fit(swept, self.train, self.label_index), ev.embeddings, self.output)
                     rec = {"seed": self.seed, "method": sweep_method(method, k), "split": "test", "latent_size": k}
                     records.append({**rec, **self.judge(x, index)})
         results = {

@@ -67,6 +67,10 @@ class TestNlstConfigs(unittest.TestCase):
         self.assertEqual((paper["embedding_dim"], paper["latent_size"], paper["epochs"]), (1408, 500, 100))
         self.assertEqual((paper["lr"], paper["adversary_lr"], paper["batch_size"]), (5e-4, 2e-3, 32))
         self.assertGreaterEqual(len(demo["seeds"]), 3)
+        # the paper's losses only at its scale; the demo default adds the table-wide decorrelation penalty
+        self.assertEqual((paper["decorrelation_weight"], paper["mmd_weight"], paper["task_weight"]), (0.0, 0.0, 0.0))
+        self.assertGreater(demo["decorrelation_weight"], 0.0)
+        self.assertEqual(demo["debiasers#vae#decorrelation_weight"], "@decorrelation_weight")
         self.assertEqual((demo["study#spec"], demo["report#spec"]), ("@fairness", "@fairness"))
 
     def test_bad_overrides_fail_before_anything_runs(self):
@@ -74,6 +78,8 @@ class TestNlstConfigs(unittest.TestCase):
             validate_study_config(TRAIN, {"methods": ["vea"]})
         with self.assertRaisesRegex(BundleConfigError, "debiasers#vae"):
             validate_study_config(TRAIN, {"scheme": "gradient"})
+        with self.assertRaisesRegex(BundleConfigError, "decorrelation_weight must be non-negative"):
+            validate_study_config(TRAIN, {"decorrelation_weight": -1.0})
         with self.assertRaisesRegex(BundleConfigError, "--epochs"):
             validate_study_config(TRAIN, {"epochs": 0})
 
