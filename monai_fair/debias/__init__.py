@@ -48,11 +48,11 @@ from .group_reweighting import (
     weighted_target_batch,
     with_loss_weights,
 )
-from .influence import FullSetProxyWeights, unit_influence
+from .influence import FullSetProxyWeights, ThresholdProxyWeights, ThresholdTaskWeights, unit_influence
 from .latent_penalties import MMD_BANDWIDTHS, correlation_penalty, cross_covariance_penalty, group_mmd, rbf_mmd2
 from .linear_erasure import INLPEraser, LeaceEraser, attribute_matrix
 from .postprocessor import Postprocessor
-from .pruning import PruningDebiaser, check_proxy_metric, check_reiterable
+from .pruning import PRUNING_PROXIES, PruningDebiaser, check_proxy_metric, check_reiterable
 from .random_perturbation import RandomPerturbation, bootstrap_evaluation, resample_weights
 from .reject_option import RejectOptionClassification, RejectOptionPostprocessor, reject_option_grid
 from .unit_mask import (
@@ -79,17 +79,17 @@ __all__ = [
     "attribute_matrix",
     "batch_bias_target",
     "batch_spd_label",
-    "calibrate_critic",
-    "composition_batches",
     "batch_tensors",
     "BiasGradientDebiaser",
     "binary_task_loss",
     "BinaryEvaluation",
     "bootstrap_evaluation",
+    "calibrate_critic",
     "check_binary_fit_data",
     "check_proxy_metric",
     "check_reiterable",
     "collect_outputs",
+    "composition_batches",
     "CONFUSION_TARGETS",
     "correlation_penalty",
     "count_prunable_units",
@@ -127,6 +127,7 @@ __all__ = [
     "positive_scores",
     "Postprocessor",
     "prunable_layer_names",
+    "PRUNING_PROXIES",
     "PruningDebiaser",
     "RandomPerturbation",
     "rbf_mmd2",
@@ -134,6 +135,8 @@ __all__ = [
     "RejectOptionClassification",
     "RejectOptionPostprocessor",
     "resample_weights",
+    "ThresholdProxyWeights",
+    "ThresholdTaskWeights",
     "Trajectory",
     "unit_influence",
     "unit_weight_magnitude",

@@ -6,8 +6,16 @@ import unittest
 import torch
 from parameterized import parameterized
 
-from monai_fair.debias import FullSetProxyWeights, add_unit_masks, unit_influence
-from monai_fair.metrics import compute_bias_proxy, proxy_weights
+from monai_fair.debias import (
+    FullSetProxyWeights,
+    ThresholdProxyWeights,
+    ThresholdTaskWeights,
+    add_unit_masks,
+    positive_logit,
+    positive_probability,
+    unit_influence,
+)
+from monai_fair.metrics import compute_bias_proxy, proxy_weights, soft_decisions, youden_weights
 from tests.debias.planted_bias import TinyConvNet, make_loader, make_planted_data
 
 
@@ -15,8 +23,9 @@ def setUpModule():
     torch.set_num_threads(1)  # tiny tensors: threads only contend on a shared CPU
 
 
-def oracle_influence(net, data, layers, reference=1, metric="eod"):
-    """Full-batch gradient of the proxy w.r.t. each layer output with retain_grad (no in-place ops in ``net``)."""
+def oracle_influence(net, data, layers, reference=1, metric="eod", objective=None):
+    """Full-batch gradient of the proxy (or of ``objective(logits)``) w.r.t. each layer output with retain_grad (no
+    in-place ops in ``net``)."""
     outs = {}
 
     def keep(name):
@@ -28,8 +37,11 @@ def oracle_influence(net, data, layers, reference=1, metric="eod"):
 
     handles = [net.get_submodule(n).register_forward_hook(keep(n)) for n in layers]
     net.eval()
-    prob = torch.sigmoid(net(data["image"])[:, 0])
-    compute_bias_proxy(prob, data["label"], data["sex"], reference, metric).backward()
+    logits = net(data["image"])[:, 0]
+    if objective is None:
+        compute_bias_proxy(torch.sigmoid(logits), data["label"], data["sex"], reference, metric).backward()
+    else:
+        objective(logits).backward()
     for h in handles:
         h.remove()
     return torch.cat([outs[n].grad.sum(0).reshape(-1) for n in layers])
@@ -131,6 +143,76 @@ class TestUnitInfluence(unittest.TestCase):
         weights = FullSetProxyWeights(data["label"], data["sex"], 1)
         infl = unit_influence(net, masks, make_loader(data, 20), weights)
         self.assertTrue(bool((infl[:256] != 0).any()))
+
+
+class TestThresholdWeights(unittest.TestCase):
+    def setUp(self):
+        gen = torch.Generator().manual_seed(0)
+        self.n = 60
+        self.y = (torch.rand(self.n, generator=gen) < 0.5).float()
+        self.a = torch.randint(0, 2, (self.n,), generator=gen)
+        self.z = torch.randn(self.n, generator=gen, dtype=torch.float64) + self.y - 0.5 * (self.a == 0)
+
+    def test_value_is_the_smoothed_thresholded_eod(self):
+        w = ThresholdProxyWeights(self.y, self.a, 1, self.z, threshold=0.4, temperature=0.3)
+        s = soft_decisions(self.z, 0.4, 0.3)
+        pos = self.y > 0.5
+        expected = s[pos & (self.a == 0)].mean() - s[pos & (self.a == 1)].mean()
+        self.assertAlmostEqual(w.value(torch.sigmoid(self.z), self.y, self.a), float(expected), places=6)
+
+    def test_centred_weights_ignore_a_global_shift(self):
+        # the first-order change of sum(w' s(z)) under z -> z + c is zero: a global shift is not a bias change
+        w = ThresholdProxyWeights(self.y, self.a, 1, self.z, threshold=0.4, temperature=0.3)
+        z = self.z.clone().requires_grad_(True)
+        centred = torch.sum(w(self.y, self.a).double() * soft_decisions(z, 0.4, 0.3))
+        (grad,) = torch.autograd.grad(centred, z)
+        self.assertAlmostEqual(float(grad.sum()), 0.0, places=6)
+        # ... while the uncentred proxy's is not, and both agree on a change within one group
+        raw = torch.sum(proxy_weights(self.y, self.a, 1).double() * soft_decisions(z, 0.4, 0.3))
+        (grad_raw,) = torch.autograd.grad(raw, z)
+        self.assertGreater(abs(float(grad_raw.sum())), 1e-3)
+        # negatives stay out of the EOD proxy
+        self.assertTrue(bool((w(self.y, self.a)[self.y < 0.5] == 0).all()))
+
+    def test_task_weights_and_scores(self):
+        t = ThresholdTaskWeights(self.y, threshold=0.5, temperature=0.2)
+        torch.testing.assert_close(t(self.y, self.a), youden_weights(self.y))
+        out = self.z.float()[:, None]
+        torch.testing.assert_close(t.score(out), soft_decisions(self.z.float(), 0.5, 0.2))
+        with self.assertRaisesRegex(ValueError, "undefined"):
+            ThresholdTaskWeights(torch.ones(4), 0.5, 1.0)
+
+    def test_positive_logit_matches_the_probability(self):
+        out = torch.randn(7, 3, generator=torch.Generator().manual_seed(1))
+        for activation in ("sigmoid", "softmax"):
+            torch.testing.assert_close(
+                torch.sigmoid(positive_logit(out, activation, 1)), positive_probability(out, activation, 1)
+            )
+        p = torch.tensor([[0.2], [0.9]])
+        torch.testing.assert_close(torch.sigmoid(positive_logit(p, "none")), p[:, 0])
+        with self.assertRaisesRegex(ValueError, "activation"):
+            positive_logit(out, "relu")
+
+    def test_threshold_influence_matches_full_batch_oracle(self):
+        torch.manual_seed(0)
+        data = make_planted_data(40, seed=3)
+        plain = TinyConvNet(2, inplace=False).eval()
+        layers = ["features.0", "features.3", "features.6"]
+        with torch.no_grad():
+            z0 = plain(data["image"])[:, 0].double()
+        w = ThresholdProxyWeights(data["label"], data["sex"], 1, z0, threshold=0.5, temperature=0.7)
+        expected = oracle_influence(
+            plain,
+            data,
+            layers,
+            objective=lambda z: torch.sum(w(data["label"], data["sex"]) * soft_decisions(z, 0.5, 0.7)),
+        )
+        net = TinyConvNet(2, inplace=True)
+        net.load_state_dict(plain.state_dict())
+        masks = add_unit_masks(net, layers, example_input=data["image"][:1])
+        got = unit_influence(net, masks, make_loader(data, 7), w)
+        self.assertGreater(float(got.abs().max()), 0.0)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-7)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from monai.networks.nets import Classifier
 
 from monai_fair.debias import PruningDebiaser, collect_outputs, evaluate_binary, load_unit_masked_state_dict
 from monai_fair.debias.base import BinaryEvaluation
-from monai_fair.debias.influence import FullSetProxyWeights
+from monai_fair.debias.influence import FullSetProxyWeights, ThresholdTaskWeights
 from monai_fair.debias.pruning import PruningRun
 from monai_fair.debias.unit_mask import add_unit_masks, prunable_layer_names
 from tests.debias.planted_bias import SPEC, TinyConvNet, biased_classifier, make_loader, make_planted_data, planted_spec
@@ -218,6 +218,49 @@ class TestPruning(unittest.TestCase):
             PruningDebiaser(spec=SPEC).fit(self.net, make_loader(only_priv, 64))
         with self.assertRaisesRegex(ValueError, "no submodule"):
             PruningDebiaser(spec=SPEC, layers=["nope"]).fit(self.net, make_loader(self.val, 64))
+        with self.assertRaisesRegex(ValueError, "proxy must be one of"):
+            PruningDebiaser(spec=SPEC, proxy="logit")
+        with self.assertRaisesRegex(ValueError, "temperature"):
+            PruningDebiaser(spec=SPEC, temperature=0)
+        with self.assertRaisesRegex(ValueError, "task_weight"):
+            PruningDebiaser(spec=SPEC, task_weight=-1)
+
+    def test_threshold_proxy_trajectory_and_direction(self):
+        loader = make_loader(self.val, 32)
+        before = evaluate(self.net, loader)
+        pruner = PruningDebiaser(spec=SPEC, step_size=20, max_steps=4, rho=0.7, proxy="threshold", task_weight=1.0)
+        result = pruner.fit(self.net, loader)
+        # step 0 of the trajectory: the smoothed thresholded EOD at the standard model's threshold, by hand
+        probs, labels, groups = collect_outputs(self.net.eval(), loader, SPEC)
+        z = torch.logit(probs.double(), eps=1e-12)  # saturated float32 probabilities are clamped
+        pos = labels == 1
+        tau = 0.5 * float(z[pos].std(unbiased=False))
+        s = torch.sigmoid((z - math.log(before.threshold / (1 - before.threshold))) / tau)
+        by_hand = s[pos & (groups == 0)].mean() - s[pos & (groups == 1)].mean()
+        self.assertAlmostEqual(result.trajectory.extra["proxy"][0], float(by_hand), places=4)
+        self.assertLessEqual(abs(result.validation.bias), abs(before.bias))  # step 0 is a candidate
+        self.assertGreaterEqual(result.validation.balanced_accuracy, 0.7)
+        again = evaluate(result.model, loader)
+        self.assertAlmostEqual(again.bias, result.validation.bias)
+
+    def test_task_weight_spares_units_that_carry_the_task(self):
+        # units 3 and 11 reduce the bias equally; pruning unit 11 would also cost TPR - FPR, so it is ranked below
+        net = TinyConvNet()
+        masks = add_unit_masks(net, example_input=self.val["image"][:1])
+        weights = FullSetProxyWeights(self.val["label"], self.val["sex"], 1)
+        task = ThresholdTaskWeights(self.val["label"], 0.5, 1.0)
+        run = PruningRun(net, masks, [], weights, direction=1.0, task=task)
+        bias = torch.zeros(masks.n_units)
+        bias[[3, 11]] = 1.0
+        harm = torch.zeros(masks.n_units)
+        harm[11], harm[5] = 50.0, -50.0  # unit 5 helps the task: no bonus, only harm counts
+        pruner = PruningDebiaser(spec=SPEC, step_size=1, task_weight=1.0)
+        pruner.influence = lambda run: bias
+        pruner.task_influence = lambda run: harm
+        self.assertEqual(pruner.select_units(run, 1).tolist(), [3])
+        plain = PruningDebiaser(spec=SPEC, step_size=2)
+        plain.influence = lambda run: bias
+        self.assertEqual(sorted(plain.select_units(run, 1).tolist()), [3, 11])  # without the task term: both
 
 
 if __name__ == "__main__":

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import math
 import unittest
 
 import torch
 from parameterized import parameterized
 
-from monai_fair.metrics import compute_bias_proxy, proxy_weights
+from monai_fair.metrics import compute_bias_proxy, proxy_weights, soft_decisions, youden_weights
 
 
 def data(n=300, seed=0):
@@ -81,6 +82,32 @@ class TestProxies(unittest.TestCase):
             compute_bias_proxy(p)
         with self.assertRaisesRegex(ValueError, "same length"):
             compute_bias_proxy(p, weights=torch.ones(3))
+
+
+class TestSmoothedDecisions(unittest.TestCase):
+    def test_soft_decisions_by_hand(self):
+        z = torch.tensor([-2.0, 0.0, math.log(3.0), 4.0], dtype=torch.float64)
+        # threshold 0.75 is logit log(3); temperature 0.5
+        expected = [1 / (1 + math.exp(-(v - math.log(3.0)) / 0.5)) for v in z.tolist()]
+        torch.testing.assert_close(soft_decisions(z, 0.75, 0.5), torch.tensor(expected, dtype=torch.float64))
+        self.assertAlmostEqual(float(soft_decisions(z, 0.75, 0.5)[2]), 0.5)
+        with self.assertRaisesRegex(ValueError, "temperature"):
+            soft_decisions(z, 0.5, 0.0)
+
+    def test_sharp_limit_is_the_thresholded_eod(self):
+        p, y, a = data()
+        z = torch.log(p) - torch.log1p(-p)
+        hard = (p > 0.6).double()
+        soft = soft_decisions(z, 0.6, 1e-6)
+        expected = hard[(y > 0.5) & (a != 1)].mean() - hard[(y > 0.5) & (a == 1)].mean()
+        torch.testing.assert_close(compute_bias_proxy(soft, y, a, reference=1, metric="eod"), expected)
+
+    def test_youden_weights_give_tpr_minus_fpr(self):
+        y = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0])
+        d = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0])
+        self.assertAlmostEqual(float((youden_weights(y) * d).sum()), 2 / 3 - 1 / 2, places=6)
+        with self.assertRaisesRegex(ValueError, "undefined"):
+            youden_weights(torch.ones(3))
 
 
 if __name__ == "__main__":
