@@ -116,6 +116,8 @@ class PruningDebiaser(Debiaser):
             minus ``rho_relative`` (>= 0); the bound used is reported in ``state["rho"]``.
         stop_early: stop once balanced accuracy falls to ``stop_balanced_accuracy`` or below.
         stop_balanced_accuracy: early-stopping level (0.55).
+        patience: stop once this many consecutive steps fall below the accuracy bound ``rho`` (their models cannot
+            be selected, and pruning more rarely brings the accuracy back); ``None`` runs every step (the paper).
         layers: names of the prunable layers; default every convolution of the model.
         proxy: ``"probability"`` (the paper's mean-probability gap) or ``"threshold"`` (the smoothed thresholded
             bias at the current threshold, overall rate held fixed; see the module docstring).
@@ -142,6 +144,7 @@ class PruningDebiaser(Debiaser):
         rho_relative: float | None = None,
         stop_early: bool = True,
         stop_balanced_accuracy: float = 0.55,
+        patience: int | None = None,
         layers: Sequence[str] | None = None,
         proxy: str = "probability",
         temperature: float = 0.5,
@@ -173,6 +176,9 @@ class PruningDebiaser(Debiaser):
         self.rho_relative = None if rho_relative is None else float(rho_relative)
         self.stop_early = bool(stop_early)
         self.stop_balanced_accuracy = float(stop_balanced_accuracy)
+        if patience is not None and int(patience) < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {patience}.")
+        self.patience = None if patience is None else int(patience)
         self.layers = list(layers) if layers is not None else None
         self.channels_last = bool(channels_last)
 
@@ -301,6 +307,7 @@ class PruningDebiaser(Debiaser):
         best_step = 0 if evaluation.balanced_accuracy >= rho else None
         best_abs = abs(evaluation.bias) if best_step is not None else math.inf
         stop = f"reached max_steps={self.max_steps}"
+        below = 0  # consecutive steps below rho
         for step in range(1, self.max_steps + 1):
             index = self.select_units(run, step)
             if index.numel() == 0:
@@ -317,6 +324,10 @@ class PruningDebiaser(Debiaser):
                 best_step, best_abs = step, abs(evaluation.bias)
             if self.stop_early and evaluation.balanced_accuracy <= self.stop_balanced_accuracy:
                 stop = f"balanced accuracy {evaluation.balanced_accuracy:.4f} <= {self.stop_balanced_accuracy}"
+                break
+            below = below + 1 if evaluation.balanced_accuracy < rho else 0
+            if self.patience is not None and below >= self.patience:
+                stop = f"{below} consecutive steps below rho={rho:.4f} (patience)"
                 break
 
         qualified = best_step is not None

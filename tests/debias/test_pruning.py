@@ -189,6 +189,27 @@ class TestPruning(unittest.TestCase):
         self.assertEqual(result.validation.bias, -0.02)
         self.assertIn("selected step 1 of 3", result.state["message"])
 
+    def test_patience_stops_after_consecutive_steps_below_rho(self):
+        data = make_planted_data(64, seed=3)
+        loader = make_loader(data, 32)
+        # BA bound 0.8: steps 2 and 3 fall below it, step 4 would recover but is never reached with patience 2
+        figures = iter([(0.9, -0.30), (0.85, -0.10), (0.79, -0.05), (0.78, -0.01), (0.86, 0.0), (0.86, 0.0)])
+
+        def fake_evaluate(model, loader, reference=None):
+            ba, bias = next(figures)
+            probs = torch.full((data["label"].numel(),), 0.5)
+            return BinaryEvaluation(0.5, ba, bias, 0.0), probs, data["label"].reshape(-1), data["sex"].reshape(-1)
+
+        pruner = PruningDebiaser(spec=SPEC, step_size=2, max_steps=5, rho=0.8, stop_early=False, patience=2)
+        pruner._evaluate_model = fake_evaluate
+        pruner.influence = lambda run: -torch.ones(run.masks.n_units)
+        result = pruner.fit(TinyConvNet(), loader)
+        self.assertEqual(len(result.trajectory), 4)  # steps 0-3
+        self.assertEqual(result.state["selected_step"], 1)
+        self.assertIn("patience", result.state["message"])
+        with self.assertRaisesRegex(ValueError, "patience"):
+            PruningDebiaser(spec=SPEC, patience=0)
+
     def test_monai_3d_network(self):
         data = make_planted_data(48, size=8, spatial_dims=3, seed=6)
         torch.manual_seed(0)
