@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from monai.utils import set_determinism
 
 from monai_fair.metrics import FairnessSpec, best_balanced_accuracy_threshold
 
@@ -60,7 +61,8 @@ class DebiasingStudy:
         ci_level: level of the test intervals.
         n_thresholds: ``None`` (default) searches the standard model's balanced-accuracy-optimal threshold over
             the observed validation scores; an int restricts it to a ``linspace(0, 1, n_thresholds)`` grid.
-        seed: the study seed (recorded, and the bootstrap's resampling seed).
+        seed: the study seed (recorded, the bootstrap's resampling seed, and the random state every method's fit
+            starts from, ``monai.utils.set_determinism(seed)``).
         summary_writer: optional TensorBoard ``SummaryWriter``; debiasing trajectories are drawn there.
         device: device to run on (default: the model's).
         amp: bf16 autocast when collecting outputs on CUDA.
@@ -211,6 +213,9 @@ class DebiasingStudy:
             time.perf_counter() - t0,
         )
         for method, debiaser in self.debiasers.items():
+            # each method starts from the seed's random state, so its result does not depend on which methods ran
+            # before it (a DataLoader pass alone draws from the global generator)
+            set_determinism(seed=self.seed)
             t0 = time.perf_counter()
             if fit:
                 result = debiaser.fit(copy.deepcopy(self.model), self.val_loader)

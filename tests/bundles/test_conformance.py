@@ -290,6 +290,8 @@ class TestIsicAdversarialFairnessMetadata(unittest.TestCase):
             config_file=str(ISIC_ADV_CONFIGS / "train.json"),
             device="cpu",
         )
+
+
 class TestCounterfactualAuditConformance(unittest.TestCase):
     """cxr_counterfactual_audit: metadata against the stored schema and the demo classifier against its format."""
 

@@ -40,8 +40,14 @@ class TestPlantedTransfer(unittest.TestCase):
         label = "Pleural Effusion"
         with tempfile.TemporaryDirectory() as tmp:
             root = make_chexpert_demo(
-                tmp, seed=0, n_patients=360, n_valid_patients=2, image_size=24, lateral_fraction=0.0,
-                race_shift=0.0, appearance_shift=1.0,
+                tmp,
+                seed=0,
+                n_patients=360,
+                n_valid_patients=2,
+                image_size=24,
+                lateral_fraction=0.0,
+                race_shift=0.0,
+                appearance_shift=1.0,
             )
             table, maps, _ = build_chexpert_manifest(root, uncertain="zeros")
             loader = LoadCXRImaged("image")

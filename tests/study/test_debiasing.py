@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
-from monai_fair.debias import PruningDebiaser, RejectOptionClassification
+from monai_fair.debias import BiasGradientDebiaser, PruningDebiaser, RejectOptionClassification
 from monai_fair.metrics import FairnessSpec, best_balanced_accuracy_threshold
 from monai_fair.study import DebiasingStudy, load_debiased, write_debiasing_report
 from tests.debias.planted_bias import biased_classifier, make_loader, make_planted_data
@@ -109,6 +109,29 @@ class TestDebiasingStudy(unittest.TestCase):
             self.assertAlmostEqual(r1["balanced_accuracy"], r2["balanced_accuracy"])
             self.assertAlmostEqual(r1["eod"], r2["eod"])
         self.assertGreater(two["records"][1]["balanced_accuracy"], 0.6)
+
+    def test_a_method_does_not_depend_on_the_methods_before_it(self):
+        # bias GD/A trains with dropout on, which draws from the global generator: alone or after pruning, whose
+        # loader passes also draw from it, it gives the same figures
+        net, val = biased_classifier(dropout=0.5)
+        test = make_planted_data(128, seed=5)
+        debiasers = {
+            "pruning": PruningDebiaser(spec=SPEC, step_size=5, max_steps=2, rho=0.0),
+            "bias_gda": BiasGradientDebiaser(lr=1e-2, epochs=1, n_evals=2, rho=0.0, spec=SPEC),
+        }
+        runs = []
+        with tempfile.TemporaryDirectory() as d:
+            for methods in (["bias_gda"], ["pruning", "bias_gda"]):
+                # a DataLoader, as in the bundles: every pass over it draws its base seed from the global generator
+                val_loader = torch.utils.data.DataLoader(make_loader(val, 64), batch_size=None)
+                study = DebiasingStudy(
+                    copy.deepcopy(net), val_loader, make_loader(test, 64), debiasers, methods=methods,
+                    spec=SPEC, output_dir=d, n_bootstrap=0, seed=3,
+                )  # fmt: skip
+                out = study.run()
+                records = [r for r in out["records"] if r["method"] == "bias_gda"]
+                runs.append((out["trajectories"]["bias_gda"], [{**r, "seconds": 0} for r in records]))
+        self.assertEqual(runs[0], runs[1])
 
     def test_unknown_method(self):
         net, val = biased_classifier()
