@@ -253,26 +253,21 @@ class PruningDebiaser(Debiaser):
         return self.evaluate(probs, labels, groups, reference=reference), probs, labels, groups
 
     def _objectives(
-        self, run: PruningRun | None, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, threshold: float
+        self, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, threshold: float
     ) -> tuple[FullSetProxyWeights, ThresholdTaskWeights | None]:
-        """The weights the next influence estimate uses (bias proxy, task term) at the model's current outputs."""
+        """The weights the next influence estimate uses (bias proxy, task term) at the model's current outputs and
+        threshold (re-built every step: the threshold and the logits move)."""
         reference = self.spec.resolve_reference(groups)
-        if self.proxy == "probability" and run is not None:
-            return run.weights, run.task
         metric, unknown = self.spec.metric, self.spec.unknown
-        task = None
+        logits = _logit(probs)
         if self.proxy == "probability":
             weights = FullSetProxyWeights(labels, groups, reference, metric, unknown)
-            temperature = self.temperature
+            temperature = smoothing_temperature(logits, self.temperature)
         else:
             ref, rest = proxy_sides(labels, groups, reference, metric, unknown)
-            logits = _logit(probs)
             temperature = smoothing_temperature(logits[ref | rest], self.temperature)
             weights = ThresholdProxyWeights(labels, groups, reference, logits, threshold, temperature, metric, unknown)
-        if self.task_weight > 0:
-            if self.proxy == "probability":
-                temperature = smoothing_temperature(_logit(probs), self.temperature)
-            task = ThresholdTaskWeights(labels, threshold, temperature)
+        task = ThresholdTaskWeights(labels, threshold, temperature) if self.task_weight > 0 else None
         return weights, task
 
     def fit(self, model: nn.Module, loader: Iterable[Mapping[str, Any]], **kwargs: Any) -> DebiasResult:
@@ -295,7 +290,7 @@ class PruningDebiaser(Debiaser):
         if math.isnan(evaluation.bias):
             raise ValueError("the validation bias is undefined (a group or class cell is empty).")
         reference = self.spec.resolve_reference(groups)
-        weights, task = self._objectives(None, probs, labels, groups, evaluation.threshold)
+        weights, task = self._objectives(probs, labels, groups, evaluation.threshold)
         run = PruningRun(pruned, masks, loader, weights, direction=1.0 if evaluation.bias >= 0 else -1.0, task=task)
         rho = self.rho if self.rho_relative is None else evaluation.balanced_accuracy - self.rho_relative
         proxy = weights.value(probs, labels, groups)
@@ -316,7 +311,7 @@ class PruningDebiaser(Debiaser):
             masks.prune(index)
             chosen.append(index)
             evaluation, probs, _, _ = self._evaluate_model(pruned, loader, reference)
-            run.weights, run.task = self._objectives(run, probs, labels, groups, evaluation.threshold)
+            run.weights, run.task = self._objectives(probs, labels, groups, evaluation.threshold)
             proxy = run.weights.value(probs, labels, groups)
             evaluations.append(evaluation)
             trajectory.append(step, evaluation, n_pruned=masks.n_pruned(), threshold=evaluation.threshold, proxy=proxy)

@@ -210,6 +210,25 @@ class TestPruning(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "patience"):
             PruningDebiaser(spec=SPEC, patience=0)
 
+    def test_task_term_follows_the_threshold_with_either_proxy(self):
+        data = make_planted_data(64, seed=3)
+        loader = make_loader(data, 32)
+        for proxy in ("probability", "threshold"):
+            thresholds = iter([0.3, 0.4, 0.5, 0.6])
+
+            def fake_evaluate(model, loader, reference=None):
+                t = next(thresholds)
+                probs = torch.linspace(0.05, 0.95, data["label"].numel())
+                return BinaryEvaluation(t, 0.9, -0.2, 0.0), probs, data["label"].reshape(-1), data["sex"].reshape(-1)
+
+            seen = []
+            pruner = PruningDebiaser(spec=SPEC, step_size=2, max_steps=3, rho=0.5, proxy=proxy, task_weight=1.0)
+            pruner._evaluate_model = fake_evaluate
+            pruner.influence = lambda run: -torch.ones(run.masks.n_units)
+            pruner.task_influence = lambda run: (seen.append(run.task.threshold), torch.zeros(run.masks.n_units))[1]
+            pruner.fit(TinyConvNet(), loader)
+            self.assertEqual(seen, [0.3, 0.4, 0.5], proxy)  # each step ranks units at the latest threshold
+
     def test_monai_3d_network(self):
         data = make_planted_data(48, size=8, spatial_dims=3, seed=6)
         torch.manual_seed(0)
